@@ -1,0 +1,32 @@
+"""
+Installer for txclws.  Settings for tools live in pyproject.toml.
+"""
+
+from setuptools import setup
+
+setup(
+    name="txclws",
+    version="0.1.0",
+    description="A WebSocket server library for Twisted, modelled on CLWS",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=["txclws", "twisted.plugins"],
+    package_data={"txclws": ["py.typed"]},
+    install_requires=["twisted>=23.10", "zope.interface>=5"],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-twisted>=1.14",
+            "hypothesis>=6.100",
+            "websockets>=13",
+        ],
+        "dev": ["ruff", "mypy"],
+    },
+    classifiers=[
+        "Framework :: Twisted",
+        "Programming Language :: Python :: 3",
+        "Topic :: Internet :: WWW/HTTP",
+    ],
+)

@@ -1,0 +1,69 @@
+# -*- test-case-name: tests.test_public -*-
+"""
+txclws: a WebSocket server for Twisted, modelled on CLWS.
+
+Implement L{IWebSocketResource} (or subclass L{WebSocketResource}), register
+it at a path with an origin policy, and serve it with L{runServer} or a
+L{WebSocketFactory} on any Twisted endpoint.
+"""
+
+from txclws._broadcast import writeToClientsBinary, writeToClientsText
+from txclws._errors import (
+    ConnectionClosed,
+    HandshakeError,
+    InvalidFrame,
+    InvalidPayload,
+    MessageTooBig,
+    WebSocketError,
+    WebSocketProtocolError,
+)
+from txclws._factory import (
+    DEFAULT_BACKLOG,
+    ResourceRegistry,
+    WebSocketFactory,
+    findGlobalResource,
+    globalResources,
+    registerGlobalResource,
+    runServer,
+)
+from txclws._frames import CloseCode, Opcode
+from txclws._origin import OriginCheck, anyOrigin, originExact, originPrefix
+from txclws._protocol import WebSocketServerProtocol
+from txclws._resource import (
+    REJECT,
+    IWebSocketClient,
+    IWebSocketResource,
+    WebSocketResource,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "REJECT",
+    "CloseCode",
+    "ConnectionClosed",
+    "HandshakeError",
+    "IWebSocketClient",
+    "IWebSocketResource",
+    "InvalidFrame",
+    "InvalidPayload",
+    "MessageTooBig",
+    "Opcode",
+    "OriginCheck",
+    "ResourceRegistry",
+    "WebSocketError",
+    "WebSocketFactory",
+    "WebSocketProtocolError",
+    "WebSocketResource",
+    "WebSocketServerProtocol",
+    "anyOrigin",
+    "findGlobalResource",
+    "globalResources",
+    "originExact",
+    "originPrefix",
+    "registerGlobalResource",
+    "runServer",
+    "writeToClientsBinary",
+    "writeToClientsText",
+]

@@ -1,0 +1,218 @@
+# -*- test-case-name: tests.test_connection -*-
+"""
+The sans-I/O server side of one RFC 6455 connection, after the handshake.
+
+L{WebSocketConnection} takes the client's bytes and returns events; each
+C{send*} method returns the bytes to write.  It does no I/O, keeps no clock
+and calls nobody: its owner (the Twisted adapter, or a test) moves the bytes
+and decides when.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from txclws._close import checkOutgoingCloseCode, serializeClosePayload
+from txclws._errors import ConnectionClosed
+from txclws._events import CloseReceived, ConnectionFailed, Event
+from txclws._frames import (
+    MAX_CONTROL_PAYLOAD,
+    CloseCode,
+    Opcode,
+    serializeFrame,
+    serializeMessage,
+)
+from txclws._reader import IncomingCompression, MessageReader
+
+__all__ = ["ConnectionState", "WebSocketConnection"]
+
+
+class ConnectionState(Enum):
+    """
+    Where a connection is in its life (RFC 6455 section 7).
+
+    @cvar OPEN: messages flow both ways.
+    @cvar LOCAL_CLOSING: we sent a close frame and await the peer's.
+    @cvar REMOTE_CLOSING: the peer sent a close frame; we owe one back, and
+        may first finish sending messages (RFC 6455 section 5.5.1).
+    @cvar FAILING: the peer broke the protocol; we owe a close frame with
+        the failure's code, and discard the peer's bytes.
+    @cvar CLOSED: both close frames are sent, or ours is sent after a
+        failure: the owner closes the transport.
+    """
+
+    OPEN = "OPEN"
+    LOCAL_CLOSING = "LOCAL_CLOSING"
+    REMOTE_CLOSING = "REMOTE_CLOSING"
+    FAILING = "FAILING"
+    CLOSED = "CLOSED"
+
+
+_S = ConnectionState
+
+#: State after the peer's close frame, or a failure of the peer's, ends the
+#: input, by the event and the state before.  Either event is the last the
+#: reader ever gives, so no other state can meet it.
+_AFTER_INPUT_ENDS = {
+    CloseReceived: {_S.OPEN: _S.REMOTE_CLOSING, _S.LOCAL_CLOSING: _S.CLOSED},
+    ConnectionFailed: {_S.OPEN: _S.FAILING, _S.LOCAL_CLOSING: _S.CLOSED},
+}
+
+#: State after we send a close frame, by the state before.
+_AFTER_CLOSE_SENT = {
+    _S.OPEN: _S.LOCAL_CLOSING,
+    _S.REMOTE_CLOSING: _S.CLOSED,
+    _S.FAILING: _S.CLOSED,
+}
+
+#: States in which we may still send data frames and pings.
+_CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING})
+
+
+class WebSocketConnection:
+    """
+    One server-side WebSocket connection, as a state machine over bytes.
+
+    @ivar state: the L{ConnectionState}.
+    @ivar closeCode: the code of the close frame received (or, after a
+        failure, the one we failed with), else L{None}.
+    @ivar closeReason: the matching reason text.
+    """
+
+    __slots__ = ("_reader", "closeCode", "closeReason", "state")
+
+    #: Connections whose L{wireKey} is equal frame a given message into
+    #: identical bytes, so a broadcast frames it once per distinct key.
+    wireKey: object = "rfc6455"
+
+    def __init__(
+        self,
+        maxFrameSize: int,
+        maxMessageSize: int,
+        compression: IncomingCompression | None = None,
+    ) -> None:
+        """
+        @param maxFrameSize: the largest frame payload accepted, in bytes.
+        @param maxMessageSize: the largest message accepted, in bytes (after
+            decompression, if a compression extension was negotiated).
+        @param compression: the negotiated compression extension, if any.
+        """
+        self._reader = MessageReader(maxFrameSize, maxMessageSize, compression)
+        self.state = ConnectionState.OPEN
+        self.closeCode: int | None = None
+        self.closeReason = ""
+
+    def receiveData(self, data: bytes) -> list[Event]:
+        """
+        Take the client's next bytes.
+
+        @return: the events they complete, in order.
+        """
+        events = self._reader.feed(data)
+        if events:
+            last = events[-1]
+            following = _AFTER_INPUT_ENDS.get(type(last))
+            if following is not None:
+                assert isinstance(last, (CloseReceived, ConnectionFailed))
+                self.state = following.get(self.state, self.state)
+                self.closeCode, self.closeReason = last.code, last.reason
+        return events
+
+    def _checkCanSend(self) -> None:
+        if self.state not in _CAN_SEND:
+            raise ConnectionClosed(f"connection is {self.state.name}")
+
+    def sendText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
+        """
+        Frame a text message.
+
+        @param text: the text, or its UTF-8 encoding.
+        @param frameSize: split into frames of at most this many bytes.
+        @raise ConnectionClosed: a close frame was sent already.
+        @raise ValueError: C{text} is bytes that are not UTF-8.
+        """
+        self._checkCanSend()
+        return self.frameMessage(Opcode.TEXT, encodeText(text), frameSize)
+
+    def sendBinary(self, data: bytes, frameSize: int | None = None) -> bytes:
+        """
+        Frame a binary message.
+
+        @raise ConnectionClosed: a close frame was sent already.
+        """
+        self._checkCanSend()
+        return self.frameMessage(Opcode.BINARY, data, frameSize)
+
+    def frameMessage(
+        self, opcode: int, payload: bytes, frameSize: int | None = None
+    ) -> bytes:
+        """
+        The bytes that carry a message to this connection's peer, without
+        changing any state: what a broadcast calls once per L{wireKey}.
+        """
+        return serializeMessage(opcode, payload, frameSize)
+
+    def sendPing(self, payload: bytes = b"") -> bytes:
+        """
+        Frame a ping.
+
+        @raise ValueError: the payload is over 125 bytes.
+        @raise ConnectionClosed: a close frame was sent already.
+        """
+        self._checkCanSend()
+        return serializeFrame(Opcode.PING, _controlPayload(payload))
+
+    def sendPong(self, payload: bytes = b"") -> bytes:
+        """
+        Frame a pong: the answer to a ping, with its payload (RFC 6455 5.5.3).
+
+        @return: the frame, or nothing once our close frame is sent.
+        """
+        if self.state not in _CAN_SEND:
+            return b""
+        return serializeFrame(Opcode.PONG, _controlPayload(payload))
+
+    def sendClose(self, code: int | None = 1000, reason: str = "") -> bytes:
+        """
+        Frame our close frame, once.
+
+        In C{REMOTE_CLOSING} this is the reply to the peer's close: pass its
+        code (or L{None}, for a close without a status) to echo it.
+
+        @param code: the status code, or L{None} to send no status.
+        @param reason: the reason text (under 123 bytes of UTF-8).
+        @return: the close frame, or nothing if ours was already sent.
+        @raise ValueError: the code may not be sent or the reason is too long.
+        """
+        following = _AFTER_CLOSE_SENT.get(self.state)
+        if following is None:
+            return b""
+        if code is None or code == CloseCode.NO_STATUS_RCVD:
+            payload = serializeClosePayload(None)
+        else:
+            payload = serializeClosePayload(code, checkOutgoingCloseCode(code, reason))
+        self.state = following
+        return serializeFrame(Opcode.CLOSE, payload)
+
+
+def encodeText(text: str | bytes) -> bytes:
+    """
+    The UTF-8 bytes of a text message.
+
+    @raise ValueError: C{text} is bytes that are not UTF-8.
+    """
+    if isinstance(text, str):
+        return text.encode("utf-8")
+    try:
+        bytes(text).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError("a text message given as bytes must be UTF-8") from exc
+    return bytes(text)
+
+
+def _controlPayload(payload: bytes) -> bytes:
+    if len(payload) > MAX_CONTROL_PAYLOAD:
+        raise ValueError(
+            f"control frame payload of {len(payload)} bytes; the most is 125"
+        )
+    return bytes(payload)

@@ -1,0 +1,247 @@
+# -*- test-case-name: tests.test_factory -*-
+"""
+The resource registry, the server factory that holds the limits, and
+L{runServer}, CLWS's C{run-server}.
+"""
+
+from __future__ import annotations
+
+import pdb
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from txclws._origin import OriginCheck
+from txclws._resource import IWebSocketResource
+
+if TYPE_CHECKING:
+    from txclws._protocol import WebSocketServerProtocol
+
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "ResourceRegistry",
+    "WebSocketFactory",
+    "findGlobalResource",
+    "globalResources",
+    "registerGlobalResource",
+    "runServer",
+]
+
+#: Listen backlog used by L{runServer}.  CLWS's default of 5 drops
+#: connections under any burst; 511 is what nginx and Redis use, and Linux
+#: caps it at C{net.core.somaxconn} anyway.
+DEFAULT_BACKLOG = 511
+
+
+class ResourceRegistry:
+    """
+    Resources by path, each with its origin policy.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[IWebSocketResource, OriginCheck]] = {}
+
+    def register(
+        self, path: str, resource: IWebSocketResource, originCheck: OriginCheck
+    ) -> None:
+        """
+        Serve C{resource} at C{path}, to clients whose origin passes
+        C{originCheck}; replaces whatever was there.
+
+        @param path: the absolute path part of the URI, like C{"/chat"}.
+        @param originCheck: L{anyOrigin}, L{originPrefix}, L{originExact} or
+            any callable from origin (or L{None}) to bool.
+        @raise ValueError: C{path} does not start with C{/} or has a C{?}.
+        @raise TypeError: C{resource} does not provide L{IWebSocketResource}.
+        """
+        if not path.startswith("/") or "?" in path or "#" in path:
+            raise ValueError(f"resource path must be an absolute path: {path!r}")
+        if not IWebSocketResource.providedBy(resource):
+            raise TypeError(f"{resource!r} does not provide IWebSocketResource")
+        self._entries[path] = (resource, originCheck)
+
+    def unregister(self, path: str) -> None:
+        """
+        Stop serving the resource at C{path}; new clients get 404.
+
+        @raise KeyError: nothing is registered there.
+        """
+        del self._entries[path]
+
+    def find(self, path: str) -> IWebSocketResource | None:
+        """
+        The resource at C{path}, or L{None}.
+        """
+        entry = self._entries.get(path)
+        return entry[0] if entry is not None else None
+
+    def lookup(self, path: str) -> tuple[IWebSocketResource, OriginCheck] | None:
+        """
+        The resource at C{path} with its origin policy, or L{None}.
+        """
+        return self._entries.get(path)
+
+    def paths(self) -> list[str]:
+        """
+        Every registered path, sorted.
+        """
+        return sorted(self._entries)
+
+
+#: The registry of L{registerGlobalResource}, served by every factory made
+#: without a registry of its own.
+globalResources = ResourceRegistry()
+
+
+def registerGlobalResource(
+    path: str, resource: IWebSocketResource, originCheck: OriginCheck
+) -> None:
+    """
+    Register C{resource} at C{path} in the global registry (CLWS's
+    C{register-global-resource}).  See L{ResourceRegistry.register}.
+    """
+    globalResources.register(path, resource, originCheck)
+
+
+def findGlobalResource(path: str) -> IWebSocketResource | None:
+    """
+    The resource registered globally at C{path}, or L{None} (CLWS's
+    C{find-global-resource}).
+    """
+    return globalResources.find(path)
+
+
+class WebSocketFactory(Factory):
+    """
+    Builds a L{WebSocketServerProtocol} per connection, and holds what they
+    share: the resources and the limits.
+
+    @ivar registry: the L{ResourceRegistry} served.
+    @ivar clients: every client past the opening handshake, open or closing.
+    @ivar maxClients: the most clients at once; over it, the handshake is
+        refused with 503.  L{None}: no limit.
+    @ivar maxFrameSize: the largest frame payload a client may send; over
+        it, the connection is closed with 1009.
+    @ivar maxMessageSize: the largest message a client may send; over it,
+        the connection is closed with 1009, before the excess is buffered.
+    @ivar maxHeadSize: the largest opening handshake request head; over it,
+        431.
+    @ivar handshakeTimeout: seconds a client has to send its whole request
+        head before it is answered 408 and dropped.
+    @ivar closeTimeout: seconds to wait for the client's close frame after
+        ours (and for it to close TCP after a failure) before dropping it.
+    @ivar debugResourceErrors: see L{WebSocketFactory.__init__}.
+    @ivar debugServerErrors: see L{WebSocketFactory.__init__}.
+    """
+
+    protocol: Any
+
+    def __init__(
+        self,
+        registry: ResourceRegistry | None = None,
+        *,
+        maxClients: int | None = None,
+        maxFrameSize: int = 1 << 20,
+        maxMessageSize: int = 1 << 20,
+        maxHeadSize: int = 16384,
+        handshakeTimeout: float = 10.0,
+        closeTimeout: float = 5.0,
+        debugResourceErrors: bool = False,
+        debugServerErrors: bool = False,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        """
+        @param registry: the resources to serve; L{None} serves the global
+            registry (L{registerGlobalResource}), as CLWS does.
+        @param debugResourceErrors: CLWS's C{*debug-on-resource-errors*}.
+            When a resource callback raises or its Deferred fails, the
+            error is always logged with its traceback.  False (the default):
+            that client is closed with 1011.  True: the client stays
+            connected, the message that failed is dropped, and
+            L{debugFailure} is called with the failure; by default it runs
+            C{pdb.post_mortem} on the traceback, which blocks the reactor
+            while you debug: for interactive development only.
+        @param debugServerErrors: CLWS's C{*debug-on-server-errors*}.  An
+            unexpected exception inside txclws itself (a bug) is always
+            logged and that connection aborted; when True, L{debugFailure}
+            is called with it first.
+        @param reactor: the reactor for timeouts; the global one by default.
+        """
+        from txclws._protocol import WebSocketServerProtocol
+
+        self.protocol = WebSocketServerProtocol
+        self.registry = registry if registry is not None else globalResources
+        self.clients: set[WebSocketServerProtocol] = set()
+        self.maxClients = maxClients
+        self.maxFrameSize = maxFrameSize
+        self.maxMessageSize = maxMessageSize
+        self.maxHeadSize = maxHeadSize
+        self.handshakeTimeout = handshakeTimeout
+        self.closeTimeout = closeTimeout
+        self.debugResourceErrors = debugResourceErrors
+        self.debugServerErrors = debugServerErrors
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = globalReactor  # type: ignore[assignment]
+        self.reactor: IReactorTime = reactor  # type: ignore[assignment]
+
+    def registerResource(
+        self, path: str, resource: IWebSocketResource, originCheck: OriginCheck
+    ) -> None:
+        """
+        Register C{resource} at C{path} in this factory's registry.  See
+        L{ResourceRegistry.register}.
+        """
+        self.registry.register(path, resource, originCheck)
+
+    def findResource(self, path: str) -> IWebSocketResource | None:
+        """
+        The resource this factory serves at C{path}, or L{None}.
+        """
+        return self.registry.find(path)
+
+    def debugFailure(self, failure: Failure) -> None:
+        """
+        Enter the post-mortem debugger on C{failure}'s traceback; called
+        only when L{debugResourceErrors} or L{debugServerErrors} asks for
+        it.  Override to do something else.
+        """
+        tb = failure.getTracebackObject()
+        if tb is not None:
+            pdb.post_mortem(tb)  # type: ignore[arg-type]
+
+
+def runServer(
+    port: int,
+    backlog: int = DEFAULT_BACKLOG,
+    interface: str = "",
+    reactor: Any = None,
+    registry: ResourceRegistry | None = None,
+    **limits: Any,
+) -> Deferred[IListeningPort]:
+    """
+    Listen for WebSocket clients on a TCP port (CLWS's C{run-server}).
+
+    Unlike CLWS's, it does not block: it returns at once, and the server
+    runs when the reactor does.
+
+    @param port: the TCP port (0 picks a free one).
+    @param backlog: the listen backlog (CLWS's C{*default-socket-backlog*}).
+    @param interface: the address to listen on; all of them by default.
+    @param registry: as for L{WebSocketFactory}; the global one by default.
+    @param limits: any other keyword argument of L{WebSocketFactory}, e.g.
+        C{maxClients=1000}.
+    @return: a Deferred firing with the listening port.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as globalReactor
+
+        reactor = globalReactor
+    factory = WebSocketFactory(registry, reactor=reactor, **limits)
+    endpoint = TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
+    return endpoint.listen(factory)

@@ -1,0 +1,131 @@
+# -*- test-case-name: tests.test_frames -*-
+"""
+RFC 6455 framing: opcodes, close codes, masking and frame serialisation.
+
+Everything here is a pure function of its arguments.  Parsing lives in
+L{txclws._reader}, which streams, and close payloads in L{txclws._close};
+serialisation lives here because a server frame depends on nothing but the
+message (server frames are never masked,
+RFC 6455 section 5.1), which is what lets a broadcast frame a message once for
+every client.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from struct import Struct
+
+from txclws._mask import applyMask
+
+__all__ = [
+    "CloseCode",
+    "Opcode",
+    "applyMask",
+    "serializeFrame",
+    "serializeMessage",
+]
+
+
+class Opcode(IntEnum):
+    """
+    Frame opcodes (RFC 6455 section 5.2).
+    """
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    """
+    Close status codes (RFC 6455 section 7.4.1).
+    """
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    TLS_HANDSHAKE = 1015
+
+
+#: Largest payload of a control frame (RFC 6455 section 5.5).
+MAX_CONTROL_PAYLOAD = 125
+
+_U16 = Struct("!H")
+_U64 = Struct("!Q")
+
+
+def serializeFrame(
+    opcode: int,
+    payload: bytes,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = None,
+) -> bytes:
+    """
+    Serialise one frame.
+
+    @param opcode: the frame's opcode.
+    @param payload: the (unmasked) payload.
+    @param fin: the FIN bit.
+    @param rsv: the RSV1-3 bits, already shifted into place (C{0x40} is RSV1).
+    @param mask: a 4-byte masking key (clients only), or L{None}.
+    """
+    first = (0x80 if fin else 0) | rsv | opcode
+    length = len(payload)
+    maskBit = 0x80 if mask is not None else 0
+    if length < 126:
+        header = bytes((first, maskBit | length))
+    elif length < 0x10000:
+        header = bytes((first, maskBit | 126)) + _U16.pack(length)
+    else:
+        header = bytes((first, maskBit | 127)) + _U64.pack(length)
+    if mask is not None:
+        return header + mask + applyMask(payload, mask)
+    return header + payload
+
+
+def serializeMessage(
+    opcode: int, payload: bytes, frameSize: int | None = None, rsv: int = 0
+) -> bytes:
+    """
+    Serialise a whole server-to-client message, fragmented if asked.
+
+    @param opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
+    @param payload: the message's bytes.
+    @param frameSize: at most this many payload bytes per frame, or L{None}
+        for a single frame.
+    @param rsv: RSV bits of the first frame (RSV1 marks a compressed message,
+        RFC 7692 section 6); continuation frames never carry them.
+    @raise ValueError: C{frameSize} is not a positive integer.
+    """
+    length = len(payload)
+    if frameSize is None or length <= frameSize:
+        if frameSize is not None and frameSize < 1:
+            raise ValueError(f"frameSize must be positive, not {frameSize!r}")
+        return serializeFrame(opcode, payload, True, rsv)
+    if frameSize < 1:
+        raise ValueError(f"frameSize must be positive, not {frameSize!r}")
+    view = memoryview(payload)
+    parts = []
+    for start in range(0, length, frameSize):
+        end = start + frameSize
+        parts.append(
+            serializeFrame(
+                opcode if start == 0 else Opcode.CONTINUATION,
+                view[start:end],  # type: ignore[arg-type]
+                end >= length,
+                rsv if start == 0 else 0,
+            )
+        )
+    return b"".join(parts)

@@ -1,0 +1,358 @@
+# -*- test-case-name: tests.test_handshake -*-
+"""
+The server's side of the opening handshake (RFC 6455 section 4.2), over bytes.
+
+L{RequestHeadReader} collects a request head within a size bound;
+L{parseRequestHead} turns it into a L{HandshakeRequest}; L{checkUpgrade}
+applies the WebSocket rules and returns a L{ClientHandshake}; L{acceptResponse}
+and L{rejectResponse} build the bytes of the answer.  Every refusal is a
+L{HandshakeError} carrying its HTTP status.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from hashlib import sha1
+
+from txclws._errors import HandshakeError
+
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "ClientHandshake",
+    "HandshakeRequest",
+    "RequestHeadReader",
+    "RequestHeaders",
+    "acceptKey",
+    "acceptResponse",
+    "checkUpgrade",
+    "parseRequestHead",
+    "rejectResponse",
+]
+
+#: The GUID of RFC 6455 section 1.3, the same in hybi-07 and -08.
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+#: Protocol versions we speak, newest first, as sent in a 426 refusal.
+SUPPORTED_VERSIONS = (13, 8, 7)
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)\Z")
+
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+class RequestHeaders(Mapping[str, str]):
+    """
+    A request's headers: a read-only mapping from case-insensitive name to
+    value, repeated headers joined with C{", "} (RFC 9110 section 5.3).
+
+    @ivar raw: every header as received, as C{(name, value)} pairs in order.
+    """
+
+    __slots__ = ("_values", "raw")
+
+    def __init__(self, raw: tuple[tuple[str, str], ...]) -> None:
+        self.raw = raw
+        values: dict[str, str] = {}
+        for name, value in raw:
+            key = name.lower()
+            values[key] = f"{values[key]}, {value}" if key in values else value
+        self._values = values
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.lower()]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def count(self, name: str) -> int:
+        """
+        How many times the header C{name} was sent.
+        """
+        key = name.lower()
+        return sum(1 for n, _ in self.raw if n.lower() == key)
+
+    def tokens(self, name: str) -> list[str]:
+        """
+        The comma-separated elements of a list header, stripped, in order.
+        """
+        value = self._values.get(name.lower(), "")
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({self.raw!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRequest:
+    """
+    An HTTP request head.
+
+    @ivar method: the method, e.g. C{"GET"}.
+    @ivar target: the request target as sent, e.g. C{"/chat?room=1"}.
+    @ivar path: the target before any C{?}: the resource name.
+    @ivar query: the target after the first C{?}, or L{None} when there is
+        no C{?}.
+    @ivar httpVersion: C{(major, minor)}.
+    @ivar headers: the L{RequestHeaders}.
+    """
+
+    method: str
+    target: str
+    path: str
+    query: str | None
+    httpVersion: tuple[int, int]
+    headers: RequestHeaders
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHandshake:
+    """
+    A request that is a well-formed WebSocket upgrade.
+
+    @ivar request: the L{HandshakeRequest}.
+    @ivar key: the C{Sec-WebSocket-Key}.
+    @ivar version: the protocol version, 13, 8 or 7.
+    @ivar origin: the origin the client declared, or L{None}.
+    @ivar subprotocols: the subprotocols offered, in order of preference.
+    """
+
+    request: HandshakeRequest
+    key: str
+    version: int
+    origin: str | None
+    subprotocols: tuple[str, ...]
+
+
+class RequestHeadReader:
+    """
+    Collects bytes until a whole request head is here, within a size bound.
+
+    @ivar leftover: after the head is complete, the bytes that followed it.
+    """
+
+    __slots__ = ("_buffer", "_maxSize", "_searched", "leftover")
+
+    def __init__(self, maxSize: int) -> None:
+        """
+        @param maxSize: the largest head accepted, in bytes.
+        """
+        self._maxSize = maxSize
+        self._buffer = bytearray()
+        self._searched = 0
+        self.leftover = b""
+
+    def feed(self, data: bytes) -> bytes | None:
+        """
+        Take more bytes.
+
+        @return: the head, terminator excluded, once complete, else L{None}.
+        @raise HandshakeError: 431 when the head outgrows the bound.
+        """
+        buffer = self._buffer
+        buffer += data
+        # Search only the new bytes (and the 3 before, for a split "\r\n\r\n").
+        end = buffer.find(b"\r\n\r\n", max(0, self._searched - 3))
+        if end < 0:
+            self._searched = len(buffer)
+            if len(buffer) > self._maxSize:
+                raise HandshakeError(431, "request head is too large")
+            return None
+        if end > self._maxSize:
+            raise HandshakeError(431, "request head is too large")
+        self.leftover = bytes(buffer[end + 4 :])
+        head = bytes(buffer[:end])
+        self._buffer = bytearray()
+        return head
+
+
+def parseRequestHead(head: bytes, maxHeaders: int = 100) -> HandshakeRequest:
+    """
+    Parse a request head (without its final empty line).
+
+    @raise HandshakeError: 400 for anything that is not an HTTP/1.x request
+        head, 431 for more than C{maxHeaders} header lines.
+    """
+    lines = head.split(b"\r\n")
+    match = _REQUEST_LINE.match(lines[0])
+    if match is None:
+        raise HandshakeError(400, "malformed request line")
+    method, target, major, minor = match.groups()
+    if int(major) != 1:
+        raise HandshakeError(505, "only HTTP/1.1 is supported")
+    if len(lines) - 1 > maxHeaders:
+        raise HandshakeError(431, "too many header lines")
+    raw = tuple(_parseHeaderLine(line) for line in lines[1:])
+    targetText = target.decode("ascii", "replace")
+    if not targetText.startswith("/") or "#" in targetText:
+        # RFC 6455 3: the resource name is an absolute path; no fragment.
+        raise HandshakeError(400, "request target must be an absolute path")
+    path, sep, query = targetText.partition("?")
+    return HandshakeRequest(
+        method=method.decode("ascii"),
+        target=targetText,
+        path=path,
+        query=query if sep else None,
+        httpVersion=(int(major), int(minor)),
+        headers=RequestHeaders(raw),
+    )
+
+
+def _parseHeaderLine(line: bytes) -> tuple[str, str]:
+    name, colon, value = line.partition(b":")
+    if not colon or not _TOKEN.match(name):
+        # Also refuses obsolete line folding (RFC 9112 section 5.2).
+        raise HandshakeError(400, "malformed header line")
+    value = value.strip(b" \t")
+    if _BAD_VALUE.search(value):
+        raise HandshakeError(400, "control character in a header value")
+    return name.decode("ascii"), value.decode("latin-1")
+
+
+def checkUpgrade(request: HandshakeRequest) -> ClientHandshake:
+    """
+    Check that a request is a WebSocket opening handshake we can accept
+    (RFC 6455 section 4.2.1; hybi-07/08 section 4.2 differ only in the
+    origin header's name).
+
+    @raise HandshakeError: 405 for a method other than GET, 505/400 for
+        another HTTP version, 426 when the client did not ask to upgrade to
+        WebSocket or asks for a version we do not speak, 400 for any other
+        broken rule.
+    """
+    headers = request.headers
+    if request.method != "GET":
+        raise HandshakeError(
+            405, "the opening handshake must be a GET", (("Allow", "GET"),)
+        )
+    if request.httpVersion != (1, 1):
+        raise HandshakeError(400, "the opening handshake needs HTTP/1.1")
+    if headers.count("Host") != 1:
+        raise HandshakeError(400, "exactly one Host header is required")
+    if "websocket" not in [t.lower() for t in headers.tokens("Upgrade")]:
+        raise HandshakeError(
+            426,
+            "this is a WebSocket resource: use a WebSocket client",
+            (("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13, 8, 7")),
+        )
+    if "upgrade" not in [t.lower() for t in headers.tokens("Connection")]:
+        raise HandshakeError(400, "Connection header must contain 'upgrade'")
+    version = _checkVersion(headers)
+    key = _checkKey(headers)
+    originHeader = "Origin" if version == 13 else "Sec-WebSocket-Origin"
+    origin = headers.get(originHeader)
+    if origin is None and version != 13:
+        origin = headers.get("Origin")
+    return ClientHandshake(
+        request=request,
+        key=key,
+        version=version,
+        origin=origin,
+        subprotocols=tuple(headers.tokens("Sec-WebSocket-Protocol")),
+    )
+
+
+def _checkVersion(headers: RequestHeaders) -> int:
+    value = headers.get("Sec-WebSocket-Version")
+    if value is None:
+        raise HandshakeError(
+            426,
+            "Sec-WebSocket-Version is missing",
+            (("Sec-WebSocket-Version", "13, 8, 7"),),
+        )
+    value = value.strip()
+    if not value.isdigit() or int(value) not in SUPPORTED_VERSIONS:
+        # RFC 6455 4.4: refuse with the versions we do speak.
+        raise HandshakeError(
+            426,
+            "unsupported WebSocket version",
+            (("Sec-WebSocket-Version", "13, 8, 7"),),
+        )
+    return int(value)
+
+
+def _checkKey(headers: RequestHeaders) -> str:
+    if headers.count("Sec-WebSocket-Key") != 1:
+        raise HandshakeError(400, "exactly one Sec-WebSocket-Key is required")
+    key = headers["Sec-WebSocket-Key"]
+    try:
+        raw = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise HandshakeError(400, "Sec-WebSocket-Key is not base64") from None
+    if len(raw) != 16:
+        raise HandshakeError(400, "Sec-WebSocket-Key must encode 16 bytes")
+    return key
+
+
+def acceptKey(key: str) -> str:
+    """
+    The C{Sec-WebSocket-Accept} value for a C{Sec-WebSocket-Key}
+    (RFC 6455 section 4.2.2, item 5.4).
+    """
+    return base64.b64encode(sha1(key.encode("ascii") + _GUID).digest()).decode()
+
+
+def acceptResponse(
+    key: str,
+    subprotocol: str | None = None,
+    extensions: str | None = None,
+    extraHeaders: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    """
+    The bytes of a C{101 Switching Protocols} answer.
+
+    @param key: the client's C{Sec-WebSocket-Key}.
+    @param subprotocol: the subprotocol chosen, if any.
+    @param extensions: the C{Sec-WebSocket-Extensions} value, if any.
+    """
+    lines = [
+        "HTTP/1.1 101 Switching Protocols",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Accept: {acceptKey(key)}",
+    ]
+    if subprotocol is not None:
+        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    lines.extend(f"{name}: {value}" for name, value in extraHeaders)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def rejectResponse(error: HandshakeError) -> bytes:
+    """
+    The bytes of an HTTP answer refusing the handshake, with a plain-text
+    body that says why; the connection is closed after it.
+    """
+    body = (error.reason + "\n").encode("utf-8")
+    status = error.status
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
+    lines.extend(f"{name}: {value}" for name, value in error.headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -1,0 +1,526 @@
+# -*- test-case-name: tests.test_protocol -*-
+"""
+The Twisted adapter: a L{Protocol} that runs the opening handshake, feeds the
+sans-I/O core, writes the bytes it produces and hands its events to the
+resource, one client's events in order.
+
+Everything WebSocket-specific is decided by the core (L{txclws._handshake},
+L{txclws._connection}); this module moves bytes, keeps timers, and calls
+the resource's callbacks, catching what they raise.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txclws._connection import ConnectionState, WebSocketConnection
+from txclws._errors import ConnectionClosed, HandshakeError
+from txclws._events import (
+    BinaryMessage,
+    CloseReceived,
+    ConnectionFailed,
+    Event,
+    PingReceived,
+    PongReceived,
+    TextMessage,
+)
+from txclws._frames import CloseCode
+from txclws._handshake import (
+    ClientHandshake,
+    RequestHeaders,
+    RequestHeadReader,
+    acceptResponse,
+    checkUpgrade,
+    parseRequestHead,
+    rejectResponse,
+)
+from txclws._resource import REJECT, IWebSocketClient, IWebSocketResource
+
+if TYPE_CHECKING:
+    from txclws._factory import WebSocketFactory
+
+__all__ = ["WebSocketServerProtocol"]
+
+_log = Logger()
+
+_OPEN_STATES = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+
+
+@implementer(IWebSocketClient)
+class WebSocketServerProtocol(Protocol):
+    """
+    One client connection; also the L{IWebSocketClient} its resource sees.
+
+    @ivar _phase: C{"handshake"} while reading the request head,
+        C{"open"} once the core runs, C{"done"} once input is ignored (a
+        refused handshake, or a connection that is closing or lost).
+    @ivar _busy: a resource callback for this client has not finished; its
+        next events wait in C{_queue} and the transport is paused.
+    @ivar _accepted: C{clientConnected} accepted the client, so
+        C{clientDisconnected} is owed.
+    """
+
+    factory: WebSocketFactory
+
+    resourceName: str = ""
+    queryString: str | None = None
+    websocketVersion: int = 0
+    host: str = ""
+    port: int = 0
+    connectionHeaders: RequestHeaders = RequestHeaders(())
+    subprotocol: str | None = None
+
+    _phase = "handshake"
+    _connection: WebSocketConnection | None = None
+    _resource: IWebSocketResource | None = None
+    _headReader: RequestHeadReader | None = None
+    _timer: IDelayedCall | None = None
+    _busy = False
+    _accepted = False
+    _lost = False
+    _dispatching = True
+
+    #: Events waiting for a pending callback; made on first need, since
+    #: most connections never need one and idle memory counts.
+    _queue: deque[Event] | None = None
+
+    # -- IWebSocketClient ------------------------------------------------
+
+    @property
+    def closeCode(self) -> int | None:
+        """
+        The close code received from the client (or failed with), else None.
+        """
+        return self._connection.closeCode if self._connection else None
+
+    @property
+    def closeReason(self) -> str:
+        """
+        The close reason matching L{closeCode}, else C{""}.
+        """
+        return self._connection.closeReason if self._connection else ""
+
+    def writeText(self, message: str | bytes, frameSize: int | None = None) -> None:
+        """
+        Send a text message.  See L{IWebSocketClient.writeText}.
+        """
+        self.transport.write(self._open().sendText(message, frameSize))  # type: ignore[union-attr]
+
+    def writeBinary(self, data: bytes, frameSize: int | None = None) -> None:
+        """
+        Send a binary message.  See L{IWebSocketClient.writeBinary}.
+        """
+        self.transport.write(self._open().sendBinary(data, frameSize))  # type: ignore[union-attr]
+
+    def ping(self, payload: bytes = b"") -> None:
+        """
+        Send a ping.  See L{IWebSocketClient.ping}.
+        """
+        self.transport.write(self._open().sendPing(payload))  # type: ignore[union-attr]
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """
+        Start the close handshake.  See L{IWebSocketClient.close}.
+        """
+        connection = self._connection
+        if connection is None or self._lost:
+            return
+        self._sendClose(code, reason)
+
+    def _open(self) -> WebSocketConnection:
+        connection = self._connection
+        if connection is None or self._lost:
+            raise ConnectionClosed("the client is not connected")
+        return connection
+
+    def _writePrepared(
+        self,
+        opcode: int,
+        payload: bytes,
+        frameSize: int | None,
+        frames: dict[object, bytes],
+    ) -> bool:
+        """
+        Write a message framed for a broadcast, reusing C{frames} (framed
+        bytes by L{WebSocketConnection.wireKey}) and adding to it.
+
+        @return: whether the client was open and got the message.
+        """
+        connection = self._connection
+        if connection is None or self._lost or connection.state not in _OPEN_STATES:
+            return False
+        key = connection.wireKey
+        data = frames.get(key)
+        if data is None:
+            data = frames[key] = connection.frameMessage(opcode, payload, frameSize)
+        self.transport.write(data)  # type: ignore[union-attr]
+        return True
+
+    # -- Protocol --------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """
+        Start reading the request head, within the handshake timeout.
+        """
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        self.host = str(getattr(peer, "host", getattr(peer, "name", "")) or "")
+        self.port = int(getattr(peer, "port", 0) or 0)
+        self._headReader = RequestHeadReader(self.factory.maxHeadSize)
+        self._timer = self.factory.reactor.callLater(
+            self.factory.handshakeTimeout, self._handshakeTimedOut
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Feed the handshake reader or the core, whichever is current.
+        """
+        try:
+            if self._phase == "open":
+                self._receive(data)
+            elif self._phase == "handshake":
+                self._receiveHead(data)
+        except Exception:
+            self._serverError(Failure())
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        Forget the client; tell its resource once its last callback is done.
+        """
+        self._lost = True
+        self._phase = "done"
+        self._cancelTimer()
+        self._queue = None
+        self.factory.clients.discard(self)
+        if not self._busy:
+            self._notifyDisconnected()
+
+    # -- opening handshake ---------------------------------------------
+
+    def _receiveHead(self, data: bytes) -> None:
+        assert self._headReader is not None
+        try:
+            head = self._headReader.feed(data)
+            if head is None:
+                return
+            leftover = self._headReader.leftover
+            self._headReader = None
+            self._accept(checkUpgrade(parseRequestHead(head)), leftover)
+        except HandshakeError as error:
+            self._refuse(error)
+
+    def _accept(self, handshake: ClientHandshake, leftover: bytes) -> None:
+        factory = self.factory
+        request = handshake.request
+        entry = factory.registry.lookup(request.path)
+        if entry is None:
+            raise HandshakeError(404, f"no WebSocket resource at {request.path}")
+        resource, originCheck = entry
+        if not originCheck(handshake.origin):
+            raise HandshakeError(403, "origin not allowed")
+        limit = factory.maxClients
+        if limit is not None and len(factory.clients) >= limit:
+            raise HandshakeError(503, "too many clients; try again later")
+        self.resourceName = request.path
+        self.queryString = request.query
+        self.websocketVersion = handshake.version
+        self.connectionHeaders = request.headers
+        self.subprotocol = self._chooseSubprotocol(resource, handshake.subprotocols)
+        self._resource = resource
+        self._connection = WebSocketConnection(
+            factory.maxFrameSize, factory.maxMessageSize
+        )
+        self._cancelTimer()
+        self._phase = "open"
+        factory.clients.add(self)
+        self.transport.write(acceptResponse(handshake.key, self.subprotocol))  # type: ignore[union-attr]
+        _log.debug(
+            "open {peer} {resource} version={version}",
+            peer=self._peer(),
+            resource=self.resourceName,
+            version=self.websocketVersion,
+        )
+        self._call(resource.clientConnected, self._connected, self)
+        if leftover:
+            self._receive(leftover)
+
+    def _chooseSubprotocol(
+        self, resource: IWebSocketResource, offered: Sequence[str]
+    ) -> str | None:
+        if not offered:
+            return None
+        try:
+            chosen = resource.selectSubprotocol(self, offered)
+        except Exception:
+            self._logResourceError(Failure(), resource.selectSubprotocol)
+            raise HandshakeError(500, "internal error") from None
+        if chosen is not None and chosen not in offered:
+            raise HandshakeError(500, "the resource chose a subprotocol not offered")
+        return chosen
+
+    def _refuse(self, error: HandshakeError) -> None:
+        _log.info(
+            "refused {peer}: {status} {reason}",
+            peer=self._peer(),
+            status=error.status,
+            reason=error.reason,
+        )
+        self._phase = "done"
+        self._cancelTimer()
+        self.transport.write(rejectResponse(error))  # type: ignore[union-attr]
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _handshakeTimedOut(self) -> None:
+        self._timer = None
+        self._refuse(HandshakeError(408, "the request head took too long"))
+
+    # -- messages ----------------------------------------------------------
+
+    def _receive(self, data: bytes) -> None:
+        connection = self._connection
+        assert connection is not None
+        for event in connection.receiveData(data):
+            if type(event) is PingReceived:
+                # Answered at once, even while the resource is busy, so a
+                # slow resource does not look like a dead peer.
+                self.transport.write(connection.sendPong(event.payload))  # type: ignore[union-attr]
+            elif self._busy:
+                if self._queue is None:
+                    self._queue = deque()
+                self._queue.append(event)
+            else:
+                self._dispatch(event)
+        if self._busy and self._queue and not self._lost:
+            self.transport.pauseProducing()  # type: ignore[union-attr]
+
+    def _dispatch(self, event: Event) -> None:
+        """
+        Hand one event to the resource, or act on it.
+        """
+        kind = type(event)
+        resource = self._resource
+        assert resource is not None
+        if kind is TextMessage:
+            if self._dispatching:
+                self._call(resource.receivedText, None, self, event.data)  # type: ignore[union-attr]
+        elif kind is BinaryMessage:
+            if self._dispatching:
+                self._call(resource.receivedBinary, None, self, event.data)  # type: ignore[union-attr]
+        elif kind is PongReceived:
+            if self._dispatching:
+                self._call(resource.receivedPong, None, self, event.payload)  # type: ignore[union-attr]
+        elif kind is CloseReceived:
+            self._closeReceived(event)  # type: ignore[arg-type]
+        elif kind is ConnectionFailed:
+            self._failed(event)  # type: ignore[arg-type]
+
+    def _call(
+        self, method: Callable[..., Any], then: Callable[[Any], None] | None, *args: Any
+    ) -> None:
+        """
+        Call a resource callback; if it returns an unfired Deferred, hold
+        this client's next events until it fires.
+        """
+        try:
+            result = method(*args)
+        except Exception:
+            self._resourceError(Failure(), method)
+            result = None
+        if isinstance(result, Deferred):
+            self._busy = True
+            result.addCallbacks(
+                self._callbackDone,
+                self._callbackFailed,
+                callbackArgs=(then,),
+                errbackArgs=(method, then),
+            )
+            return
+        if then is not None:
+            then(result)
+
+    def _callbackDone(self, result: object, then: Callable[[Any], None] | None) -> None:
+        if then is not None:
+            then(result)
+        self._drain()
+
+    def _callbackFailed(
+        self,
+        failure: Failure,
+        method: Callable[..., Any],
+        then: Callable[[Any], None] | None,
+    ) -> None:
+        self._resourceError(failure, method)
+        if then is not None:
+            then(None)
+        self._drain()
+
+    def _drain(self) -> None:
+        """
+        A callback finished: deliver queued events until one is pending.
+        """
+        self._busy = False
+        while self._queue and not self._busy:
+            self._dispatch(self._queue.popleft())
+        if self._busy:
+            return
+        if self._lost:
+            self._notifyDisconnected()
+        else:
+            self.transport.resumeProducing()  # type: ignore[union-attr]
+
+    def _connected(self, verdict: object) -> None:
+        """
+        C{clientConnected} returned C{verdict}.
+        """
+        if verdict is REJECT:
+            self._queue = None
+            self._dispatching = False
+            _log.info(
+                "rejected {peer} by {resource}",
+                peer=self._peer(),
+                resource=self.resourceName,
+            )
+            self._sendClose(CloseCode.POLICY_VIOLATION, "rejected")
+        else:
+            self._accepted = True
+
+    def _notifyDisconnected(self) -> None:
+        if not self._accepted:
+            return
+        self._accepted = False
+        assert self._resource is not None
+        _log.debug(
+            "closed {peer} {resource} code={code} reason={reason}",
+            peer=self._peer(),
+            resource=self.resourceName,
+            code=self.closeCode,
+            reason=self.closeReason,
+        )
+        try:
+            self._resource.clientDisconnected(self)
+        except Exception:
+            self._logResourceError(Failure(), self._resource.clientDisconnected)
+
+    # -- closing -----------------------------------------------------------
+
+    def _closeReceived(self, event: CloseReceived) -> None:
+        connection = self._connection
+        assert connection is not None
+        # Echo the peer's code (RFC 6455 5.5.1); a no-op if ours was sent.
+        self.transport.write(connection.sendClose(event.code))  # type: ignore[union-attr]
+        self._phase = "done"
+        self._cancelTimer()
+        # RFC 6455 7.1.1: the server closes the TCP connection first.
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _failed(self, event: ConnectionFailed) -> None:
+        connection = self._connection
+        assert connection is not None
+        _log.info(
+            "failed {peer}: {code} {reason}",
+            peer=self._peer(),
+            code=event.code,
+            reason=event.reason,
+        )
+        self.transport.write(connection.sendClose(event.code, event.reason))  # type: ignore[union-attr]
+        self._phase = "done"
+        self._closeWhenPeerDoes()
+
+    def _sendClose(self, code: int, reason: str) -> None:
+        connection = self._connection
+        assert connection is not None
+        data = connection.sendClose(code, reason)
+        if not data:
+            return
+        self.transport.write(data)  # type: ignore[union-attr]
+        if connection.state is ConnectionState.CLOSED:
+            self._phase = "done"
+            self.transport.loseConnection()  # type: ignore[union-attr]
+        else:
+            self._startTimer(self.factory.closeTimeout, self._closeTimedOut)
+
+    def _closeWhenPeerDoes(self) -> None:
+        """
+        After failing the connection: stop writing, let the peer read our
+        close frame and close its side, and drop it if it does not.
+
+        Closing at once could reset the connection while the peer's bytes
+        are still arriving, and a reset can destroy our close frame before
+        the peer reads it.
+        """
+        transport = self.transport
+        halfClose = getattr(transport, "loseWriteConnection", None)
+        if halfClose is None:
+            transport.loseConnection()  # type: ignore[union-attr]
+            return
+        halfClose()
+        self._startTimer(self.factory.closeTimeout, self._closeTimedOut)
+
+    def _closeTimedOut(self) -> None:
+        self._timer = None
+        _log.info("dropped {peer}: close handshake timed out", peer=self._peer())
+        self._abort()
+
+    def _abort(self) -> None:
+        transport = self.transport
+        abort = getattr(transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            transport.loseConnection()  # type: ignore[union-attr]
+
+    # -- timers and errors -----------------------------------------------
+
+    def _startTimer(self, seconds: float, action: Callable[[], None]) -> None:
+        self._cancelTimer()
+        self._timer = self.factory.reactor.callLater(seconds, action)
+
+    def _cancelTimer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _resourceError(self, failure: Failure, method: Callable[..., Any]) -> None:
+        self._logResourceError(failure, method)
+        if self.factory.debugResourceErrors:
+            self.factory.debugFailure(failure)
+            return
+        if self._lost or self._connection is None:
+            return
+        # One client's failure is that client's alone: close it with 1011
+        # and deliver it nothing more.
+        self._dispatching = False
+        self._queue = None
+        self._sendClose(CloseCode.INTERNAL_ERROR, "")
+
+    def _logResourceError(self, failure: Failure, method: Callable[..., Any]) -> None:
+        _log.failure(
+            "resource {resource} failed in {callback} for {peer}",
+            failure=failure,
+            resource=self.resourceName,
+            callback=getattr(method, "__name__", repr(method)),
+            peer=self._peer(),
+        )
+
+    def _serverError(self, failure: Failure) -> None:
+        _log.failure(
+            "internal error serving {peer}", failure=failure, peer=self._peer()
+        )
+        if self.factory.debugServerErrors:
+            self.factory.debugFailure(failure)
+        self._phase = "done"
+        self._abort()
+
+    def _peer(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<WebSocketServerProtocol {self._peer()} {self.resourceName or '-'}>"

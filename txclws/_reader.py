@@ -1,0 +1,350 @@
+# -*- test-case-name: tests.test_reader -*-
+"""
+Streaming parser of client frames into messages (RFC 6455 sections 5 and 6).
+
+Bytes go in by L{MessageReader.feed} in pieces of any size; whole messages,
+control frames and failures come out as events.  Work is linear in the bytes
+fed, whatever the chunking: a payload is unmasked and checked as it arrives
+and appended once to the message being assembled, and the only bytes kept
+between two calls are those of an incomplete frame header (at most 13).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from txclws._close import parseClosePayload
+from txclws._errors import (
+    InvalidFrame,
+    InvalidPayload,
+    MessageTooBig,
+    WebSocketProtocolError,
+)
+from txclws._events import (
+    BinaryMessage,
+    CloseReceived,
+    ConnectionFailed,
+    Event,
+    PingReceived,
+    PongReceived,
+    TextMessage,
+)
+from txclws._mask import applyMask, rotateMask
+from txclws._utf8 import Utf8Validator
+
+__all__ = ["IncomingCompression", "MessageReader"]
+
+_TEXT = 0x1
+_BINARY = 0x2
+_CLOSE = 0x8
+_PING = 0x9
+_PONG = 0xA
+_RSV1 = 0x40
+
+
+class IncomingCompression(Protocol):
+    """
+    What L{MessageReader} needs of a negotiated compression extension
+    (permessage-deflate, RFC 7692), which owns the decompressor state.
+    """
+
+    def decompress(self, data: bytes, limit: int) -> bytes:
+        """
+        Inflate the next piece of a compressed message.
+
+        @param limit: the most bytes the whole message may inflate to, less
+            what it already did.
+        @raise MessageTooBig: the output would exceed C{limit}.
+        """
+
+    def endMessage(self, limit: int) -> bytes:
+        """
+        Inflate whatever the end of the compressed message releases.
+
+        @raise MessageTooBig: the output would exceed C{limit}.
+        """
+
+
+class MessageReader:
+    """
+    Assembles the frames of one client's byte stream into events.
+
+    @ivar _pending: bytes of an incomplete frame header.
+    @ivar _remaining: payload bytes of the current frame still to come, or
+        C{-1} while reading a header.
+    @ivar _messageOpcode: opcode of the data message being assembled, or
+        C{0} between messages.
+    @ivar _done: a close frame or a failure ended the stream; later bytes
+        are discarded (RFC 6455 sections 5.5.1 and 7.1.7).
+    """
+
+    __slots__ = (
+        "_compressed",
+        "_compression",
+        "_control",
+        "_done",
+        "_fin",
+        "_mask",
+        "_maxFrameSize",
+        "_maxMessageSize",
+        "_message",
+        "_messageOpcode",
+        "_messageSize",
+        "_offset",
+        "_opcode",
+        "_pending",
+        "_remaining",
+        "_rsv1",
+        "_utf8",
+    )
+
+    def __init__(
+        self,
+        maxFrameSize: int,
+        maxMessageSize: int,
+        compression: IncomingCompression | None = None,
+    ) -> None:
+        self._maxFrameSize = maxFrameSize
+        self._maxMessageSize = maxMessageSize
+        self._compression = compression
+        self._pending = b""
+        self._remaining = -1
+        self._done = False
+        self._opcode = 0
+        self._fin = True
+        self._rsv1 = 0
+        self._mask = b""
+        self._offset = 0
+        self._control = b""
+        self._resetMessage()
+
+    def _resetMessage(self) -> None:
+        self._messageOpcode = 0
+        self._message = bytearray()
+        self._messageSize = 0
+        self._utf8: Utf8Validator | None = None
+        self._compressed = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        """
+        Parse the next bytes of the stream.
+
+        @return: the events the bytes complete, in order.  A
+            L{ConnectionFailed} or L{CloseReceived} is always last; after
+            it, this reader ignores all input.
+        """
+        if self._done:
+            return []
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        events: list[Event] = []
+        try:
+            self._parse(data, events)
+        except WebSocketProtocolError as exc:
+            self._done = True
+            events.append(ConnectionFailed(exc.closeCode, str(exc)))
+        return events
+
+    def _parse(self, data: bytes, events: list[Event]) -> None:
+        pos = 0
+        end = len(data)
+        while pos < end and not self._done:
+            remaining = self._remaining
+            if remaining >= 0:
+                # The rest of a frame whose payload began in an earlier call.
+                take = min(remaining, end - pos)
+                self._payloadPiece(data[pos : pos + take])
+                pos += take
+                self._remaining = remaining - take
+                if take == remaining:
+                    self._remaining = -1
+                    self._frameEnd(events)
+                continue
+            start = pos
+            pos = self._readHeader(data, pos, end)
+            if pos < 0:
+                self._pending = data[start:]
+                return
+            length = self._remaining
+            if end - pos < length:
+                # Only part of the payload is here: stream it.
+                self._startPartialFrame()
+                continue
+            self._remaining = -1
+            payload = applyMask(data[pos : pos + length], self._mask)
+            pos += length
+            self._wholeFrame(payload, events)
+
+    def _readHeader(self, data: bytes, pos: int, end: int) -> int:
+        """
+        Parse and check a frame header at C{pos}.
+
+        @return: the position of the payload, or C{-1} when the header is
+            not all here yet.
+        """
+        if end - pos < 2:
+            return -1
+        first = data[pos]
+        second = data[pos + 1]
+        opcode = first & 0x0F
+        self._checkHeader(first, second, opcode)
+        length = second & 0x7F
+        if length < 126:
+            size = 6
+        elif length == 126:
+            size = 8
+        else:
+            size = 14
+        if end - pos < size:
+            return -1
+        if length == 126:
+            length = (data[pos + 2] << 8) | data[pos + 3]
+        elif length == 127:
+            length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            if length >> 63:
+                raise InvalidFrame("64-bit length with its high bit set")
+        if opcode < 8:
+            self._checkDataLength(opcode, first, length)
+        self._opcode = opcode
+        self._fin = first >= 0x80
+        self._rsv1 = first & _RSV1
+        self._mask = data[pos + size - 4 : pos + size]
+        self._remaining = length
+        return pos + size
+
+    def _checkHeader(self, first: int, second: int, opcode: int) -> None:
+        """
+        Apply RFC 6455 section 5.2's rules to the first two header bytes.
+        """
+        if not second & 0x80:
+            raise InvalidFrame("client frame is not masked")  # RFC 6455 5.1
+        rsv = first & 0x70
+        if opcode >= 8:
+            if opcode > _PONG:
+                raise InvalidFrame(f"unknown opcode {opcode}")
+            if first < 0x80:
+                raise InvalidFrame("fragmented control frame")  # 5.5
+            if second & 0x7F > 125:
+                raise InvalidFrame("control frame payload over 125 bytes")
+            if rsv:
+                raise InvalidFrame("reserved bits set on a control frame")
+        elif opcode == 0:
+            if not self._messageOpcode:
+                raise InvalidFrame("continuation frame outside a message")
+            if rsv:
+                # RFC 7692 6.1: RSV1 only on a message's first frame.
+                raise InvalidFrame("reserved bits set on a continuation frame")
+        elif opcode <= _BINARY:
+            if self._messageOpcode:
+                raise InvalidFrame("new message inside a fragmented message")
+            if rsv and (rsv != _RSV1 or self._compression is None):
+                raise InvalidFrame("reserved bits set without an extension")
+        else:
+            raise InvalidFrame(f"unknown opcode {opcode}")
+
+    def _checkDataLength(self, opcode: int, first: int, length: int) -> None:
+        if length > self._maxFrameSize:
+            raise MessageTooBig(f"frame of {length} bytes is over the limit")
+        compressed = first & _RSV1 if opcode else self._compressed
+        # A compressed message is measured as it inflates, in _dataPiece.
+        if not compressed and self._messageSize + length > self._maxMessageSize:
+            raise MessageTooBig("message is over the size limit")
+
+    def _startPartialFrame(self) -> None:
+        self._offset = 0
+        if self._opcode >= 8:
+            self._control = b""
+        elif self._opcode:
+            self._startMessage(self._opcode)
+
+    def _startMessage(self, opcode: int) -> None:
+        self._messageOpcode = opcode
+        self._compressed = bool(self._rsv1)
+        if opcode == _TEXT:
+            self._utf8 = Utf8Validator()
+
+    def _payloadPiece(self, masked: bytes) -> None:
+        """
+        Unmask and consume a piece of a payload that streams in.
+        """
+        piece = applyMask(masked, rotateMask(self._mask, self._offset))
+        self._offset += len(piece)
+        if self._opcode >= 8:
+            self._control += piece
+        else:
+            self._dataPiece(piece)
+
+    def _dataPiece(self, piece: bytes) -> None:
+        if self._compressed:
+            assert self._compression is not None
+            limit = self._maxMessageSize - self._messageSize
+            piece = self._compression.decompress(piece, limit)
+        self._messageSize += len(piece)
+        if self._utf8 is not None:
+            self._utf8.feed(piece)
+        self._message += piece
+
+    def _frameEnd(self, events: list[Event]) -> None:
+        """
+        A frame whose payload streamed in is complete.
+        """
+        if self._opcode >= 8:
+            self._controlFrame(self._opcode, self._control, events)
+            self._control = b""
+        elif self._fin:
+            self._endMessage(events)
+
+    def _wholeFrame(self, payload: bytes, events: list[Event]) -> None:
+        """
+        A frame whose payload arrived in one piece, already unmasked.
+        """
+        opcode = self._opcode
+        if opcode >= 8:
+            self._controlFrame(opcode, payload, events)
+            return
+        if opcode and self._fin and not self._rsv1:
+            # The common case: a whole, uncompressed, unfragmented message.
+            if opcode == _TEXT:
+                try:
+                    events.append(TextMessage(payload.decode("utf-8")))
+                except UnicodeDecodeError as exc:
+                    raise InvalidPayload("text is not valid UTF-8") from exc
+            else:
+                events.append(BinaryMessage(payload))
+            return
+        if opcode:
+            self._startMessage(opcode)
+        self._dataPiece(payload)
+        if self._fin:
+            self._endMessage(events)
+
+    def _endMessage(self, events: list[Event]) -> None:
+        if self._compressed:
+            assert self._compression is not None
+            limit = self._maxMessageSize - self._messageSize
+            tail = self._compression.endMessage(limit)
+            if tail:
+                self._messageSize += len(tail)
+                if self._utf8 is not None:
+                    self._utf8.feed(tail)
+                self._message += tail
+        message = self._message
+        if self._messageOpcode == _TEXT:
+            assert self._utf8 is not None
+            self._utf8.finish()
+            events.append(TextMessage(message.decode("utf-8")))
+        else:
+            events.append(BinaryMessage(bytes(message)))
+        self._resetMessage()
+
+    def _controlFrame(self, opcode: int, payload: bytes, events: list[Event]) -> None:
+        payload = bytes(payload)
+        if opcode == _PING:
+            events.append(PingReceived(payload))
+        elif opcode == _PONG:
+            events.append(PongReceived(payload))
+        else:
+            code, reason = parseClosePayload(payload)
+            self._done = True
+            events.append(CloseReceived(code, reason))

@@ -1,0 +1,184 @@
+# -*- test-case-name: tests.test_resource -*-
+"""
+The resource API: what a WebSocket application implements, and what it is
+given for each client.
+
+A resource implements L{IWebSocketResource} (usually by subclassing
+L{WebSocketResource}); each callback may return a plain value or a
+L{Deferred}.  Each connected client is an L{IWebSocketClient}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from zope.interface import Attribute, Interface, implementer
+
+__all__ = ["REJECT", "IWebSocketClient", "IWebSocketResource", "WebSocketResource"]
+
+
+class _Reject(Enum):
+    REJECT = "REJECT"
+
+
+#: Returned by L{IWebSocketResource.clientConnected} (or fired by the
+#: Deferred it returns) to refuse a client: the counterpart of CLWS's
+#: C{:reject}.
+REJECT = _Reject.REJECT
+
+
+class IWebSocketClient(Interface):
+    """
+    One connected WebSocket client, as a resource sees it.
+    """
+
+    resourceName = Attribute("The path of the resource requested, e.g. '/chat'.")
+    queryString = Attribute("The request target after '?', or None when it had no '?'.")
+    websocketVersion = Attribute("The protocol version spoken: 13, 8 or 7.")
+    host = Attribute("The client's IP address, as a string.")
+    port = Attribute("The client's TCP port (0 for non-TCP transports).")
+    connectionHeaders = Attribute(
+        "Every request header: a read-only, case-insensitive mapping of "
+        "name to value (repeated headers joined with ', ')."
+    )
+    subprotocol = Attribute("The subprotocol agreed on, or None.")
+    closeCode = Attribute(
+        "The close code received from the client (or failed with), else None."
+    )
+    closeReason = Attribute("The close reason matching closeCode, else ''.")
+
+    def writeText(message: str | bytes, frameSize: int | None = None) -> None:
+        """
+        Send a text message.
+
+        @param message: a C{str}, or C{bytes} holding UTF-8.
+        @param frameSize: split the message into frames of at most this
+            many payload bytes; L{None} sends a single frame.
+        @raise ConnectionClosed: the connection is closing or closed.
+        @raise ValueError: C{message} is bytes that are not UTF-8.
+        """
+
+    def writeBinary(data: bytes, frameSize: int | None = None) -> None:
+        """
+        Send a binary message; C{frameSize} as for L{writeText}.
+
+        @raise ConnectionClosed: the connection is closing or closed.
+        """
+
+    def close(code: int = 1000, reason: str = "") -> None:
+        """
+        Start the close handshake; the transport closes when the client
+        answers, or after the factory's C{closeTimeout}.
+
+        @param code: the status code (RFC 6455 section 7.4).
+        @param reason: a reason that encodes to under 123 bytes of UTF-8.
+        @raise ValueError: an invalid code or a reason that is too long.
+        """
+
+    def ping(payload: bytes = b"") -> None:
+        """
+        Send a ping; the client's pong reaches
+        L{IWebSocketResource.receivedPong}.
+
+        @raise ValueError: the payload is over 125 bytes.
+        @raise ConnectionClosed: the connection is closing or closed.
+        """
+
+
+class IWebSocketResource(Interface):
+    """
+    A WebSocket application mounted at a path.
+
+    Every callback may return a value or a L{Deferred}.  A client's events
+    reach its resource one at a time, in order: while a returned Deferred
+    has not fired, that client's next event waits and the server stops
+    reading from it.  A callback that raises, or whose Deferred fails, is
+    logged and that client alone is closed with 1011.
+    """
+
+    def clientConnected(client: IWebSocketClient) -> object:
+        """
+        A client completed the opening handshake.
+
+        @return: L{REJECT} (or a Deferred firing it) to close the client
+            with 1008 and drop whatever it already sent; anything else
+            accepts it.  A rejected client gets no L{clientDisconnected}.
+        """
+
+    def clientDisconnected(client: IWebSocketClient) -> object:
+        """
+        An accepted client's connection is gone, whatever the reason; called
+        exactly once, after its last event's callback has finished.
+        """
+
+    def receivedText(client: IWebSocketClient, message: str) -> object:
+        """
+        A whole text message arrived.
+        """
+
+    def receivedBinary(client: IWebSocketClient, message: bytes) -> object:
+        """
+        A whole binary message arrived.
+        """
+
+    def receivedPong(client: IWebSocketClient, payload: bytes) -> object:
+        """
+        A pong arrived, usually the answer to L{IWebSocketClient.ping}.
+        """
+
+    def selectSubprotocol(
+        client: IWebSocketClient, offered: Sequence[str]
+    ) -> str | None:
+        """
+        Choose one of the subprotocols the client offered, before the
+        handshake is answered; L{None} agrees on none.  Called only when the
+        client offered some.  Must return synchronously.
+        """
+
+
+@implementer(IWebSocketResource)
+class WebSocketResource:
+    """
+    A base for resources: every callback does nothing, and no subprotocol
+    is chosen.  Override what you need.
+    """
+
+    def clientConnected(self, client: IWebSocketClient) -> Any:
+        """
+        Accept every client.
+        """
+        return None
+
+    def clientDisconnected(self, client: IWebSocketClient) -> Any:
+        """
+        Do nothing.
+        """
+        return None
+
+    def receivedText(self, client: IWebSocketClient, message: str) -> Any:
+        """
+        Ignore the message.
+        """
+        return None
+
+    def receivedBinary(self, client: IWebSocketClient, message: bytes) -> Any:
+        """
+        Ignore the message.
+        """
+        return None
+
+    def receivedPong(self, client: IWebSocketClient, payload: bytes) -> Any:
+        """
+        Ignore the pong.
+        """
+        return None
+
+    def selectSubprotocol(
+        self, client: IWebSocketClient, offered: Sequence[str]
+    ) -> str | None:
+        """
+        Agree on no subprotocol.
+        """
+        return None
