@@ -8,12 +8,14 @@ L{WebSocketFactory} on any Twisted endpoint.
 """
 
 from txclws._broadcast import writeToClientsBinary, writeToClientsText
+from txclws._deflate import PerMessageDeflate
 from txclws._errors import (
     ConnectionClosed,
     HandshakeError,
     InvalidFrame,
     InvalidPayload,
     MessageTooBig,
+    UnsupportedByProtocol,
     WebSocketError,
     WebSocketProtocolError,
 )
@@ -51,7 +53,9 @@ __all__ = [
     "MessageTooBig",
     "Opcode",
     "OriginCheck",
+    "PerMessageDeflate",
     "ResourceRegistry",
+    "UnsupportedByProtocol",
     "WebSocketError",
     "WebSocketFactory",
     "WebSocketProtocolError",

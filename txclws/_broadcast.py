@@ -58,7 +58,7 @@ def _writeToClients(
     payload: bytes,
     frameSize: int | None,
 ) -> int:
-    frames: dict[object, bytes] = {}
+    frames: dict[object, bytes | None] = {}
     sent = 0
     for client in clients:
         if client._writePrepared(opcode, payload, frameSize, frames):  # type: ignore[attr-defined]

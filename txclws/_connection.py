@@ -11,9 +11,10 @@ and decides when.
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from txclws._close import checkOutgoingCloseCode, serializeClosePayload
-from txclws._errors import ConnectionClosed
+from txclws._errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._events import CloseReceived, ConnectionFailed, Event
 from txclws._frames import (
     MAX_CONTROL_PAYLOAD,
@@ -22,7 +23,10 @@ from txclws._frames import (
     serializeFrame,
     serializeMessage,
 )
-from txclws._reader import IncomingCompression, MessageReader
+from txclws._reader import MessageReader
+
+if TYPE_CHECKING:
+    from txclws._deflate import DeflateCodec
 
 __all__ = ["ConnectionState", "WebSocketConnection"]
 
@@ -65,6 +69,8 @@ _AFTER_CLOSE_SENT = {
     _S.FAILING: _S.CLOSED,
 }
 
+_RSV1 = 0x40
+
 #: States in which we may still send data frames and pings.
 _CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING})
 
@@ -79,24 +85,21 @@ class WebSocketConnection:
     @ivar closeReason: the matching reason text.
     """
 
-    __slots__ = ("_reader", "closeCode", "closeReason", "state")
-
-    #: Connections whose L{wireKey} is equal frame a given message into
-    #: identical bytes, so a broadcast frames it once per distinct key.
-    wireKey: object = "rfc6455"
+    __slots__ = ("_compression", "_reader", "closeCode", "closeReason", "state")
 
     def __init__(
         self,
         maxFrameSize: int,
         maxMessageSize: int,
-        compression: IncomingCompression | None = None,
+        compression: DeflateCodec | None = None,
     ) -> None:
         """
         @param maxFrameSize: the largest frame payload accepted, in bytes.
         @param maxMessageSize: the largest message accepted, in bytes (after
             decompression, if a compression extension was negotiated).
-        @param compression: the negotiated compression extension, if any.
+        @param compression: the negotiated permessage-deflate codec, if any.
         """
+        self._compression = compression
         self._reader = MessageReader(maxFrameSize, maxMessageSize, compression)
         self.state = ConnectionState.OPEN
         self.closeCode: int | None = None
@@ -132,7 +135,7 @@ class WebSocketConnection:
         @raise ValueError: C{text} is bytes that are not UTF-8.
         """
         self._checkCanSend()
-        return self.frameMessage(Opcode.TEXT, encodeText(text), frameSize)
+        return self._frameOrRefuse(Opcode.TEXT, encodeText(text), frameSize)
 
     def sendBinary(self, data: bytes, frameSize: int | None = None) -> bytes:
         """
@@ -141,15 +144,43 @@ class WebSocketConnection:
         @raise ConnectionClosed: a close frame was sent already.
         """
         self._checkCanSend()
-        return self.frameMessage(Opcode.BINARY, data, frameSize)
+        return self._frameOrRefuse(Opcode.BINARY, data, frameSize)
+
+    def _frameOrRefuse(
+        self, opcode: int, payload: bytes, frameSize: int | None
+    ) -> bytes:
+        frame = self.frameMessage(opcode, payload, frameSize)
+        if frame is None:
+            raise UnsupportedByProtocol(
+                f"{type(self).__name__} cannot carry opcode {opcode}"
+            )
+        return frame
+
+    @property
+    def wireKey(self) -> object:
+        """
+        Connections whose keys are equal frame a given message into the
+        same bytes, so a broadcast frames it once per distinct key.
+        """
+        compression = self._compression
+        return "rfc6455" if compression is None else compression.wireKey
 
     def frameMessage(
         self, opcode: int, payload: bytes, frameSize: int | None = None
-    ) -> bytes:
+    ) -> bytes | None:
         """
-        The bytes that carry a message to this connection's peer, without
-        changing any state: what a broadcast calls once per L{wireKey}.
+        The bytes that carry a message to this connection's peer: what a
+        broadcast calls once per L{wireKey}.  Compressed (RSV1 on the first
+        frame, RFC 7692 section 6) when permessage-deflate was agreed and
+        the message is not too short to gain from it.
+
+        @return: the bytes, or L{None} if the protocol cannot carry it.
         """
+        compression = self._compression
+        if compression is not None and len(payload) >= compression.minSize:
+            return serializeMessage(
+                opcode, compression.compress(payload), frameSize, _RSV1
+            )
         return serializeMessage(opcode, payload, frameSize)
 
     def sendPing(self, payload: bytes = b"") -> bytes:
@@ -187,11 +218,15 @@ class WebSocketConnection:
         following = _AFTER_CLOSE_SENT.get(self.state)
         if following is None:
             return b""
+        frame = self._closeFrame(code, reason)
+        self.state = following
+        return frame
+
+    def _closeFrame(self, code: int | None, reason: str) -> bytes:
         if code is None or code == CloseCode.NO_STATUS_RCVD:
             payload = serializeClosePayload(None)
         else:
             payload = serializeClosePayload(code, checkOutgoingCloseCode(code, reason))
-        self.state = following
         return serializeFrame(Opcode.CLOSE, payload)
 
 

@@ -60,6 +60,13 @@ class ConnectionClosed(WebSocketError):
     """
 
 
+class UnsupportedByProtocol(WebSocketError):
+    """
+    The client's protocol version cannot carry what was asked: a binary
+    message or a ping to a hixie-76 client.
+    """
+
+
 class HandshakeError(WebSocketError):
     """
     The opening handshake is refused with HTTP status L{status}.

@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
+from txclws._deflate import PerMessageDeflate
 from txclws._origin import OriginCheck
 from txclws._resource import IWebSocketResource
 
@@ -136,6 +137,8 @@ class WebSocketFactory(Factory):
         ours (and for it to close TCP after a failure) before dropping it.
     @ivar debugResourceErrors: see L{WebSocketFactory.__init__}.
     @ivar debugServerErrors: see L{WebSocketFactory.__init__}.
+    @ivar deflate: the L{PerMessageDeflate} policy, or L{None}.
+    @ivar protocol76Support: whether hixie-76 / hybi-00 clients are served.
     """
 
     protocol: Any
@@ -152,6 +155,8 @@ class WebSocketFactory(Factory):
         closeTimeout: float = 5.0,
         debugResourceErrors: bool = False,
         debugServerErrors: bool = False,
+        deflate: PerMessageDeflate | None = None,
+        protocol76Support: bool = False,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -169,6 +174,15 @@ class WebSocketFactory(Factory):
             unexpected exception inside txclws itself (a bug) is always
             logged and that connection aborted; when True, L{debugFailure}
             is called with it first.
+        @param deflate: the permessage-deflate policy (RFC 7692) offered to
+            RFC 6455 clients, or L{None} (the default) for no compression.
+            Off by default: it costs CPU and, with context takeover, up to
+            ~300 KiB per connection that uses it, and compressing secrets
+            beside attacker-chosen text leaks them (CRIME/BREACH).  See
+            L{PerMessageDeflate}.
+        @param protocol76Support: CLWS's C{*protocol-76/00-support*}: also
+            accept draft-hixie-76 / hybi-00 clients (version 0, text only).
+            Off by default; when off, such a request is refused with 426.
         @param reactor: the reactor for timeouts; the global one by default.
         """
         from txclws._protocol import WebSocketServerProtocol
@@ -184,6 +198,8 @@ class WebSocketFactory(Factory):
         self.closeTimeout = closeTimeout
         self.debugResourceErrors = debugResourceErrors
         self.debugServerErrors = debugServerErrors
+        self.deflate = deflate
+        self.protocol76Support = protocol76Support
         if reactor is None:
             from twisted.internet import reactor as globalReactor
 

@@ -38,6 +38,7 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: Protocol versions we speak, newest first, as sent in a 426 refusal.
 SUPPORTED_VERSIONS = (13, 8, 7)
+_VERSIONS = ", ".join(map(str, SUPPORTED_VERSIONS))
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -137,6 +138,8 @@ class ClientHandshake:
     @ivar version: the protocol version, 13, 8 or 7.
     @ivar origin: the origin the client declared, or L{None}.
     @ivar subprotocols: the subprotocols offered, in order of preference.
+    @ivar hixieKeys: for hixie-76 (version 0), C{Sec-WebSocket-Key1} and
+        C{Key2}; the 8 bytes after the head complete the challenge.
     """
 
     request: HandshakeRequest
@@ -144,6 +147,7 @@ class ClientHandshake:
     version: int
     origin: str | None
     subprotocols: tuple[str, ...]
+    hixieKeys: tuple[str, str] | None = None
 
 
 class RequestHeadReader:
@@ -231,11 +235,14 @@ def _parseHeaderLine(line: bytes) -> tuple[str, str]:
     return name.decode("ascii"), value.decode("latin-1")
 
 
-def checkUpgrade(request: HandshakeRequest) -> ClientHandshake:
+def checkUpgrade(
+    request: HandshakeRequest, allowHixie76: bool = False
+) -> ClientHandshake:
     """
     Check that a request is a WebSocket opening handshake we can accept
     (RFC 6455 section 4.2.1; hybi-07/08 section 4.2 differ only in the
-    origin header's name).
+    origin header's name).  A hixie-76 / hybi-00 request (no version, two
+    keys) is version 0, accepted only when C{allowHixie76} is set.
 
     @raise HandshakeError: 405 for a method other than GET, 505/400 for
         another HTTP version, 426 when the client did not ask to upgrade to
@@ -255,10 +262,12 @@ def checkUpgrade(request: HandshakeRequest) -> ClientHandshake:
         raise HandshakeError(
             426,
             "this is a WebSocket resource: use a WebSocket client",
-            (("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13, 8, 7")),
+            (("Upgrade", "websocket"), ("Sec-WebSocket-Version", _VERSIONS)),
         )
     if "upgrade" not in [t.lower() for t in headers.tokens("Connection")]:
         raise HandshakeError(400, "Connection header must contain 'upgrade'")
+    if "Sec-WebSocket-Version" not in headers and "Sec-WebSocket-Key1" in headers:
+        return _checkHixie76(request, allowHixie76)
     version = _checkVersion(headers)
     key = _checkKey(headers)
     originHeader = "Origin" if version == 13 else "Sec-WebSocket-Origin"
@@ -274,13 +283,37 @@ def checkUpgrade(request: HandshakeRequest) -> ClientHandshake:
     )
 
 
+def _checkHixie76(request: HandshakeRequest, allowed: bool) -> ClientHandshake:
+    headers = request.headers
+    if not allowed:
+        # Refused from the head alone: no waiting for the 8-byte body.
+        raise HandshakeError(
+            426,
+            "draft-hixie-76 / hybi-00 is not enabled on this server",
+            (("Sec-WebSocket-Version", _VERSIONS),),
+        )
+    if (
+        headers.count("Sec-WebSocket-Key1") != 1
+        or headers.count("Sec-WebSocket-Key2") != 1
+    ):
+        raise HandshakeError(400, "hixie-76 needs one Key1 and one Key2")
+    return ClientHandshake(
+        request=request,
+        key="",
+        version=0,
+        origin=headers.get("Origin"),
+        subprotocols=tuple(headers.tokens("Sec-WebSocket-Protocol")),
+        hixieKeys=(headers["Sec-WebSocket-Key1"], headers["Sec-WebSocket-Key2"]),
+    )
+
+
 def _checkVersion(headers: RequestHeaders) -> int:
     value = headers.get("Sec-WebSocket-Version")
     if value is None:
         raise HandshakeError(
             426,
             "Sec-WebSocket-Version is missing",
-            (("Sec-WebSocket-Version", "13, 8, 7"),),
+            (("Sec-WebSocket-Version", _VERSIONS),),
         )
     value = value.strip()
     if not value.isdigit() or int(value) not in SUPPORTED_VERSIONS:
@@ -288,7 +321,7 @@ def _checkVersion(headers: RequestHeaders) -> int:
         raise HandshakeError(
             426,
             "unsupported WebSocket version",
-            (("Sec-WebSocket-Version", "13, 8, 7"),),
+            (("Sec-WebSocket-Version", _VERSIONS),),
         )
     return int(value)
 

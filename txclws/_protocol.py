@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txclws._connection import ConnectionState, WebSocketConnection
+from txclws._deflate import DeflateCodec
 from txclws._errors import ConnectionClosed, HandshakeError
 from txclws._events import (
     BinaryMessage,
@@ -43,6 +44,8 @@ from txclws._handshake import (
     parseRequestHead,
     rejectResponse,
 )
+from txclws._hixie76 import Hixie76Connection, hixie76Challenge, hixie76Response
+from txclws._origin import OriginCheck
 from txclws._resource import REJECT, IWebSocketClient, IWebSocketResource
 
 if TYPE_CHECKING:
@@ -147,7 +150,7 @@ class WebSocketServerProtocol(Protocol):
         opcode: int,
         payload: bytes,
         frameSize: int | None,
-        frames: dict[object, bytes],
+        frames: dict[object, bytes | None],
     ) -> bool:
         """
         Write a message framed for a broadcast, reusing C{frames} (framed
@@ -159,9 +162,12 @@ class WebSocketServerProtocol(Protocol):
         if connection is None or self._lost or connection.state not in _OPEN_STATES:
             return False
         key = connection.wireKey
-        data = frames.get(key)
-        if data is None:
+        if key in frames:
+            data = frames[key]
+        else:
             data = frames[key] = connection.frameMessage(opcode, payload, frameSize)
+        if data is None:
+            return False  # this client's protocol cannot carry the message
         self.transport.write(data)  # type: ignore[union-attr]
         return True
 
@@ -188,6 +194,8 @@ class WebSocketServerProtocol(Protocol):
                 self._receive(data)
             elif self._phase == "handshake":
                 self._receiveHead(data)
+            elif self._phase == "hixie76-body":
+                self._receiveHixieBody(data)
         except Exception:
             self._serverError(Failure())
 
@@ -213,14 +221,58 @@ class WebSocketServerProtocol(Protocol):
                 return
             leftover = self._headReader.leftover
             self._headReader = None
-            self._accept(checkUpgrade(parseRequestHead(head)), leftover)
+            handshake = checkUpgrade(
+                parseRequestHead(head), self.factory.protocol76Support
+            )
+            if handshake.version == 0 and len(leftover) < 8:
+                # hixie-76: the challenge's last 8 bytes follow the head.
+                self._phase = "hixie76-body"
+                self._hixieBody = (handshake, leftover)
+                return
+            self._accept(handshake, leftover)
         except HandshakeError as error:
             self._refuse(error)
 
-    def _accept(self, handshake: ClientHandshake, leftover: bytes) -> None:
+    def _receiveHixieBody(self, data: bytes) -> None:
+        handshake, body = self._hixieBody
+        body += data
+        if len(body) < 8:
+            self._hixieBody = (handshake, body)
+            return
+        del self._hixieBody
+        try:
+            self._accept(handshake, body)
+        except HandshakeError as error:
+            self._refuse(error)
+
+    def acceptUpgrade(
+        self,
+        handshake: ClientHandshake,
+        resource: IWebSocketResource,
+        originCheck: OriginCheck,
+        leftover: bytes = b"",
+    ) -> None:
+        """
+        Take over a connection whose upgrade request another protocol has
+        already read (a C{twisted.web} site: see L{txclws.web}), serving
+        C{resource} whatever the path.  Call after C{makeConnection}.
+        """
+        self._headReader = None
+        try:
+            self._accept(handshake, leftover, (resource, originCheck))
+        except HandshakeError as error:
+            self._refuse(error)
+
+    def _accept(
+        self,
+        handshake: ClientHandshake,
+        leftover: bytes,
+        entry: tuple[IWebSocketResource, OriginCheck] | None = None,
+    ) -> None:
         factory = self.factory
         request = handshake.request
-        entry = factory.registry.lookup(request.path)
+        if entry is None:
+            entry = factory.registry.lookup(request.path)
         if entry is None:
             raise HandshakeError(404, f"no WebSocket resource at {request.path}")
         resource, originCheck = entry
@@ -234,14 +286,15 @@ class WebSocketServerProtocol(Protocol):
         self.websocketVersion = handshake.version
         self.connectionHeaders = request.headers
         self.subprotocol = self._chooseSubprotocol(resource, handshake.subprotocols)
+        if handshake.version == 0:
+            response, leftover = self._startHixie76(handshake, leftover)
+        else:
+            response = self._startRFC6455(handshake)
         self._resource = resource
-        self._connection = WebSocketConnection(
-            factory.maxFrameSize, factory.maxMessageSize
-        )
         self._cancelTimer()
         self._phase = "open"
         factory.clients.add(self)
-        self.transport.write(acceptResponse(handshake.key, self.subprotocol))  # type: ignore[union-attr]
+        self.transport.write(response)  # type: ignore[union-attr]
         _log.debug(
             "open {peer} {resource} version={version}",
             peer=self._peer(),
@@ -251,6 +304,38 @@ class WebSocketServerProtocol(Protocol):
         self._call(resource.clientConnected, self._connected, self)
         if leftover:
             self._receive(leftover)
+
+    def _startRFC6455(self, handshake: ClientHandshake) -> bytes:
+        factory = self.factory
+        extensions = codec = None
+        if factory.deflate is not None and handshake.version == 13:
+            # RFC 7692 is an extension of RFC 6455, not of the drafts.
+            agreed = factory.deflate.negotiate(
+                handshake.request.headers.get("Sec-WebSocket-Extensions")
+            )
+            if agreed is not None:
+                extensions, params = agreed
+                codec = DeflateCodec(params, factory.deflate)
+        self._connection = WebSocketConnection(
+            factory.maxFrameSize, factory.maxMessageSize, codec
+        )
+        return acceptResponse(handshake.key, self.subprotocol, extensions)
+
+    def _startHixie76(
+        self, handshake: ClientHandshake, body: bytes
+    ) -> tuple[bytes, bytes]:
+        assert handshake.hixieKeys is not None
+        challenge = hixie76Challenge(*handshake.hixieKeys, body[:8])
+        request = handshake.request
+        scheme = "wss" if ISSLTransport.providedBy(self.transport) else "ws"
+        location = f"{scheme}://{request.headers['Host']}{request.target}"
+        self._connection = Hixie76Connection(
+            self.factory.maxFrameSize, self.factory.maxMessageSize
+        )
+        response = hixie76Response(
+            challenge, handshake.origin, location, self.subprotocol
+        )
+        return response, body[8:]
 
     def _chooseSubprotocol(
         self, resource: IWebSocketResource, offered: Sequence[str]

@@ -1,0 +1,253 @@
+# -*- test-case-name: tests.test_hixie76 -*-
+"""
+draft-hixie-thewebsocketprotocol-76 (the same protocol as
+draft-ietf-hybi-thewebsocketprotocol-00): the handshake's challenge, the
+framing, the closing handshake.  Off unless the factory's
+C{protocol76Support} is set; only browsers of 2010-2011 speak it.
+
+Framing (hixie-76 section 4.2 / 5.3): a text frame is C{0x00}, UTF-8 bytes,
+C{0xFF}; a frame whose type byte has its high bit set carries a base-128
+length and is discarded, except C{0xFF 0x00}, the closing frame.  There are
+no binary messages, no pings and no close codes.
+"""
+
+from __future__ import annotations
+
+from hashlib import md5
+from struct import pack
+
+from txclws._connection import WebSocketConnection
+from txclws._errors import (
+    HandshakeError,
+    MessageTooBig,
+    UnsupportedByProtocol,
+    WebSocketProtocolError,
+)
+from txclws._events import CloseReceived, ConnectionFailed, Event, TextMessage
+from txclws._frames import CloseCode, Opcode
+from txclws._utf8 import Utf8Validator
+
+__all__ = [
+    "CLOSING_FRAME",
+    "Hixie76Connection",
+    "Hixie76Reader",
+    "hixie76Challenge",
+    "hixie76Response",
+]
+
+#: The closing frame, both ways (hixie-76 section 4.2).
+CLOSING_FRAME = b"\xff\x00"
+
+_TYPE, _TEXT, _LENGTH, _SKIP = range(4)
+
+
+def _keyNumber(key: str) -> int:
+    """
+    The number a C{Sec-WebSocket-Key1}/C{Key2} encodes (hixie-76 section
+    5.2, steps 18-21): its digits read as a number, divided by its count of
+    spaces.
+
+    @raise HandshakeError: 400 when it has no spaces, no digits, or does not
+        divide evenly (the handshake must then be aborted).
+    """
+    digits = "".join(ch for ch in key if "0" <= ch <= "9")
+    spaces = key.count(" ")
+    if not digits or spaces == 0:
+        raise HandshakeError(400, "malformed Sec-WebSocket-Key1/Key2")
+    number = int(digits)
+    if number % spaces or number // spaces > 0xFFFFFFFF:
+        raise HandshakeError(400, "malformed Sec-WebSocket-Key1/Key2")
+    return number // spaces
+
+
+def hixie76Challenge(key1: str, key2: str, key3: bytes) -> bytes:
+    """
+    The 16-byte answer to a hixie-76 handshake: MD5 of the two key numbers
+    (big-endian, 32 bits each) followed by the 8 bytes after the head.
+
+    @raise HandshakeError: 400 for a malformed key.
+    """
+    if len(key3) != 8:
+        raise HandshakeError(400, "the handshake needs 8 bytes after the head")
+    return md5(pack("!II", _keyNumber(key1), _keyNumber(key2)) + key3).digest()
+
+
+def hixie76Response(
+    challenge: bytes,
+    origin: str | None,
+    location: str,
+    subprotocol: str | None = None,
+) -> bytes:
+    """
+    The bytes of the 101 answer to a hixie-76 handshake.
+
+    @param challenge: the L{hixie76Challenge} answer.
+    @param origin: the client's C{Origin}, echoed in C{Sec-WebSocket-Origin}.
+    @param location: the URL of the resource, e.g. C{ws://host/chat?x}.
+    """
+    lines = [
+        "HTTP/1.1 101 WebSocket Protocol Handshake",
+        "Upgrade: WebSocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Origin: {origin if origin is not None else 'null'}",
+        f"Sec-WebSocket-Location: {location}",
+    ]
+    if subprotocol is not None:
+        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + challenge
+
+
+class Hixie76Reader:
+    """
+    Streaming parser of hixie-76 frames into events; the same contract as
+    L{txclws._reader.MessageReader.feed}.
+
+    @ivar _mode: C{_TYPE} (awaiting a frame type byte), C{_TEXT} (inside a
+        sentinel-delimited frame), C{_LENGTH} (reading a base-128 length),
+        C{_SKIP} (discarding a length-prefixed frame).
+    """
+
+    __slots__ = (
+        "_done",
+        "_frameType",
+        "_length",
+        "_maxSize",
+        "_mode",
+        "_text",
+        "_utf8",
+    )
+
+    def __init__(self, maxMessageSize: int) -> None:
+        self._maxSize = maxMessageSize
+        self._mode = _TYPE
+        self._frameType = 0
+        self._length = 0
+        self._text = bytearray()
+        self._utf8: Utf8Validator | None = None
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        """
+        Parse the next bytes of the stream.
+        """
+        if self._done:
+            return []
+        events: list[Event] = []
+        try:
+            self._parse(data, events)
+        except WebSocketProtocolError as exc:
+            self._done = True
+            events.append(ConnectionFailed(exc.closeCode, str(exc)))
+        return events
+
+    def _parse(self, data: bytes, events: list[Event]) -> None:
+        pos = 0
+        end = len(data)
+        while pos < end and not self._done:
+            mode = self._mode
+            if mode == _TYPE:
+                self._startFrame(data[pos])
+                pos += 1
+            elif mode == _TEXT:
+                pos = self._textBytes(data, pos, end, events)
+            elif mode == _LENGTH:
+                self._lengthByte(data[pos], events)
+                pos += 1
+            else:
+                take = min(self._length, end - pos)
+                pos += take
+                self._length -= take
+                if not self._length:
+                    self._mode = _TYPE
+
+    def _startFrame(self, frameType: int) -> None:
+        self._frameType = frameType
+        if frameType & 0x80:
+            self._mode = _LENGTH
+            self._length = 0
+        else:
+            self._mode = _TEXT
+            self._text = bytearray()
+            # Only type 0x00 is text; other sentinel frames are discarded.
+            self._utf8 = Utf8Validator() if frameType == 0 else None
+
+    def _textBytes(self, data: bytes, pos: int, end: int, events: list[Event]) -> int:
+        stop = data.find(b"\xff", pos, end)
+        chunk = data[pos : stop if stop >= 0 else end]
+        if self._utf8 is not None:
+            if len(self._text) + len(chunk) > self._maxSize:
+                raise MessageTooBig("text frame is over the size limit")
+            self._utf8.feed(chunk)
+            self._text += chunk
+        elif len(chunk) + self._length > self._maxSize:
+            raise MessageTooBig("frame is over the size limit")
+        else:
+            self._length += len(chunk)
+        if stop < 0:
+            return end
+        if self._utf8 is not None:
+            self._utf8.finish()
+            events.append(TextMessage(self._text.decode("utf-8")))
+        self._mode = _TYPE
+        self._length = 0
+        self._text = bytearray()
+        self._utf8 = None
+        return stop + 1
+
+    def _lengthByte(self, byte: int, events: list[Event]) -> None:
+        self._length = self._length * 128 + (byte & 0x7F)
+        if self._length > self._maxSize:
+            raise MessageTooBig("frame is over the size limit")
+        if byte & 0x80:
+            return
+        if self._frameType == 0xFF and self._length == 0:
+            self._done = True
+            events.append(CloseReceived(CloseCode.NO_STATUS_RCVD, ""))
+        self._mode = _SKIP if self._length else _TYPE
+
+
+class Hixie76Connection(WebSocketConnection):
+    """
+    A hixie-76 connection: the same state machine and events as
+    L{WebSocketConnection}, with hixie-76 framing.
+
+    Text only: L{sendBinary} and L{sendPing} raise L{UnsupportedByProtocol}
+    (L{frameMessage} has no frame for a binary message), and a broadcast of
+    binary data skips these clients.
+    """
+
+    __slots__ = ()
+
+    wireKey = "hixie76"
+
+    def __init__(self, maxFrameSize: int, maxMessageSize: int) -> None:
+        super().__init__(maxFrameSize, maxMessageSize)
+        # hixie-76 has no frames beyond messages: one limit covers both.
+        self._reader = Hixie76Reader(min(maxFrameSize, maxMessageSize))  # type: ignore[assignment]
+
+    def sendPing(self, payload: bytes = b"") -> bytes:
+        """
+        @raise UnsupportedByProtocol: hixie-76 has no pings.
+        """
+        raise UnsupportedByProtocol("hixie-76 has no ping frames")
+
+    def sendPong(self, payload: bytes = b"") -> bytes:
+        """
+        Nothing: hixie-76 has no pongs.
+        """
+        return b""
+
+    def frameMessage(
+        self, opcode: int, payload: bytes, frameSize: int | None = None
+    ) -> bytes | None:
+        """
+        A text frame; L{None} for a binary message, which hixie-76 cannot
+        carry.  C{frameSize} does not apply: hixie-76 has no fragments.
+        """
+        if opcode != Opcode.TEXT:
+            return None
+        return b"\x00" + payload + b"\xff"
+
+    def _closeFrame(self, code: int | None, reason: str) -> bytes:
+        # hixie-76 has no close codes; the closing frame is all there is.
+        return CLOSING_FRAME

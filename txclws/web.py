@@ -1,0 +1,157 @@
+# -*- test-case-name: tests.test_web -*-
+"""
+Serving txclws resources inside a C{twisted.web} site, on the same port as
+its pages.
+
+    root = Resource()
+    root.putChild(b"", File("index.html"))
+    root.putChild(b"echo", WebSocketUpgradeResource(EchoResource(), anyOrigin))
+    reactor.listenTCP(8080, Site(root))
+
+A request for the mounted path is checked as an opening handshake; a good
+one is handed, with its connection, to a L{WebSocketServerProtocol}; a plain
+HTTP request gets C{426 Upgrade Required}, any other refusal its usual status.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from twisted.logger import Logger
+from twisted.web.http import HTTPChannel
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from txclws._errors import HandshakeError
+from txclws._factory import ResourceRegistry, WebSocketFactory
+from txclws._handshake import HandshakeRequest, RequestHeaders, checkUpgrade
+from txclws._origin import OriginCheck
+from txclws._resource import IWebSocketResource
+
+if TYPE_CHECKING:
+    from txclws._protocol import WebSocketServerProtocol
+
+__all__ = ["WebSocketUpgradeResource"]
+
+_log = Logger()
+
+
+class WebSocketUpgradeResource(Resource):
+    """
+    A C{twisted.web} resource that upgrades requests to WebSocket and serves
+    one txclws resource over them.
+
+    @ivar resource: the L{IWebSocketResource} served.
+    @ivar originCheck: its origin policy.
+    @ivar factory: the L{WebSocketFactory} whose limits (and client count)
+        apply.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        resource: IWebSocketResource,
+        originCheck: OriginCheck,
+        factory: WebSocketFactory | None = None,
+    ) -> None:
+        """
+        @param factory: the limits to apply; a factory with the defaults and
+            an empty registry when L{None}.  Several upgrade resources may
+            share one, and so share C{maxClients}.
+        """
+        super().__init__()
+        if not IWebSocketResource.providedBy(resource):
+            raise TypeError(f"{resource!r} does not provide IWebSocketResource")
+        self.resource = resource
+        self.originCheck = originCheck
+        self.factory = (
+            factory if factory is not None else WebSocketFactory(ResourceRegistry())
+        )
+
+    def render(self, request: Request) -> bytes | int:
+        """
+        Check the upgrade and hand the connection over, or refuse it.
+        """
+        try:
+            if not isinstance(request.channel, HTTPChannel):
+                # RFC 8441 (WebSocket over HTTP/2) is not supported.
+                raise HandshakeError(400, "WebSocket needs an HTTP/1.1 connection")
+            handshake = checkUpgrade(handshakeRequestFrom(request))
+        except HandshakeError as error:
+            return _refuse(request, error)
+        protocol = cast(
+            "WebSocketServerProtocol",
+            self.factory.buildProtocol(request.getClientAddress()),
+        )
+        leftover = _takeOver(request.channel, protocol)
+        protocol.acceptUpgrade(handshake, self.resource, self.originCheck, leftover)
+        return NOT_DONE_YET
+
+
+def _takeOver(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> bytes:
+    """
+    Hand C{channel}'s connection to C{protocol}: the HTTP channel no longer
+    reads or writes it, and stops being its transport's producer.
+
+    @return: the bytes the client sent after the request head, which the
+        channel had read but not parsed: the start of the WebSocket stream.
+    """
+    transport = channel.transport
+    assert transport is not None
+    # The channel keeps bytes that follow the request in two places: what
+    # came in the same read as the head is still in LineReceiver's buffer
+    # (render runs from inside its loop); later reads were queued in
+    # _dataBuffer.  Take both, and empty them so that loop ends.
+    leftover = b"".join(channel._dataBuffer) + channel._buffer
+    channel._dataBuffer = []
+    channel._buffer = b""
+    channel.setTimeout(None)
+    transport.unregisterProducer()
+    channel.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
+    channel.connectionLost = protocol.connectionLost  # type: ignore[method-assign]
+    # The channel pauses the transport while a request is pending and
+    # pipelined bytes pile up; resume it before the WebSocket protocol
+    # applies its own back-pressure.
+    transport.resumeProducing()
+    protocol.makeConnection(transport)
+    return leftover
+
+
+def handshakeRequestFrom(request: Request) -> HandshakeRequest:
+    """
+    The L{HandshakeRequest} that a C{twisted.web} request carries.
+    """
+    target = request.uri.decode("latin-1")
+    path, sep, query = target.partition("?")
+    major, _, minor = (
+        request.clientproto.decode("ascii").partition("/")[2].partition(".")
+    )
+    raw = tuple(
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, values in request.requestHeaders.getAllRawHeaders()
+        for value in values
+    )
+    return HandshakeRequest(
+        method=request.method.decode("ascii"),
+        target=target,
+        path=path,
+        query=query if sep else None,
+        httpVersion=(int(major or 1), int(minor or 0)),
+        headers=RequestHeaders(raw),
+    )
+
+
+def _refuse(request: Request, error: HandshakeError) -> bytes:
+    peer = request.getClientAddress()
+    _log.info(
+        "refused {peer}: {status} {reason}",
+        peer=f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', 0)}",
+        status=error.status,
+        reason=error.reason,
+    )
+    request.setResponseCode(error.status)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    for name, value in error.headers:
+        request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+    return (error.reason + "\n").encode("utf-8")
