@@ -12,11 +12,16 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
+    # twisted.plugins has no __init__.py of ours: the plugin module drops
+    # into Twisted's own package (see twisted/plugins/txclws_plugin.py).
     packages=["txclws", "twisted.plugins"],
-    package_data={"txclws": ["py.typed"]},
+    package_data={"txclws": ["py.typed", "demo.html"]},
     install_requires=["twisted>=23.10", "zope.interface>=5"],
     extras_require={
+        # wss:// through Twisted's ssl: endpoints.
+        "tls": ["twisted[tls]>=23.10"],
         "test": [
+            "twisted[tls]>=23.10",
             "pytest>=8",
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",

@@ -110,7 +110,11 @@ def run_logged(cmd, log: Path, env=None, cwd=None) -> None:
         out.write(f"\n$ {shlex.join(cmd)}\n")
         out.flush()
         rc = subprocess.call(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
         )
     if rc != 0:
@@ -122,10 +126,16 @@ def run_logged(cmd, log: Path, env=None, cwd=None) -> None:
 
 def healthy(cmd, env=None) -> bool:
     try:
-        return subprocess.call(
-            [str(c) for c in cmd], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ) == 0
+        return (
+            subprocess.call(
+                [str(c) for c in cmd],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            == 0
+        )
     except OSError:
         return False
 
@@ -171,9 +181,7 @@ class AptSource:
 
 def _parse_one_line_sources(text: str) -> list[AptSource]:
     entries = []
-    pattern = re.compile(
-        r"^(deb(?:-src)?)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$"
-    )
+    pattern = re.compile(r"^(deb(?:-src)?)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$")
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         m = pattern.match(line)
@@ -211,13 +219,15 @@ def _parse_deb822_sources(text: str) -> list[AptSource]:
         signed_by = fields.get("signed-by")
         if signed_by and "\n" in signed_by:  # an inline key block
             signed_by = None
-        entries.append(AptSource(
-            fields.get("types", "").split(),
-            fields.get("uris", "").split(),
-            fields.get("suites", "").split(),
-            fields.get("components", "").split(),
-            signed_by,
-        ))
+        entries.append(
+            AptSource(
+                fields.get("types", "").split(),
+                fields.get("uris", "").split(),
+                fields.get("suites", "").split(),
+                fields.get("components", "").split(),
+                signed_by,
+            )
+        )
     return entries
 
 
@@ -302,8 +312,13 @@ class PrivateApt:
         self.root = root
         self.arch = arch
         self.log = root / "apt.log"
-        for sub in ("lists/partial", "cache/archives/partial",
-                    "sources.list.d", "preferences.d", "log"):
+        for sub in (
+            "lists/partial",
+            "cache/archives/partial",
+            "sources.list.d",
+            "preferences.d",
+            "log",
+        ):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "status").touch()
         (root / "sources.list").write_text("\n".join(sources) + "\n")
@@ -333,8 +348,9 @@ class PrivateApt:
         (root / "apt.conf").write_text("\n".join(conf) + "\n")
 
     def _apt_get(self, *args, cwd=None) -> None:
-        run_logged(["apt-get", "-q", "-c", self.root / "apt.conf", *args],
-                   self.log, cwd=cwd)
+        run_logged(
+            ["apt-get", "-q", "-c", self.root / "apt.conf", *args], self.log, cwd=cwd
+        )
 
     def download(self, packages, dest: Path) -> list[Path]:
         if shutil.which("apt-get") is None:
@@ -377,6 +393,7 @@ class Toolchain:
     base_python: str
     installed: list[str] = field(default_factory=list)
     _arch_value: str | None = None
+    _ref_checked: bool = False
 
     @property
     def py27_root(self) -> Path:
@@ -388,8 +405,12 @@ class Toolchain:
 
     @property
     def py27_libdir(self) -> Path:
-        return self.py27_root / "usr" / "lib" / MULTIARCH.get(
-            self._arch(), "x86_64-linux-gnu")
+        return (
+            self.py27_root
+            / "usr"
+            / "lib"
+            / MULTIARCH.get(self._arch(), "x86_64-linux-gnu")
+        )
 
     @property
     def tools_venv(self) -> Path:
@@ -449,14 +470,17 @@ class Toolchain:
         if stamp_ok(self.py27_root, key) and healthy(check, env):
             return
         start = time.monotonic()
-        say(f"installing CPython 2.7 from Debian {PY27_RELEASE} packages "
-            f"into {self.py27_root}")
+        say(
+            f"installing CPython 2.7 from Debian {PY27_RELEASE} packages "
+            f"into {self.py27_root}"
+        )
         main, security = machine_debian_mirrors()
         if main is None:
             raise RunnerError(
                 "could not find the machine's Debian mirror in /etc/apt/"
                 "sources.list*; set CONFORMANCE_DEBIAN_MIRROR to a Debian "
-                "archive URL")
+                "archive URL"
+            )
         sources = [source_line(main, PY27_RELEASE)]
         if security is not None:
             sources.append(source_line(security, f"{PY27_RELEASE}-security"))
@@ -467,7 +491,8 @@ class Toolchain:
             raise RunnerError(
                 f"the unpacked interpreter {self.py27} does not work; try:\n"
                 f"  LD_LIBRARY_PATH={self.py27_libdir} {self.py27} "
-                "-c 'import ssl, zlib, hashlib, ctypes, pyexpat'")
+                "-c 'import ssl, zlib, hashlib, ctypes, pyexpat'"
+            )
         write_stamp(self.py27_root, key)
         self.installed.append(f"CPython 2.7 ({fmt_seconds(time.monotonic() - start)})")
 
@@ -483,12 +508,11 @@ class Toolchain:
         codename = os_codename()
         main, _ = machine_debian_mirrors()
         if main is None or not codename:
-            raise RunnerError(
-                "this Python 3 has no ensurepip; install python3-venv")
-        apt = PrivateApt(self.cache / "apt-native",
-                         [source_line(main, codename)], self._arch())
-        debs = apt.download(["python3-pip-whl"],
-                            self.cache / "apt-native" / "debs")
+            raise RunnerError("this Python 3 has no ensurepip; install python3-venv")
+        apt = PrivateApt(
+            self.cache / "apt-native", [source_line(main, codename)], self._arch()
+        )
+        debs = apt.download(["python3-pip-whl"], self.cache / "apt-native" / "debs")
         unpack_debs(debs, root, self.logs / "pip-whl.log")
         wheels = sorted(root.glob("usr/share/python-wheels/pip-*.whl"))
         if not wheels:
@@ -503,16 +527,27 @@ class Toolchain:
                 run_logged([python, "-m", "venv", dest], log)
                 return
             except RunnerError:
-                say("'python -m venv' failed (no ensurepip?); bootstrapping "
-                    "pip from Debian's python3-pip-whl instead")
+                say(
+                    "'python -m venv' failed (no ensurepip?); bootstrapping "
+                    "pip from Debian's python3-pip-whl instead"
+                )
                 shutil.rmtree(dest, ignore_errors=True)
         run_logged([python, "-m", "venv", "--without-pip", dest], log)
         wheel = self._debian_pip_wheel()
-        run_logged([venv_bin(dest, "python"), wheel / "pip", "install",
-                    "--no-index", "--no-cache-dir", wheel], log)
+        run_logged(
+            [
+                venv_bin(dest, "python"),
+                wheel / "pip",
+                "install",
+                "--no-index",
+                "--no-cache-dir",
+                wheel,
+            ],
+            log,
+        )
 
     def ensure_tools_venv(self) -> None:
-        key = digest("tools-v1", VIRTUALENV, self.base_python)
+        key = digest("tools-v1", VIRTUALENV)
         py = venv_bin(self.tools_venv, "python")
         check = [py, "-m", "virtualenv", "--version"]
         if stamp_ok(self.tools_venv, key) and healthy(check):
@@ -521,8 +556,9 @@ class Toolchain:
         say(f"installing {VIRTUALENV} into {self.tools_venv}")
         log = self.logs / "tools-venv.log"
         self.create_py3_venv(self.base_python, self.tools_venv, log)
-        run_logged([py, "-m", "pip", "install", "--disable-pip-version-check",
-                    VIRTUALENV], log)
+        run_logged(
+            [py, "-m", "pip", "install", "--disable-pip-version-check", VIRTUALENV], log
+        )
         write_stamp(self.tools_venv, key)
         self.installed.append(f"virtualenv ({fmt_seconds(time.monotonic() - start)})")
 
@@ -534,32 +570,61 @@ class Toolchain:
     def ensure_wstest(self) -> None:
         self.ensure_py27()
         constraints = WSTEST_CONSTRAINTS.read_bytes()
-        key = digest("wstest-v1", AUTOBAHNTESTSUITE, constraints,
-                     (self.py27_root / STAMP).read_text())
+        key = digest(
+            "wstest-v1",
+            AUTOBAHNTESTSUITE,
+            constraints,
+            (self.py27_root / STAMP).read_text(),
+        )
         env = self.py27_env()
-        check = [venv_bin(self.wstest_venv, "python"), "-c",
-                 "import autobahntestsuite.wstest, wsaccel"]
+        check = [
+            venv_bin(self.wstest_venv, "python"),
+            "-c",
+            "import autobahntestsuite.wstest, wsaccel",
+        ]
         if stamp_ok(self.wstest_venv, key) and healthy(check, env):
             return
         self.ensure_tools_venv()
         start = time.monotonic()
         say(f"installing {AUTOBAHNTESTSUITE} (Python 2.7) into {self.wstest_venv}")
         if not (shutil.which("x86_64-linux-gnu-gcc") or shutil.which("gcc")):
-            raise RunnerError("a C compiler is needed to build wsaccel: "
-                              "apt-get install gcc")
+            raise RunnerError(
+                "a C compiler is needed to build wsaccel: apt-get install gcc"
+            )
         if not shutil.which("x86_64-linux-gnu-gcc"):
             env.setdefault("CC", "gcc -pthread")
             env.setdefault("LDSHARED", "gcc -pthread -shared")
         log = self.logs / "wstest-venv.log"
         if self.wstest_venv.exists():
             shutil.rmtree(self.wstest_venv)
-        run_logged([venv_bin(self.tools_venv, "python"), "-m", "virtualenv",
-                    "--no-periodic-update",
-                    "--app-data", self.cache / "virtualenv-app-data",
-                    "--python", self.py27, self.wstest_venv], log, env=env)
-        run_logged([venv_bin(self.wstest_venv, "python"), "-m", "pip",
-                    "install", "--constraint", WSTEST_CONSTRAINTS,
-                    AUTOBAHNTESTSUITE], log, env=env)
+        run_logged(
+            [
+                venv_bin(self.tools_venv, "python"),
+                "-m",
+                "virtualenv",
+                "--no-periodic-update",
+                "--app-data",
+                self.cache / "virtualenv-app-data",
+                "--python",
+                self.py27,
+                self.wstest_venv,
+            ],
+            log,
+            env=env,
+        )
+        run_logged(
+            [
+                venv_bin(self.wstest_venv, "python"),
+                "-m",
+                "pip",
+                "install",
+                "--constraint",
+                WSTEST_CONSTRAINTS,
+                AUTOBAHNTESTSUITE,
+            ],
+            log,
+            env=env,
+        )
         if not healthy(check, env):
             raise RunnerError(f"wstest does not import; see {log}")
         write_stamp(self.wstest_venv, key)
@@ -568,22 +633,36 @@ class Toolchain:
     # -- reference servers (Python 3) ----------------------------------------
 
     def ensure_ref_venv(self) -> Path:
-        key = digest("ref-v1", REF_REQUIREMENTS.read_bytes(), self.base_python)
+        key = digest("ref-v1", REF_REQUIREMENTS.read_bytes())
         py = venv_bin(self.ref_venv, "python")
+        if self._ref_checked:
+            return py
         check = [py, "-c", "import autobahn.twisted.websocket, twisted.web.websocket"]
         if stamp_ok(self.ref_venv, key) and healthy(check):
+            self._ref_checked = True
             return py
         start = time.monotonic()
         say(f"installing the reference servers' venv into {self.ref_venv}")
         log = self.logs / "ref-venv.log"
         self.create_py3_venv(self.base_python, self.ref_venv, log)
-        run_logged([py, "-m", "pip", "install", "--disable-pip-version-check",
-                    "-r", REF_REQUIREMENTS], log)
+        run_logged(
+            [
+                py,
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-r",
+                REF_REQUIREMENTS,
+            ],
+            log,
+        )
         if not healthy(check):
             raise RunnerError(f"the reference venv does not import; see {log}")
         write_stamp(self.ref_venv, key)
         took = fmt_seconds(time.monotonic() - start)
         self.installed.append(f"reference venv ({took})")
+        self._ref_checked = True
         return py
 
 
@@ -604,8 +683,11 @@ KNOWN_SERVERS = {
     "autobahn": ServerSpec("autobahn", SERVERS_DIR / "autobahn_echo.py", True),
     "twisted-web": ServerSpec("twisted-web", SERVERS_DIR / "twisted_web_echo.py", True),
 }
-ALIASES = {"twisted_web": "twisted-web", "twisted.web": "twisted-web",
-           "twisted": "twisted-web"}
+ALIASES = {
+    "twisted_web": "twisted-web",
+    "twisted.web": "twisted-web",
+    "twisted": "twisted-web",
+}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -614,14 +696,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_listening(proc: subprocess.Popen, host: str, port: int,
-                   timeout: float, log: Path) -> None:
+def wait_listening(
+    proc: subprocess.Popen, host: str, port: int, timeout: float, log: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RunnerError(
                 f"the server exited with code {proc.returncode} before "
-                f"accepting connections\n--- {log} ---\n{tail(log)}")
+                f"accepting connections\n--- {log} ---\n{tail(log)}"
+            )
         try:
             with socket.create_connection((host, port), timeout=1):
                 return
@@ -630,7 +714,8 @@ def wait_listening(proc: subprocess.Popen, host: str, port: int,
         if time.monotonic() > deadline:
             raise RunnerError(
                 f"the server did not accept connections on {host}:{port} "
-                f"within {timeout:.0f}s\n--- {log} ---\n{tail(log)}")
+                f"within {timeout:.0f}s\n--- {log} ---\n{tail(log)}"
+            )
         time.sleep(0.1)
 
 
@@ -674,8 +759,7 @@ class Results:
     wstest_time: float = 0.0
 
     def failures(self) -> list[str]:
-        bad = [c for c, r in self.cases.items()
-               if r.get("behavior") not in PASSING]
+        bad = [c for c, r in self.cases.items() if r.get("behavior") not in PASSING]
         return sorted(bad, key=case_key)
 
     def exit_code(self) -> int:
@@ -706,7 +790,9 @@ def summary_rows(results: Results):
         if behavior not in COLUMNS and behavior not in extra:
             extra.append(behavior)
         row["counts"][behavior] = row["counts"].get(behavior, 0) + 1
-        row["ms"] += result.get("duration") or 0
+        duration = result.get("duration") or 0
+        if 0 < duration < 86_400_000:  # garbage when the handshake failed
+            row["ms"] += duration
     if results.missing:
         extra.append("MISSING")
         for case_id in results.missing:
@@ -722,20 +808,35 @@ def summary_rows(results: Results):
         for c in columns:
             totals[c] += counts.get(c, 0)
         total_ms += groups[group]["ms"]
-        rows.append([str(group), GROUP_NAMES.get(group, "?"),
-                     *(str(counts.get(c, 0)) for c in columns),
-                     str(sum(counts.values())),
-                     f"{groups[group]['ms'] / 1000:.1f}"])
-    rows.append(["Total", "", *(str(totals[c]) for c in columns),
-                 str(sum(totals.values())), f"{total_ms / 1000:.1f}"])
+        rows.append(
+            [
+                str(group),
+                GROUP_NAMES.get(group, "?"),
+                *(str(counts.get(c, 0)) for c in columns),
+                str(sum(counts.values())),
+                f"{groups[group]['ms'] / 1000:.1f}",
+            ]
+        )
+    rows.append(
+        [
+            "Total",
+            "",
+            *(str(totals[c]) for c in columns),
+            str(sum(totals.values())),
+            f"{total_ms / 1000:.1f}",
+        ]
+    )
     return header, rows
 
 
 def format_table(header, rows, markdown: bool) -> str:
     if markdown:
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join("---" if i < 2 else "---:"
-                                for i in range(len(header))) + "|"]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|"
+            + "|".join("---" if i < 2 else "---:" for i in range(len(header)))
+            + "|",
+        ]
         for row in rows:
             cells = [f"**{c}**" if row[0] == "Total" and c else c for c in row]
             lines.append("| " + " | ".join(cells) + " |")
@@ -743,28 +844,34 @@ def format_table(header, rows, markdown: bool) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(row):
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
 
     sep = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), sep, *(fmt(r) for r in rows[:-1]), sep,
-                      fmt(rows[-1])])
+    return "\n".join(
+        [fmt(header), sep, *(fmt(r) for r in rows[:-1]), sep, fmt(rows[-1])]
+    )
 
 
 def format_report(results: Results, markdown: bool) -> str:
     header, rows = summary_rows(results)
     out = [format_table(header, rows, markdown)]
-    not_ok = sorted((c for c, r in results.cases.items()
-                     if r.get("behavior") != "OK"), key=case_key)
+    not_ok = sorted(
+        (c for c, r in results.cases.items() if r.get("behavior") != "OK"), key=case_key
+    )
     if not_ok or results.missing:
         out.append("")
         out.append("Cases not OK (INFORMATIONAL ones do not count as failures):")
         for case_id in not_ok:
             r = results.cases[case_id]
             close_code = r.get("remoteCloseCode")
-            text = (f"{case_id}: {r.get('behavior')} "
-                    f"(close: {r.get('behaviorClose')}, "
-                    f"remote close code: {close_code})")
+            text = (
+                f"{case_id}: {r.get('behavior')} "
+                f"(close: {r.get('behaviorClose')}, "
+                f"remote close code: {close_code})"
+            )
             out.append(f"- {text}" if markdown else f"  {text}")
         for case_id in results.missing:
             text = f"{case_id}: MISSING (not run: the server went away?)"
@@ -783,20 +890,28 @@ def clean_report_dir(report_dir: Path) -> None:
             path.unlink()
 
 
-def run_wstest(toolchain: Toolchain, spec_path: Path, log: Path,
-               timeout: float, verbose: bool) -> tuple[int, int, list[str]]:
-    """Run wstest; return (exit code, announced case count, cases run)."""
+def run_wstest(
+    toolchain: Toolchain, spec_path: Path, log: Path, timeout: float, verbose: bool
+) -> tuple[int, list[str], list[str]]:
+    """Run wstest; return (exit code, cases it will run, cases started)."""
     env = toolchain.py27_env()
     env["PYTHONUNBUFFERED"] = "1"
     cmd = [str(toolchain.wstest()), "-m", "fuzzingclient", "-s", str(spec_path)]
-    started = []
+    started: list[str] = []
+    planned: list[str] = []
     expected = 0
     interactive = sys.stdout.isatty() and not verbose
     with log.open("w") as out:
         proc = subprocess.Popen(
-            cmd, cwd=spec_path.parent, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            errors="replace", start_new_session=True,
+            cmd,
+            cwd=spec_path.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
         )
         timed_out = threading.Event()
 
@@ -817,13 +932,16 @@ def run_wstest(toolchain: Toolchain, spec_path: Path, log: Path,
                 m = re.search(r"will run (\d+) test cases", line)
                 if m:
                     expected = int(m.group(1))
+                if line.startswith("Cases = [") and not planned:
+                    planned = re.findall(r"'([0-9.]+)'", line)
                 m = re.search(r"Running test case ID (\S+) for agent", line)
                 if m:
                     started.append(m.group(1))
                     count = len(started)
                     if interactive:
-                        sys.stdout.write(f"\r[conformance] case {count}/{expected}: "
-                                         f"{m.group(1):<12}")
+                        sys.stdout.write(
+                            f"\r[conformance] case {count}/{expected}: {m.group(1):<12}"
+                        )
                         sys.stdout.flush()
                     elif not verbose and (count % 50 == 0 or count == expected):
                         say(f"{count}/{expected} cases run")
@@ -835,9 +953,11 @@ def run_wstest(toolchain: Toolchain, spec_path: Path, log: Path,
         if interactive and started:
             sys.stdout.write("\n")
     if timed_out.is_set():
-        raise RunnerError(f"wstest did not finish within {timeout:.0f}s "
-                          f"(last case started: {started[-1] if started else '-'})")
-    return rc, expected, started
+        raise RunnerError(
+            f"wstest did not finish within {timeout:.0f}s "
+            f"(last case started: {started[-1] if started else '-'})"
+        )
+    return rc, planned, started
 
 
 def server_command(spec: ServerSpec, port: int, args, toolchain: Toolchain):
@@ -859,6 +979,33 @@ def server_command(spec: ServerSpec, port: int, args, toolchain: Toolchain):
     return [python, str(spec.script), str(port)], env
 
 
+def explain_handshake_failures(results: Results, report_dir: Path) -> None:
+    """Say so when cases failed because the opening handshake did."""
+    failed = []
+    first_response = ""
+    for case_id in sorted(results.cases, key=case_key):
+        result = results.cases[case_id]
+        if result.get("behaviorClose") != "FAILED" or not result.get("reportfile"):
+            continue
+        report = (report_dir / result["reportfile"]).with_suffix(".json")
+        try:
+            detail = json.loads(report.read_text())
+        except (OSError, ValueError):
+            continue
+        if "opening handshake" in detail.get("resultClose", ""):
+            if not failed:
+                response = detail.get("httpResponse") or ""
+                first_response = response.split("\r\n", 1)[0] or "nothing"
+            failed.append(case_id)
+    if failed:
+        say(
+            f"the opening handshake failed in {len(failed)} cases (first: "
+            f"{failed[0]}, server answered {first_response!r}); see "
+            f"{report_dir / 'server.log'}; --path and --origin set the "
+            "URL path and Origin header wstest uses"
+        )
+
+
 def run_one(spec: ServerSpec, args, toolchain: Toolchain) -> Results:
     report_dir = args.report_dir / spec.name
     clean_report_dir(report_dir)
@@ -866,9 +1013,12 @@ def run_one(spec: ServerSpec, args, toolchain: Toolchain) -> Results:
     port = free_port(host)
     cmd, env = server_command(spec, port, args, toolchain)
     cases = args.cases or ["*"]
+    server_entry = {"agent": spec.name, "url": f"ws://{host}:{port}{args.path}"}
+    if args.origin:
+        server_entry["origin"] = args.origin
     fuzz_spec = {
         "outdir": str(report_dir),
-        "servers": [{"agent": spec.name, "url": f"ws://{host}:{port}"}],
+        "servers": [server_entry],
         "cases": cases,
         "exclude-cases": args.exclude_cases,
         "exclude-agent-cases": {},
@@ -881,40 +1031,55 @@ def run_one(spec: ServerSpec, args, toolchain: Toolchain) -> Results:
     wall_start = time.monotonic()
     with server_log.open("w") as slog:
         proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=slog,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=slog,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_listening(proc, host, port, args.startup_timeout, server_log)
-        say(f"server listening on {host}:{port} after "
+        say(
+            f"server listening on {host}:{port} after "
             f"{fmt_seconds(time.monotonic() - wall_start)}; cases: "
             f"{','.join(cases)}"
-            + (f" minus {','.join(args.exclude_cases)}" if args.exclude_cases else ""))
+            + (f" minus {','.join(args.exclude_cases)}" if args.exclude_cases else "")
+        )
         wstest_start = time.monotonic()
-        rc, expected, started = run_wstest(
-            toolchain, spec_path, report_dir / "wstest.log", args.timeout,
-            args.verbose)
+        rc, planned, _started = run_wstest(
+            toolchain, spec_path, report_dir / "wstest.log", args.timeout, args.verbose
+        )
         wstest_time = time.monotonic() - wstest_start
+        if "failed (Connection" in tail(report_dir / "wstest.log", 3):
+            # wstest could not connect any more: give a dying server a moment
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(2)
         server_died = proc.poll()
     finally:
         stop_process_group(proc)
     wall = time.monotonic() - wall_start
     if rc != 0:
-        raise RunnerError(f"wstest exited with code {rc}\n--- "
-                          f"{report_dir / 'wstest.log'} ---\n"
-                          f"{tail(report_dir / 'wstest.log')}")
-    if expected == 0:
-        raise RunnerError(f"no test case matches {cases} "
-                          f"(minus {args.exclude_cases})")
+        raise RunnerError(
+            f"wstest exited with code {rc}\n--- "
+            f"{report_dir / 'wstest.log'} ---\n"
+            f"{tail(report_dir / 'wstest.log')}"
+        )
+    if not planned:
+        raise RunnerError(f"no test case matches {cases} (minus {args.exclude_cases})")
     results = load_results(report_dir, spec.name)
-    results.missing = sorted(set(started) - set(results.cases), key=case_key)
-    if len(started) < expected:
-        say(f"only {len(started)} of {expected} cases were run")
+    results.missing = sorted(set(planned) - set(results.cases), key=case_key)
+    if results.missing:
+        say(f"{len(results.missing)} of {len(planned)} cases have no result")
         for line in tail(report_dir / "wstest.log", 5).splitlines():
-            say(f"  wstest: {line}")
+            say(f"  wstest: {line[:200]}")
+    explain_handshake_failures(results, report_dir)
     if server_died is not None:
-        say(f"the server exited with code {server_died} during the run; "
-            f"see {server_log}")
+        say(
+            f"the server exited with code {server_died} during the run; "
+            f"see {server_log}"
+        )
     results.wall_time = wall
     results.wstest_time = wstest_time
     return results
@@ -935,57 +1100,95 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="conformance/run",
         description="Run the Autobahn Testsuite (fuzzingclient) against an "
-                    "echo server and summarize the report.",
+        "echo server and summarize the report.",
     )
     parser.add_argument(
-        "--server", "-s", action="append",
+        "--server",
+        "-s",
+        action="append",
         help="server(s) under test: txclws (default), autobahn, twisted-web; "
-             "comma-separated or repeated; any other name needs --server-cmd")
+        "comma-separated or repeated; any other name needs --server-cmd",
+    )
     parser.add_argument(
         "--server-cmd",
         help="command line for a custom server, with {port} where the port "
-             "goes (e.g. 'node echo.js {port}'); run with cwd = repo root")
+        "goes (e.g. 'node echo.js {port}'); run with cwd = repo root",
+    )
     parser.add_argument(
-        "--cases", "-c", action="append",
-        help="case patterns, e.g. '1.*,2.*' or '9.1.*' (default: all)")
+        "--cases",
+        "-c",
+        action="append",
+        help="case patterns, e.g. '1.*,2.*' or '9.1.*' (default: all)",
+    )
     parser.add_argument(
-        "--exclude-cases", "-x", action="append",
-        help="case patterns to leave out, e.g. '9.*,12.*,13.*'")
+        "--exclude-cases",
+        "-x",
+        action="append",
+        help="case patterns to leave out, e.g. '9.*,12.*,13.*'",
+    )
+    parser.add_argument(
+        "--path",
+        default="/",
+        help="URL path of the WebSocket endpoint (default: /)",
+    )
+    parser.add_argument(
+        "--origin",
+        help="Origin header for wstest to send (default: none)",
+    )
     parser.add_argument(
         "--python",
         help="Python for the txclws server (default: $PYTHON, else the "
-             "Python running this script)")
+        "Python running this script)",
+    )
     parser.add_argument(
         "--ref-python",
         help="Python for the reference servers, with autobahn and "
-             "Twisted[websocket] installed (default: $CONFORMANCE_REF_PYTHON, "
-             "else a venv the runner builds under conformance/.cache)")
+        "Twisted[websocket] installed (default: $CONFORMANCE_REF_PYTHON, "
+        "else a venv the runner builds under conformance/.cache)",
+    )
     parser.add_argument(
-        "--cache-dir", type=Path,
+        "--cache-dir",
+        type=Path,
         default=Path(os.environ.get("CONFORMANCE_CACHE", HERE / ".cache")),
-        help="where the toolchains are installed (default: conformance/.cache)")
+        help="where the toolchains are installed (default: conformance/.cache)",
+    )
     parser.add_argument(
-        "--report-dir", type=Path, default=HERE / "reports",
-        help="reports go to REPORT_DIR/<server>/ (default: conformance/reports)")
+        "--report-dir",
+        type=Path,
+        default=HERE / "reports",
+        help="reports go to REPORT_DIR/<server>/ (default: conformance/reports)",
+    )
     parser.add_argument(
-        "--markdown", action="store_true",
-        help="print the summary as Markdown")
+        "--markdown", action="store_true", help="print the summary as Markdown"
+    )
     parser.add_argument(
-        "--summarize", action="store_true",
-        help="do not run anything; summarize the existing report(s)")
+        "--summarize",
+        action="store_true",
+        help="do not run anything; summarize the existing report(s)",
+    )
     parser.add_argument(
-        "--install-only", action="store_true",
-        help="install (or check) the toolchains and exit")
+        "--install-only",
+        action="store_true",
+        help="install (or check) the toolchains and exit",
+    )
     parser.add_argument(
-        "--startup-timeout", type=float, default=30,
-        help="seconds to wait for the server to accept connections (30)")
+        "--startup-timeout",
+        type=float,
+        default=30,
+        help="seconds to wait for the server to accept connections (30)",
+    )
     parser.add_argument(
-        "--timeout", type=float, default=3600,
-        help="seconds after which wstest is stopped (3600; 0: none)")
+        "--timeout",
+        type=float,
+        default=3600,
+        help="seconds after which wstest is stopped (3600; 0: none)",
+    )
     parser.add_argument(
-        "--verbose", "-v", action="store_true",
-        help="show wstest's own output")
+        "--verbose", "-v", action="store_true", help="show wstest's own output"
+    )
     args = parser.parse_args(argv)
+    if not args.path.startswith("/"):
+        args.path = "/" + args.path
     args.cases = split_list(args.cases)
     args.exclude_cases = split_list(args.exclude_cases)
 
@@ -1002,8 +1205,10 @@ def parse_args(argv):
         elif name in KNOWN_SERVERS:
             specs.append(KNOWN_SERVERS[name])
         else:
-            parser.error(f"unknown server {name!r} (known: "
-                         f"{', '.join(KNOWN_SERVERS)}; or give --server-cmd)")
+            parser.error(
+                f"unknown server {name!r} (known: "
+                f"{', '.join(KNOWN_SERVERS)}; or give --server-cmd)"
+            )
     args.specs = specs
     args.report_dir = args.report_dir.resolve()
     return args
@@ -1020,8 +1225,9 @@ def main(argv=None) -> int:
                 say(str(exc))
                 code = max(code, 2)
                 continue
-            print(f"\n{'## ' if args.markdown else ''}Autobahn Testsuite: "
-                  f"{spec.name}\n")
+            print(
+                f"\n{'## ' if args.markdown else ''}Autobahn Testsuite: {spec.name}\n"
+            )
             print(format_report(results, args.markdown))
             code = max(code, results.exit_code())
         return code
@@ -1032,19 +1238,24 @@ def main(argv=None) -> int:
         with toolchain.locked():
             toolchain.ensure_wstest()
             needs_ref = any(s.reference for s in args.specs) or args.install_only
-            if needs_ref and not (args.ref_python
-                                  or os.environ.get("CONFORMANCE_REF_PYTHON")):
+            if needs_ref and not (
+                args.ref_python or os.environ.get("CONFORMANCE_REF_PYTHON")
+            ):
                 toolchain.ensure_ref_venv()
     except RunnerError as exc:
         say(f"installation failed: {exc}")
         return 2
     install_time = time.monotonic() - install_start
     if toolchain.installed:
-        say(f"installed {', '.join(toolchain.installed)}; total "
-            f"{fmt_seconds(install_time)}")
+        say(
+            f"installed {', '.join(toolchain.installed)}; total "
+            f"{fmt_seconds(install_time)}"
+        )
     else:
-        say(f"toolchains cached in {toolchain.cache} "
-            f"(checked in {fmt_seconds(install_time)})")
+        say(
+            f"toolchains cached in {toolchain.cache} "
+            f"(checked in {fmt_seconds(install_time)})"
+        )
     if args.install_only:
         return 0
 
@@ -1057,12 +1268,13 @@ def main(argv=None) -> int:
             code = max(code, 2)
             continue
         rel = args.report_dir / spec.name / "index.html"
-        print(f"\n{'## ' if args.markdown else ''}Autobahn Testsuite: "
-              f"{spec.name}\n")
+        print(f"\n{'## ' if args.markdown else ''}Autobahn Testsuite: {spec.name}\n")
         print(format_report(results, args.markdown))
-        print(f"\nWall time: {fmt_seconds(results.wall_time)} "
-              f"(wstest {fmt_seconds(results.wstest_time)}); "
-              f"report: {rel}")
+        print(
+            f"\nWall time: {fmt_seconds(results.wall_time)} "
+            f"(wstest {fmt_seconds(results.wstest_time)}); "
+            f"report: {rel}"
+        )
         failures = len(results.failures()) + len(results.missing)
         verdict = "PASS" if not failures else f"FAIL ({failures} cases)"
         print(f"Result: {verdict}")

@@ -47,6 +47,9 @@ def writeToClientsBinary(
     """
     Send a binary message to every open client in C{clients}.
 
+    hixie-76 clients (C{websocketVersion} 0) are skipped, not raised about:
+    their protocol has no binary messages.
+
     @return: how many clients were written to.
     """
     return _writeToClients(clients, Opcode.BINARY, bytes(data), frameSize)

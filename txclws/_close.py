@@ -4,6 +4,19 @@ Close-frame rules: which codes may travel, and the close payload's form.
 
 RFC 6455 sections 5.5.1 and 7.4.  One owner for every close-code decision,
 both for codes we receive and for codes a resource asks us to send.
+
+The hybi drafts 07 and 08 (C{Sec-WebSocket-Version} 7 and 8) define the
+close frame's payload exactly as RFC 6455 5.5.1 does (their section
+4.5.1: an optional two-byte code in network byte order, then a UTF-8
+reason), and reserve ranges to the same effect (their section 7.4.2:
+1000-1999 for the protocol, 2000-2999 for extensions, 3000-3999 for
+libraries, 4000-4999 for private use; RFC 6455 7.4.2 merges the first
+two).  They differ in one code: their section 7.4.1 defines 1004,
+"received a frame that is too large", which RFC 6455 7.4.1 reserves, so a
+version 7 or 8 peer may send it and we may echo it.  Draft 08 adds 1005
+and 1006 as values never to be sent, as RFC 6455 does.  The codes the
+later drafts added (1007-1011) are accepted from every version: drafts 09
+to 12 still send version 8, and define 1007 onwards from draft 10.
 """
 
 from __future__ import annotations
@@ -28,7 +41,12 @@ MAX_CLOSE_REASON = 122
 _CODE = Struct("!H")
 
 
-def isValidCloseCode(code: int) -> bool:
+#: Protocol versions whose drafts define 1004 ("frame too large"): hybi-07
+#: and hybi-08, section 7.4.1 of each.
+_FRAME_TOO_LARGE_VERSIONS = frozenset({7, 8})
+
+
+def isValidCloseCode(code: int, version: int = 13) -> bool:
     """
     Whether C{code} may appear in a close frame on the wire.
 
@@ -36,18 +54,24 @@ def isValidCloseCode(code: int) -> bool:
     wire, 3000-4999 are for libraries and applications.  1004, 1005, 1006
     and 1015 are reserved and must never be sent; every other value below
     3000 is unassigned and so equally a protocol error.
+
+    @param version: the connection's C{Sec-WebSocket-Version}; with 7 or 8,
+        1004 is valid too (hybi-07/08 section 7.4.1).
     """
+    if code == 1004:
+        return version in _FRAME_TOO_LARGE_VERSIONS
     return 1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999
 
 
-def checkOutgoingCloseCode(code: int, reason: str) -> bytes:
+def checkOutgoingCloseCode(code: int, reason: str, version: int = 13) -> bytes:
     """
     Validate a close code and reason we are about to send.
 
+    @param version: as for L{isValidCloseCode}.
     @return: the reason encoded as UTF-8.
     @raise ValueError: the code may not be sent, or the reason is too long.
     """
-    if not isValidCloseCode(code):
+    if not isValidCloseCode(code, version):
         raise ValueError(f"close code {code} may not be sent (RFC 6455 7.4)")
     encoded = reason.encode("utf-8")
     if len(encoded) > MAX_CLOSE_REASON:
@@ -69,10 +93,11 @@ def serializeClosePayload(code: int | None, reason: bytes = b"") -> bytes:
     return _CODE.pack(code) + reason
 
 
-def parseClosePayload(payload: bytes) -> tuple[int, str]:
+def parseClosePayload(payload: bytes, version: int = 13) -> tuple[int, str]:
     """
     Parse and check the payload of a received close frame.
 
+    @param version: as for L{isValidCloseCode}.
     @return: C{(code, reason)}; an empty payload gives
         C{(CloseCode.NO_STATUS_RCVD, "")} (RFC 6455 section 7.1.5).
     @raise InvalidFrame: a one-byte payload or a code not valid on the wire.
@@ -84,7 +109,7 @@ def parseClosePayload(payload: bytes) -> tuple[int, str]:
         # RFC 6455 5.5.1: a body, if any, starts with a two-byte code.
         raise InvalidFrame("close frame payload of 1 byte")
     (code,) = _CODE.unpack_from(payload)
-    if not isValidCloseCode(code):
+    if not isValidCloseCode(code, version):
         raise InvalidFrame(f"invalid close code {code}")
     try:
         reason = payload[2:].decode("utf-8")

@@ -40,7 +40,8 @@ class ConnectionState(Enum):
     @cvar REMOTE_CLOSING: the peer sent a close frame; we owe one back, and
         may first finish sending messages (RFC 6455 section 5.5.1).
     @cvar FAILING: the peer broke the protocol; we owe a close frame with
-        the failure's code, and discard the peer's bytes.
+        the failure's code, may first finish sending, and discard the
+        peer's bytes.
     @cvar CLOSED: both close frames are sent, or ours is sent after a
         failure: the owner closes the transport.
     """
@@ -71,8 +72,11 @@ _AFTER_CLOSE_SENT = {
 
 _RSV1 = 0x40
 
-#: States in which we may still send data frames and pings.
-_CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING})
+#: States in which we may still send data frames and pings.  In
+#: REMOTE_CLOSING and FAILING our close frame is owed but not sent yet: the
+#: owner handles the events that came before the close or the failure
+#: first, and whatever it sends for them goes out ahead of our close frame.
+_CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING})
 
 
 class WebSocketConnection:
@@ -85,22 +89,36 @@ class WebSocketConnection:
     @ivar closeReason: the matching reason text.
     """
 
-    __slots__ = ("_compression", "_reader", "closeCode", "closeReason", "state")
+    __slots__ = (
+        "_compression",
+        "_reader",
+        "_version",
+        "closeCode",
+        "closeReason",
+        "state",
+    )
 
     def __init__(
         self,
         maxFrameSize: int,
         maxMessageSize: int,
         compression: DeflateCodec | None = None,
+        version: int = 13,
     ) -> None:
         """
         @param maxFrameSize: the largest frame payload accepted, in bytes.
         @param maxMessageSize: the largest message accepted, in bytes (after
             decompression, if a compression extension was negotiated).
         @param compression: the negotiated permessage-deflate codec, if any.
+        @param version: the C{Sec-WebSocket-Version} agreed, 13, 8 or 7: the
+            framing is the same, the close codes allowed differ (see
+            L{txclws._close.isValidCloseCode}).
         """
         self._compression = compression
-        self._reader = MessageReader(maxFrameSize, maxMessageSize, compression)
+        self._version = version
+        self._reader = MessageReader(
+            maxFrameSize, maxMessageSize, compression, version
+        )
         self.state = ConnectionState.OPEN
         self.closeCode: int | None = None
         self.closeReason = ""
@@ -226,7 +244,8 @@ class WebSocketConnection:
         if code is None or code == CloseCode.NO_STATUS_RCVD:
             payload = serializeClosePayload(None)
         else:
-            payload = serializeClosePayload(code, checkOutgoingCloseCode(code, reason))
+            reasonBytes = checkOutgoingCloseCode(code, reason, self._version)
+            payload = serializeClosePayload(code, reasonBytes)
         return serializeFrame(Opcode.CLOSE, payload)
 
 

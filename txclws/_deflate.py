@@ -167,7 +167,14 @@ class PerMessageDeflate:
 
 
 def _windowBits(value: str | None) -> int | None:
-    if value is None or not value.isdigit() or value.startswith("0"):
+    # RFC 7692 7.1.2: 1*DIGIT without leading zeroes.  str.isdigit alone
+    # also admits non-ASCII digits, some of which int() refuses ("\xb2").
+    if (
+        value is None
+        or not value.isascii()
+        or not value.isdigit()
+        or value.startswith("0")
+    ):
         return None
     bits = int(value)
     return bits if 8 <= bits <= 15 else None

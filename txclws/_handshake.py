@@ -36,6 +36,22 @@ __all__ = [
 #: The GUID of RFC 6455 section 1.3, the same in hybi-07 and -08.
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+# 13 is RFC 6455.  7 and 8 are draft-ietf-hybi-thewebsocketprotocol-07 and
+# -08 (drafts 09 to 12 also send 8), whose opening handshake is RFC 6455's
+# but for the name of one header:
+# - the key: 16 random bytes in base64 (hybi-07/08 section 5.1; RFC 6455
+#   4.1), checked as by RFC 6455 4.2.1;
+# - the answer: 101, Upgrade, Connection and Sec-WebSocket-Accept, the
+#   base64 of the SHA-1 of the key and the same GUID (hybi-07/08 sections
+#   1.3 and 5.2.2; RFC 6455 1.3 and 4.2.2), so acceptResponse serves all
+#   three, with the same worked example (dGhlIHNhbXBsZSBub25jZQ== gives
+#   s3pPLMBiTxaQ9kYGzzhZRbK+xOo=);
+# - the version: Sec-WebSocket-Version 7 or 8 (hybi-07/08 section 5.1)
+#   where RFC 6455 4.1 sends 13;
+# - the origin: a browser sends Sec-WebSocket-Origin (hybi-07/08 sections
+#   5.1 and 5.2.1), renamed Origin in draft 11 and RFC 6455 4.1.
+# Version 0 is draft-hixie-76 / hybi-00, off by default; see _checkHixie76.
+
 #: Protocol versions we speak, newest first, as sent in a 426 refusal.
 SUPPORTED_VERSIONS = (13, 8, 7)
 _VERSIONS = ", ".join(map(str, SUPPORTED_VERSIONS))
@@ -181,7 +197,10 @@ class RequestHeadReader:
         end = buffer.find(b"\r\n\r\n", max(0, self._searched - 3))
         if end < 0:
             self._searched = len(buffer)
-            if len(buffer) > self._maxSize:
+            # The last 3 bytes may begin a terminator split across calls
+            # after a head of exactly maxSize bytes: refusing at maxSize
+            # would make the verdict depend on how the bytes were chunked.
+            if len(buffer) > self._maxSize + 3:
                 raise HandshakeError(431, "request head is too large")
             return None
         if end > self._maxSize:
@@ -240,7 +259,7 @@ def checkUpgrade(
 ) -> ClientHandshake:
     """
     Check that a request is a WebSocket opening handshake we can accept
-    (RFC 6455 section 4.2.1; hybi-07/08 section 4.2 differ only in the
+    (RFC 6455 section 4.2.1; hybi-07/08 section 5.2.1 differ only in the
     origin header's name).  A hixie-76 / hybi-00 request (no version, two
     keys) is version 0, accepted only when C{allowHixie76} is set.
 
@@ -316,7 +335,12 @@ def _checkVersion(headers: RequestHeaders) -> int:
             (("Sec-WebSocket-Version", _VERSIONS),),
         )
     value = value.strip()
-    if not value.isdigit() or int(value) not in SUPPORTED_VERSIONS:
+    # isascii(): str.isdigit() also accepts Latin-1 superscripts, which
+    # int() refuses with a ValueError instead of our 426.
+    if (
+        not (value.isascii() and value.isdigit())
+        or int(value) not in SUPPORTED_VERSIONS
+    ):
         # RFC 6455 4.4: refuse with the versions we do speak.
         raise HandshakeError(
             426,

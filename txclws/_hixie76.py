@@ -44,18 +44,25 @@ _TYPE, _TEXT, _LENGTH, _SKIP = range(4)
 def _keyNumber(key: str) -> int:
     """
     The number a C{Sec-WebSocket-Key1}/C{Key2} encodes (hixie-76 section
-    5.2, steps 18-21): its digits read as a number, divided by its count of
-    spaces.
+    5.2): its digits read as a number, divided by its count of spaces.
 
-    @raise HandshakeError: 400 when it has no spaces, no digits, or does not
-        divide evenly (the handshake must then be aborted).
+    @raise HandshakeError: 400 when it has no spaces, no digits, does not
+        divide evenly (the handshake must then be aborted), or its digits
+        make a number over 4,294,967,295, which no client makes (section
+        4.1: the key number is a multiple of the spaces no larger than
+        that) and whose quotient could need more than the 32 bits the
+        challenge gives it.
     """
     digits = "".join(ch for ch in key if "0" <= ch <= "9")
     spaces = key.count(" ")
     if not digits or spaces == 0:
         raise HandshakeError(400, "malformed Sec-WebSocket-Key1/Key2")
+    # Bounded before int(): a header of thousands of digits is no key, and
+    # int() of a huge digit string costs quadratic time.
+    if len(digits.lstrip("0")) > 10:
+        raise HandshakeError(400, "malformed Sec-WebSocket-Key1/Key2")
     number = int(digits)
-    if number % spaces or number // spaces > 0xFFFFFFFF:
+    if number > 0xFFFFFFFF or number % spaces:
         raise HandshakeError(400, "malformed Sec-WebSocket-Key1/Key2")
     return number // spaces
 

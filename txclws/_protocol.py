@@ -64,6 +64,8 @@ class WebSocketServerProtocol(Protocol):
     One client connection; also the L{IWebSocketClient} its resource sees.
 
     @ivar _phase: C{"handshake"} while reading the request head,
+        C{"hixie76-body"} while awaiting the 8 bytes that follow a hixie-76
+        request head (in C{_hixieBody}, with the handshake so far),
         C{"open"} once the core runs, C{"done"} once input is ignored (a
         refused handshake, or a connection that is closing or lost).
     @ivar _busy: a resource callback for this client has not finished; its
@@ -91,6 +93,7 @@ class WebSocketServerProtocol(Protocol):
     _accepted = False
     _lost = False
     _dispatching = True
+    _openedAt = 0.0
 
     #: Events waiting for a pending callback; made on first need, since
     #: most connections never need one and idle memory counts.
@@ -224,24 +227,33 @@ class WebSocketServerProtocol(Protocol):
             handshake = checkUpgrade(
                 parseRequestHead(head), self.factory.protocol76Support
             )
-            if handshake.version == 0 and len(leftover) < 8:
-                # hixie-76: the challenge's last 8 bytes follow the head.
-                self._phase = "hixie76-body"
-                self._hixieBody = (handshake, leftover)
-                return
-            self._accept(handshake, leftover)
+            self._acceptOrAwaitBody(handshake, leftover)
         except HandshakeError as error:
             self._refuse(error)
 
+    def _acceptOrAwaitBody(
+        self,
+        handshake: ClientHandshake,
+        leftover: bytes,
+        entry: tuple[IWebSocketResource, OriginCheck] | None = None,
+    ) -> None:
+        if handshake.version == 0 and len(leftover) < 8:
+            # hixie-76 5.1: the challenge's last 8 bytes follow the head;
+            # wait for them, still within the handshake timeout.
+            self._phase = "hixie76-body"
+            self._hixieBody = (handshake, leftover, entry)
+            return
+        self._accept(handshake, leftover, entry)
+
     def _receiveHixieBody(self, data: bytes) -> None:
-        handshake, body = self._hixieBody
+        handshake, body, entry = self._hixieBody
         body += data
         if len(body) < 8:
-            self._hixieBody = (handshake, body)
+            self._hixieBody = (handshake, body, entry)
             return
         del self._hixieBody
         try:
-            self._accept(handshake, body)
+            self._accept(handshake, body, entry)
         except HandshakeError as error:
             self._refuse(error)
 
@@ -259,7 +271,7 @@ class WebSocketServerProtocol(Protocol):
         """
         self._headReader = None
         try:
-            self._accept(handshake, leftover, (resource, originCheck))
+            self._acceptOrAwaitBody(handshake, leftover, (resource, originCheck))
         except HandshakeError as error:
             self._refuse(error)
 
@@ -295,7 +307,8 @@ class WebSocketServerProtocol(Protocol):
         self._phase = "open"
         factory.clients.add(self)
         self.transport.write(response)  # type: ignore[union-attr]
-        _log.debug(
+        self._openedAt = factory.reactor.seconds()
+        _log.info(
             "open {peer} {resource} version={version}",
             peer=self._peer(),
             resource=self.resourceName,
@@ -317,7 +330,7 @@ class WebSocketServerProtocol(Protocol):
                 extensions, params = agreed
                 codec = DeflateCodec(params, factory.deflate)
         self._connection = WebSocketConnection(
-            factory.maxFrameSize, factory.maxMessageSize, codec
+            factory.maxFrameSize, factory.maxMessageSize, codec, handshake.version
         )
         return acceptResponse(handshake.key, self.subprotocol, extensions)
 
@@ -458,7 +471,9 @@ class WebSocketServerProtocol(Protocol):
             return
         if self._lost:
             self._notifyDisconnected()
-        else:
+        elif not getattr(self.transport, "disconnecting", False):
+            # Not once loseConnection was called (say, for a close frame
+            # that was queued): a transport may refuse to resume then.
             self.transport.resumeProducing()  # type: ignore[union-attr]
 
     def _connected(self, verdict: object) -> None:
@@ -482,12 +497,16 @@ class WebSocketServerProtocol(Protocol):
             return
         self._accepted = False
         assert self._resource is not None
-        _log.debug(
-            "closed {peer} {resource} code={code} reason={reason}",
+        _log.info(
+            "closed {peer} {resource} version={version} code={code} "
+            "reason={reason!r} duration={duration:.3f}s",
             peer=self._peer(),
             resource=self.resourceName,
-            code=self.closeCode,
+            version=self.websocketVersion,
+            # RFC 6455 7.1.5: no close frame received reads as 1006.
+            code=self.closeCode or CloseCode.ABNORMAL_CLOSURE.value,
             reason=self.closeReason,
+            duration=self.factory.reactor.seconds() - self._openedAt,
         )
         try:
             self._resource.clientDisconnected(self)
@@ -520,6 +539,10 @@ class WebSocketServerProtocol(Protocol):
         self._closeWhenPeerDoes()
 
     def _sendClose(self, code: int, reason: str) -> None:
+        if self._lost:
+            # E.g. a REJECT fired after the client left: nothing to close,
+            # and a close timer would only keep a dead connection alive.
+            return
         connection = self._connection
         assert connection is not None
         data = connection.sendClose(code, reason)

@@ -7,6 +7,14 @@ control frames and failures come out as events.  Work is linear in the bytes
 fed, whatever the chunking: a payload is unmasked and checked as it arrives
 and appended once to the message being assembled, and the only bytes kept
 between two calls are those of an incomplete frame header (at most 13).
+
+The hybi drafts 07 and 08 (C{Sec-WebSocket-Version} 7 and 8) frame exactly
+as RFC 6455 does, so one reader serves all three versions: the same header
+(their section 4.2 is RFC 6455 5.2: FIN, RSV1-3, a 4-bit opcode, MASK, the
+7/16/64-bit length), the same client-to-server masking (4.3 is 5.3),
+fragmentation (4.4 is 5.4), control frames of at most 125 bytes that are
+never fragmented (4.5 is 5.5) and the same opcodes.  Only the close codes
+differ: see L{txclws._close}.
 """
 
 from __future__ import annotations
@@ -76,6 +84,8 @@ class MessageReader:
         C{0} between messages.
     @ivar _done: a close frame or a failure ended the stream; later bytes
         are discarded (RFC 6455 sections 5.5.1 and 7.1.7).
+    @ivar _version: the C{Sec-WebSocket-Version} spoken, for the close
+        codes it allows.
     """
 
     __slots__ = (
@@ -96,6 +106,7 @@ class MessageReader:
         "_remaining",
         "_rsv1",
         "_utf8",
+        "_version",
     )
 
     def __init__(
@@ -103,8 +114,10 @@ class MessageReader:
         maxFrameSize: int,
         maxMessageSize: int,
         compression: IncomingCompression | None = None,
+        version: int = 13,
     ) -> None:
         self._maxFrameSize = maxFrameSize
+        self._version = version
         self._maxMessageSize = maxMessageSize
         self._compression = compression
         self._pending = b""
@@ -345,6 +358,6 @@ class MessageReader:
         elif opcode == _PONG:
             events.append(PongReceived(payload))
         else:
-            code, reason = parseClosePayload(payload)
+            code, reason = parseClosePayload(payload, self._version)
             self._done = True
             events.append(CloseReceived(code, reason))

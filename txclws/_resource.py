@@ -36,7 +36,10 @@ class IWebSocketClient(Interface):
 
     resourceName = Attribute("The path of the resource requested, e.g. '/chat'.")
     queryString = Attribute("The request target after '?', or None when it had no '?'.")
-    websocketVersion = Attribute("The protocol version spoken: 13, 8 or 7.")
+    websocketVersion = Attribute(
+        "The protocol version spoken: 13, 8 or 7, or 0 for draft-hixie-76 / "
+        "hybi-00 (only with WebSocketFactory(protocol76Support=True))."
+    )
     host = Attribute("The client's IP address, as a string.")
     port = Attribute("The client's TCP port (0 for non-TCP transports).")
     connectionHeaders = Attribute(
@@ -65,6 +68,8 @@ class IWebSocketClient(Interface):
         Send a binary message; C{frameSize} as for L{writeText}.
 
         @raise ConnectionClosed: the connection is closing or closed.
+        @raise UnsupportedByProtocol: the client speaks hixie-76
+            (C{websocketVersion} 0), which has no binary messages.
         """
 
     def close(code: int = 1000, reason: str = "") -> None:
@@ -84,6 +89,8 @@ class IWebSocketClient(Interface):
 
         @raise ValueError: the payload is over 125 bytes.
         @raise ConnectionClosed: the connection is closing or closed.
+        @raise UnsupportedByProtocol: the client speaks hixie-76
+            (C{websocketVersion} 0), which has no pings.
         """
 
 

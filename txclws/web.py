@@ -24,14 +24,19 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from txclws._errors import HandshakeError
 from txclws._factory import ResourceRegistry, WebSocketFactory
-from txclws._handshake import HandshakeRequest, RequestHeaders, checkUpgrade
+from txclws._handshake import (
+    _REASONS,
+    HandshakeRequest,
+    RequestHeaders,
+    checkUpgrade,
+)
 from txclws._origin import OriginCheck
 from txclws._resource import IWebSocketResource
 
 if TYPE_CHECKING:
     from txclws._protocol import WebSocketServerProtocol
 
-__all__ = ["WebSocketUpgradeResource"]
+__all__ = ["WebSocketUpgradeResource", "handshakeRequestFrom", "mountWebSocket"]
 
 _log = Logger()
 
@@ -77,7 +82,9 @@ class WebSocketUpgradeResource(Resource):
             if not isinstance(request.channel, HTTPChannel):
                 # RFC 8441 (WebSocket over HTTP/2) is not supported.
                 raise HandshakeError(400, "WebSocket needs an HTTP/1.1 connection")
-            handshake = checkUpgrade(handshakeRequestFrom(request))
+            handshake = checkUpgrade(
+                handshakeRequestFrom(request), self.factory.protocol76Support
+            )
         except HandshakeError as error:
             return _refuse(request, error)
         protocol = cast(
@@ -118,6 +125,38 @@ def _takeOver(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> bytes:
     return leftover
 
 
+def mountWebSocket(
+    root: Resource,
+    path: str,
+    resource: IWebSocketResource,
+    originCheck: OriginCheck,
+    factory: WebSocketFactory | None = None,
+) -> WebSocketUpgradeResource:
+    """
+    Serve C{resource} at C{path} under C{root}, through a
+    L{WebSocketUpgradeResource}, making the resources on the way as needed.
+
+    @param path: an absolute path, e.g. C{"/chat"} or C{"/rooms/main"}.
+    @param factory: as for L{WebSocketUpgradeResource}.
+    @return: the upgrade resource mounted.
+    @raise ValueError: C{path} is not an absolute path.
+    @since: 0.1.0
+    """
+    if not path.startswith("/") or "?" in path or "#" in path:
+        raise ValueError(f"resource path must be an absolute path: {path!r}")
+    *parents, last = path[1:].encode("utf-8").split(b"/")
+    parent = root
+    for segment in parents:
+        child = parent.children.get(segment)
+        if child is None:
+            child = Resource()
+            parent.putChild(segment, child)
+        parent = child
+    upgrade = WebSocketUpgradeResource(resource, originCheck, factory)
+    parent.putChild(last, upgrade)
+    return upgrade
+
+
 def handshakeRequestFrom(request: Request) -> HandshakeRequest:
     """
     The L{HandshakeRequest} that a C{twisted.web} request carries.
@@ -150,7 +189,9 @@ def _refuse(request: Request, error: HandshakeError) -> bytes:
         status=error.status,
         reason=error.reason,
     )
-    request.setResponseCode(error.status)
+    # twisted.web knows no phrase for 426 or 431.
+    phrase = _REASONS.get(error.status)
+    request.setResponseCode(error.status, phrase.encode() if phrase else None)
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
     for name, value in error.headers:
         request.setHeader(name.encode("latin-1"), value.encode("latin-1"))

@@ -6,6 +6,13 @@ Echoes every text and binary message back unchanged, and accepts
 permessage-deflate offers (Autobahn Testsuite groups 12 and 13).  Messages
 and frames up to 16 MiB are allowed by default (group 9 sends 16 MiB).
 
+Like the testee server of the Autobahn Testsuite itself, it sets
+``failByDrop=False`` ("spec conformance"): on a protocol error it sends a
+close frame after what it already wrote, instead of aborting the TCP
+connection (Autobahn's default), which would drop pending echoes and make
+cases 3.2, 3.3, 4.x.3/4 and 5.15 NON-STRICT.  ``--fail-by-drop`` restores
+the default.
+
 Needs ``autobahn[twisted]``; conformance/runner.py runs it from its own
 reference venv (see servers/requirements.txt).
 """
@@ -49,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-message-size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE
     )
+    parser.add_argument("--fail-by-drop", action="store_true")
     args = parser.parse_args(argv)
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
@@ -59,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         perMessageCompressionAccept=accept_permessage_deflate,
         maxMessagePayloadSize=args.max_message_size,
         maxFramePayloadSize=args.max_message_size,
+        failByDrop=args.fail_by_drop,
     )
     reactor.listenTCP(args.port, factory, interface=args.host)
     print(f"autobahn echo server on ws://{args.host}:{args.port}", flush=True)

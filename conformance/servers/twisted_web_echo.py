@@ -19,8 +19,10 @@ import sys
 try:
     from twisted.web.websocket import WebSocketResource, WebSocketTransport
 except ImportError as exc:  # Twisted < 25.5 or the websocket extra missing
-    sys.exit(f"twisted.web.websocket is not usable here ({exc}); "
-             "install Twisted[websocket] >= 25.5")
+    sys.exit(
+        f"twisted.web.websocket is not usable here ({exc}); "
+        "install Twisted[websocket] >= 25.5"
+    )
 
 from twisted.internet import reactor
 from twisted.logger import globalLogBeginner, textFileLogObserver
@@ -73,8 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     root = Resource()
     root.putChild(b"", WebSocketResource(EchoFactory()))
     reactor.listenTCP(args.port, Site(root), interface=args.host)
-    print(f"twisted.web.websocket echo server on ws://{args.host}:{args.port}",
-          flush=True)
+    print(
+        f"twisted.web.websocket echo server on ws://{args.host}:{args.port}", flush=True
+    )
     reactor.run()
 
 

@@ -1,0 +1,268 @@
+"""
+A real browser: headless Chromium loads the demo page from the daemon, and
+the page exchanges echo and chat messages by itself (C{?selftest=1}).
+
+Chromium is driven over the DevTools protocol (its own WebSocket, spoken
+here with the C{websockets} client): C{--dump-dom} prints the page as soon
+as it has loaded, before any WebSocket message can arrive, so it cannot
+show the exchange.  The page's C{#selftest} element is polled until the
+self-test passes or fails, and a screenshot is saved.
+
+Needs Debian's C{chromium} (C{apt-get install chromium}; C{.ci/run} installs
+it).  Without it these tests fail: they never skip.  Set
+C{TXCLWS_SCREENSHOTS=DIR} to keep the screenshots.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection
+
+from tests._daemon import WAIT, Daemon, connect
+from tests.test_tls import makeCertificate
+
+#: The flags the browser runs with: headless, and nothing it would fetch or
+#: do on its own.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--hide-scrollbars",
+]
+
+
+def findChromium() -> str:
+    """
+    The Chromium executable.
+
+    @raise pytest.fail.Exception: there is none; the test fails, it does
+        not skip.
+    """
+    for candidate in ("chromium", "chromium-browser", "/usr/bin/chromium"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    pytest.fail("chromium is not installed: apt-get install chromium (see .ci/run)")
+
+
+class Browser:
+    """
+    A headless Chromium with one page, driven over the DevTools protocol.
+    """
+
+    def __init__(self, *extraFlags: str) -> None:
+        self.profile = tempfile.TemporaryDirectory(prefix="clws-chromium-")
+        self.process = subprocess.Popen(
+            [
+                findChromium(),
+                *CHROMIUM_FLAGS,
+                *extraFlags,
+                f"--user-data-dir={self.profile.name}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._ids = itertools.count(1)
+        self._stack = ExitStack()
+        self.console: list[str] = []
+        try:
+            url = self._pageDebuggerUrl()
+            self.devtools = self._stack.enter_context(connect(url, max_size=None))
+            self.call("Runtime.enable")
+            self.call("Page.enable")
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1100,
+                height=700,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def _pageDebuggerUrl(self) -> str:
+        portFile = Path(self.profile.name, "DevToolsActivePort")
+        deadline = time.monotonic() + WAIT
+        while not (portFile.exists() and "\n" in portFile.read_text()):
+            if self.process.poll() is not None:
+                pytest.fail(f"chromium exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                pytest.fail("chromium did not open its DevTools port")
+            time.sleep(0.05)
+        port = portFile.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as reply:
+            targets = json.load(reply)
+        return next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """
+        Run a DevTools command and return its result; note console messages
+        and uncaught exceptions that arrive meanwhile.
+        """
+        devtools: ClientConnection = self.devtools
+        callId = next(self._ids)
+        devtools.send(json.dumps({"id": callId, "method": method, "params": params}))
+        while True:
+            message = json.loads(devtools.recv(WAIT))
+            if message.get("id") == callId:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                return message["result"]
+            self._event(message)
+
+    def _event(self, message: dict[str, Any]) -> None:
+        params = message.get("params", {})
+        if message.get("method") == "Runtime.consoleAPICalled":
+            texts = [str(arg.get("value", "")) for arg in params.get("args", [])]
+            self.console.append(f"{params.get('type')}: {' '.join(texts)}")
+        elif message.get("method") == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.console.append(f"exception: {details.get('text')}")
+
+    def evaluate(self, expression: str) -> Any:
+        """
+        The value of a JavaScript expression in the page.
+        """
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True
+        )
+        return result["result"].get("value")
+
+    def screenshot(self) -> bytes:
+        """
+        The page as a PNG.
+        """
+        return base64.b64decode(self.call("Page.captureScreenshot")["data"])
+
+    def close(self) -> None:
+        """
+        Quit the browser and remove its profile.
+        """
+        self._stack.close()
+        self.process.terminate()
+        try:
+            self.process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(WAIT)
+        self.profile.cleanup()
+
+
+SELFTEST = """
+(() => {
+  const out = document.getElementById("selftest");
+  return out ? [out.dataset.status, out.textContent] : ["missing", ""];
+})()
+"""
+
+
+def runSelfTest(browser: Browser, url: str) -> tuple[str, str]:
+    """
+    Load the demo page with C{?selftest=1} and wait for its verdict.
+
+    @return: C{(status, text)} of the page's C{#selftest} element.
+    """
+    browser.call("Page.navigate", url=url + "?selftest=1")
+    deadline = time.monotonic() + WAIT
+    status, text = "idle", ""
+    while time.monotonic() < deadline:
+        status, text = browser.evaluate(SELFTEST) or ("missing", "")
+        if status in ("pass", "fail"):
+            break
+        time.sleep(0.1)
+    return status, text
+
+
+def keepScreenshot(png: bytes, name: str) -> None:
+    """
+    Save a screenshot in C{$TXCLWS_SCREENSHOTS}, if set.
+    """
+    directory = os.environ.get("TXCLWS_SCREENSHOTS")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        Path(directory, name).write_bytes(png)
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    """
+    The demo daemon.
+    """
+    with Daemon("--port", "tcp:0:interface=127.0.0.1") as running:
+        yield running
+
+
+def test_demoPageInBrowser(daemon: Daemon) -> None:
+    """
+    Loaded in Chromium, the demo page echoes a message and chats between
+    two members (join, messages both ways, leave), showing it all, with no
+    script error.
+    """
+    browser = Browser()
+    try:
+        status, text = runSelfTest(browser, daemon.url("/", "http"))
+        png = browser.screenshot()
+        keepScreenshot(png, "demo-ws.png")
+        echoLog = browser.evaluate("document.getElementById('echo-log').innerText")
+        chatLog = browser.evaluate("document.getElementById('chat-log').innerText")
+        assert (status, text) == ("pass", "self-test passed: echo, chat"), (
+            text,
+            browser.console,
+            daemon.log(),
+        )
+        assert echoLog.count("echo ") == 2  # sent, and echoed
+        for line in (
+            "alice joined",
+            "bob joined",
+            "bob: hi",
+            "alice: hello",
+            "bob left",
+        ):
+            assert line in chatLog
+        assert not [m for m in browser.console if m.startswith("exception")]
+        assert png.startswith(b"\x89PNG") and len(png) > 10000
+    finally:
+        browser.close()
+    daemon.waitForLog(r"open 127\.0\.0\.1:\d+ /echo version=13")
+    daemon.waitForLog(r"open 127\.0\.0\.1:\d+ /chat version=13", count=2)
+
+
+def test_demoPageInBrowserOverTLS(tmp_path: Path) -> None:
+    """
+    Served over HTTPS, the page uses C{wss://} and its self-test passes.
+    """
+    cert, key = makeCertificate(tmp_path)
+    port = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    with Daemon("--port", port) as tlsDaemon:
+        browser = Browser("--ignore-certificate-errors")
+        try:
+            status, text = runSelfTest(browser, tlsDaemon.url("/", "https"))
+            keepScreenshot(browser.screenshot(), "demo-wss.png")
+            url = browser.evaluate("document.getElementById('echo-url').textContent")
+            assert url == f"wss://localhost:{tlsDaemon.port}/echo"
+            assert status == "pass", (text, browser.console, tlsDaemon.log())
+        finally:
+            browser.close()

@@ -1,0 +1,179 @@
+"""
+Tests for L{txclws._close}: which close codes may travel and the form of a
+close frame's payload (RFC 6455 sections 5.5.1 and 7.4).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from txclws._close import (
+    MAX_CLOSE_REASON,
+    checkOutgoingCloseCode,
+    isValidCloseCode,
+    parseClosePayload,
+    serializeClosePayload,
+)
+from txclws._errors import InvalidFrame, InvalidPayload
+from txclws._frames import CloseCode
+
+#: Codes RFC 6455 section 7.4 allows in a close frame.
+VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011]
+VALID_CODES += [3000, 3999, 4000, 4999]
+
+#: Codes that must never appear in a close frame: reserved (1004-1006,
+#: 1015), unassigned by the RFC (1012-1014, 1016-2999), out of range.
+INVALID_CODES = [0, 1, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016]
+INVALID_CODES += [2000, 2999, 5000, 65535]
+
+
+class TestIsValidCloseCode:
+    """
+    RFC 6455 section 7.4: the codes valid on the wire.
+    """
+
+    @pytest.mark.parametrize("code", VALID_CODES)
+    def test_valid(self, code: int) -> None:
+        """
+        1000-1003, 1007-1011 and 3000-4999 may be sent and received.
+        """
+        assert isValidCloseCode(code)
+
+    @pytest.mark.parametrize("code", INVALID_CODES)
+    def test_invalid(self, code: int) -> None:
+        """
+        Every other code is refused, including the reserved 1005 and 1006
+        that only describe a close locally.
+        """
+        assert not isValidCloseCode(code)
+
+    def test_exhaustiveBelow5000(self) -> None:
+        """
+        Exactly the RFC's ranges are valid, over every code up to 5000.
+        """
+        valid = [code for code in range(5001) if isValidCloseCode(code)]
+        expected = [*range(1000, 1004), *range(1007, 1012), *range(3000, 5000)]
+        assert valid == expected
+
+
+class TestCheckOutgoingCloseCode:
+    """
+    What a resource may ask us to send: a valid code and a reason of at most
+    122 bytes of UTF-8 (CLWS's "less than 123 octets").
+    """
+
+    def test_returnsEncodedReason(self) -> None:
+        """
+        A valid code and reason give the reason's UTF-8 bytes.
+        """
+        assert checkOutgoingCloseCode(1000, "caf\u00e9") == b"caf\xc3\xa9"
+
+    @pytest.mark.parametrize("code", INVALID_CODES)
+    def test_invalidCode(self, code: int) -> None:
+        """
+        A code not valid on the wire is a C{ValueError}.
+        """
+        with pytest.raises(ValueError, match=str(code)):
+            checkOutgoingCloseCode(code, "")
+
+    def test_reasonAtLimit(self) -> None:
+        """
+        A reason of exactly 122 bytes is accepted, counted in UTF-8 bytes.
+        """
+        assert MAX_CLOSE_REASON == 122
+        assert len(checkOutgoingCloseCode(1000, "a" * 122)) == 122
+        assert len(checkOutgoingCloseCode(1000, "\u00e9" * 61)) == 122
+
+    @pytest.mark.parametrize(
+        "reason",
+        ["a" * 123, "\u00e9" * 61 + "a", "\u20ac" * 41, "a" * 1000],
+    )
+    def test_reasonTooLong(self, reason: str) -> None:
+        """
+        A reason over 122 bytes of UTF-8 is a C{ValueError}, even when it has
+        fewer than 123 characters.
+        """
+        with pytest.raises(ValueError, match="reason"):
+            checkOutgoingCloseCode(1000, reason)
+
+
+class TestSerializeClosePayload:
+    """
+    RFC 6455 section 5.5.1: nothing, or a 2-byte code in network order
+    followed by the reason.
+    """
+
+    def test_noStatus(self) -> None:
+        """
+        No code gives an empty payload.
+        """
+        assert serializeClosePayload(None) == b""
+
+    @pytest.mark.parametrize(
+        ("code", "reason", "expected"),
+        [
+            (1000, b"", b"\x03\xe8"),  # 0x03e8 = 1000
+            (1001, b"bye", b"\x03\xe9bye"),  # 0x03e9 = 1001
+            (4999, b"", b"\x13\x87"),  # 0x1387 = 4999
+        ],
+    )
+    def test_codeAndReason(self, code: int, reason: bytes, expected: bytes) -> None:
+        """
+        The code is big-endian, the reason follows it.
+        """
+        assert serializeClosePayload(code, reason) == expected
+
+
+class TestParseClosePayload:
+    """
+    RFC 6455 sections 5.5.1 and 7.1.5: parsing and checking a received
+    close payload.
+    """
+
+    def test_empty(self) -> None:
+        """
+        An empty payload is a close with no status: 1005, no reason.
+        """
+        assert parseClosePayload(b"") == (CloseCode.NO_STATUS_RCVD, "")
+
+    def test_oneByte(self) -> None:
+        """
+        A 1-byte payload cannot hold a code: a protocol error, 1002.
+        """
+        with pytest.raises(InvalidFrame) as info:
+            parseClosePayload(b"\x03")
+        assert info.value.closeCode == 1002
+
+    @pytest.mark.parametrize("code", VALID_CODES)
+    def test_validCode(self, code: int) -> None:
+        """
+        A valid code is returned, with its reason decoded.
+        """
+        payload = code.to_bytes(2, "big") + "\u00e9t\u00e9".encode()
+        assert parseClosePayload(payload) == (code, "\u00e9t\u00e9")
+
+    @pytest.mark.parametrize("code", INVALID_CODES)
+    def test_invalidCode(self, code: int) -> None:
+        """
+        A code that may not travel is a protocol error, 1002.
+        """
+        with pytest.raises(InvalidFrame) as info:
+            parseClosePayload(code.to_bytes(2, "big"))
+        assert info.value.closeCode == 1002
+
+    @pytest.mark.parametrize(
+        "reason", [b"\xff", b"ok\xed\xa0\x80", b"\xc0\x80", b"trunc\xe2\x82"]
+    )
+    def test_reasonNotUtf8(self, reason: bytes) -> None:
+        """
+        A reason that is not UTF-8 is invalid payload data, 1007.
+        """
+        with pytest.raises(InvalidPayload) as info:
+            parseClosePayload(b"\x03\xe8" + reason)
+        assert info.value.closeCode == 1007
+
+    def test_codeOnly(self) -> None:
+        """
+        A 2-byte payload is a code with an empty reason.
+        """
+        assert parseClosePayload(b"\x03\xe9") == (1001, "")

@@ -1,0 +1,110 @@
+"""
+Tests for L{txclws._mask}: RFC 6455 section 5.3, client-to-server masking.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests._frames_helpers import MASK, xorMask
+from txclws._mask import applyMask, rotateMask
+
+
+class TestApplyMask:
+    """
+    RFC 6455 section 5.3: the payload is XORed with the 4-byte key repeated.
+    """
+
+    def test_rfc_section_5_7_hello(self) -> None:
+        """
+        The masked "Hello" of RFC 6455 section 5.7 (key 37 fa 21 3d) gives
+        the example's payload bytes, and unmasking gives "Hello" back.
+        """
+        assert applyMask(b"Hello", MASK) == b"\x7f\x9f\x4d\x51\x58"
+        assert applyMask(b"\x7f\x9f\x4d\x51\x58", MASK) == b"Hello"
+
+    def test_empty(self) -> None:
+        """
+        An empty payload masks to an empty payload.
+        """
+        assert applyMask(b"", MASK) == b""
+
+    @pytest.mark.parametrize("length", range(18))
+    def test_matchesBytewiseReference(self, length: int) -> None:
+        """
+        For every length around the 4-byte key period (including lengths
+        that are not a multiple of 4), the result equals a byte-by-byte XOR.
+        """
+        data = bytes(range(200, 200 - length, -1))
+        assert applyMask(data, MASK) == xorMask(data, MASK)
+
+    @pytest.mark.parametrize("length", [1, 4, 5, 9])
+    def test_zeroBytesKeptAtTheEnd(self, length: int) -> None:
+        """
+        A payload equal to the key repeated masks to all zero bytes of the
+        same length: no high-order zero byte is lost (the implementation goes
+        through a big integer, which would drop them).
+        """
+        data = (MASK * 3)[:length]
+        assert applyMask(data, MASK) == b"\x00" * length
+
+    def test_involution(self) -> None:
+        """
+        Masking twice with the same key gives the original bytes.
+        """
+        data = bytes(range(256)) * 3 + b"tail"
+        assert applyMask(applyMask(data, MASK), MASK) == data
+
+    def test_zeroKey(self) -> None:
+        """
+        The all-zero key leaves the payload unchanged.
+        """
+        assert applyMask(b"unchanged", b"\x00\x00\x00\x00") == b"unchanged"
+
+    @pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+    def test_bytesLikeInput(self, kind: type) -> None:
+        """
+        C{bytearray} and C{memoryview} payloads mask like C{bytes} and give
+        C{bytes}.
+        """
+        result = applyMask(kind(b"Hello"), MASK)
+        assert type(result) is bytes
+        assert result == b"\x7f\x9f\x4d\x51\x58"
+
+
+class TestRotateMask:
+    """
+    L{rotateMask} gives the key for a piece of payload that starts C{offset}
+    bytes into the frame, so a payload can be unmasked as it streams in.
+    """
+
+    @pytest.mark.parametrize(
+        ("offset", "expected"),
+        [
+            (0, b"\x37\xfa\x21\x3d"),
+            (1, b"\xfa\x21\x3d\x37"),
+            (2, b"\x21\x3d\x37\xfa"),
+            (3, b"\x3d\x37\xfa\x21"),
+            (4, b"\x37\xfa\x21\x3d"),
+            (5, b"\xfa\x21\x3d\x37"),
+            (1026, b"\x21\x3d\x37\xfa"),
+        ],
+    )
+    def test_rotation(self, offset: int, expected: bytes) -> None:
+        """
+        The key rotates left by C{offset} modulo 4.
+        """
+        assert rotateMask(MASK, offset) == expected
+
+    def test_piecewiseUnmaskingEqualsWhole(self) -> None:
+        """
+        Unmasking a masked payload in two pieces, the second with the key
+        rotated by the first piece's length, gives the whole payload, at
+        every split point.
+        """
+        payload = b"Hello, streaming world"
+        masked = xorMask(payload, MASK)
+        for split in range(len(payload) + 1):
+            first = applyMask(masked[:split], MASK)
+            second = applyMask(masked[split:], rotateMask(MASK, split))
+            assert first + second == payload, split
