@@ -205,7 +205,8 @@ def test_handshakeCancelsTimeout(recorder: RecordingResource) -> None:
     """
     Once the handshake succeeds, the handshake timeout no longer applies.
     """
-    factory, clock = makeFactory(recorder, handshakeTimeout=3.0)
+    # Keepalive off: its sweep is a delayed call of its own.
+    factory, clock = makeFactory(recorder, handshakeTimeout=3.0, pingInterval=None)
     _, transport = openClient(factory)
     assert clock.getDelayedCalls() == []
     clock.advance(10)
@@ -314,7 +315,8 @@ def test_closeAnsweredInTime(recorder: RecordingResource) -> None:
     A client that answers our close frame in time gets its connection
     closed cleanly (not aborted), and the close timer is cancelled.
     """
-    factory, clock = makeFactory(recorder, closeTimeout=2.0)
+    # Keepalive off: its sweep is a delayed call of its own.
+    factory, clock = makeFactory(recorder, closeTimeout=2.0, pingInterval=None)
     protocol, transport = openClient(factory)
     protocol.close(4002, "done")
     transport.clear()

@@ -27,7 +27,13 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from tests._daemon import connect as wsConnect
-from txclws import IWebSocketClient, WebSocketFactory, WebSocketResource, anyOrigin
+from txclws import (
+    IWebSocketClient,
+    WebSocketFactory,
+    WebSocketResource,
+    WebSocketServerProtocol,
+    anyOrigin,
+)
 from txclws._frames import Opcode, serializeFrame
 from txclws.demo import EchoResource
 from txclws.testing import MASK, InMemoryServer
@@ -265,12 +271,12 @@ def test_backPressureAfterHandOver() -> None:
 
 def test_handOver(site: AppSite) -> None:
     """
-    After the upgrade the HTTP channel is out of the way: it is no longer
-    the transport's producer, and its idle timeout does not drop the
-    WebSocket client.
+    After the upgrade the HTTP channel is out of the way: the WebSocket
+    protocol, not the channel, is the transport's producer, and the
+    channel's idle timeout does not drop the WebSocket client.
     """
     client = site.server.connect("/echo")
-    assert client.transport.producer is None
+    assert isinstance(client.transport.producer, WebSocketServerProtocol)
     client.advance(24 * 3600)
     assert not client.disconnected
     client.sendText("still here")

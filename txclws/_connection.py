@@ -116,9 +116,7 @@ class WebSocketConnection:
         """
         self._compression = compression
         self._version = version
-        self._reader = MessageReader(
-            maxFrameSize, maxMessageSize, compression, version
-        )
+        self._reader = MessageReader(maxFrameSize, maxMessageSize, compression, version)
         self.state = ConnectionState.OPEN
         self.closeCode: int | None = None
         self.closeReason = ""

@@ -9,13 +9,14 @@ from __future__ import annotations
 import pdb
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from txclws._deflate import PerMessageDeflate
+from txclws._keepalive import KeepaliveSweep
 from txclws._origin import OriginCheck
 from txclws._resource import IWebSocketResource
 
@@ -139,6 +140,11 @@ class WebSocketFactory(Factory):
     @ivar debugServerErrors: see L{WebSocketFactory.__init__}.
     @ivar deflate: the L{PerMessageDeflate} policy, or L{None}.
     @ivar protocol76Support: whether hixie-76 / hybi-00 clients are served.
+    @ivar pingInterval: see L{WebSocketFactory.__init__}.
+    @ivar pingTimeout: see L{WebSocketFactory.__init__}.
+    @ivar idleTimeout: see L{WebSocketFactory.__init__}.
+    @ivar maxBuffer: see L{WebSocketFactory.__init__}.
+    @ivar slowClientTimeout: see L{WebSocketFactory.__init__}.
     """
 
     protocol: Any
@@ -157,6 +163,11 @@ class WebSocketFactory(Factory):
         debugServerErrors: bool = False,
         deflate: PerMessageDeflate | None = None,
         protocol76Support: bool = False,
+        pingInterval: float | None = 20.0,
+        pingTimeout: float = 20.0,
+        idleTimeout: float | None = None,
+        maxBuffer: int = 1 << 20,
+        slowClientTimeout: float = 10.0,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -183,6 +194,23 @@ class WebSocketFactory(Factory):
         @param protocol76Support: CLWS's C{*protocol-76/00-support*}: also
             accept draft-hixie-76 / hybi-00 clients (version 0, text only).
             Off by default; when off, such a request is refused with 426.
+        @param pingInterval: ping a client from which nothing has arrived
+            for this many seconds (keepalive: it also keeps NAT and proxy
+            mappings alive); L{None} turns keepalive off.  hixie-76 has no
+            pings, so its clients are never pinged.
+        @param pingTimeout: drop a pinged client from which nothing arrives
+            within this many seconds.
+        @param idleTimeout: close (1001) a client from which nothing has
+            arrived for this many seconds, pings answered or not; L{None}
+            (the default): never.
+        @param maxBuffer: the per-client write high-water mark, in bytes.  A
+            broadcast to a client that has more than this still buffered
+            (it reads too slowly) starts a grace period of
+            C{slowClientTimeout}; if it is still over when that ends, or
+            over twice the mark at any broadcast, it is closed with 1008
+            and gets no more broadcasts.  A direct C{write*} is never
+            dropped; use C{client.drained()} to pace those.
+        @param slowClientTimeout: the grace period above, in seconds.
         @param reactor: the reactor for timeouts; the global one by default.
         """
         from txclws._protocol import WebSocketServerProtocol
@@ -200,11 +228,66 @@ class WebSocketFactory(Factory):
         self.debugServerErrors = debugServerErrors
         self.deflate = deflate
         self.protocol76Support = protocol76Support
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.idleTimeout = idleTimeout
+        self.maxBuffer = maxBuffer
+        self.slowClientTimeout = slowClientTimeout
+        self._keepalive = KeepaliveSweep(self)
+        self._whenEmpty: list[Deferred[None]] = []
         if reactor is None:
             from twisted.internet import reactor as globalReactor
 
             reactor = globalReactor  # type: ignore[assignment]
         self.reactor: IReactorTime = reactor  # type: ignore[assignment]
+
+    def _addClient(self, client: WebSocketServerProtocol) -> None:
+        self.clients.add(client)
+        self._keepalive.clientsChanged()
+
+    def _removeClient(self, client: WebSocketServerProtocol) -> None:
+        self.clients.discard(client)
+        self._keepalive.clientsChanged()
+        if not self.clients:
+            waiting, self._whenEmpty = self._whenEmpty, []
+            for waiter in waiting:
+                waiter.callback(None)
+
+    def closeAllClients(
+        self,
+        code: int = 1001,
+        reason: str = "server shutting down",
+        timeout: float | None = None,
+    ) -> Deferred[None]:
+        """
+        Start the close handshake with every client, and drop those that
+        have not closed after C{timeout} seconds: what a server does when it
+        stops on purpose (L{runServer} and C{twistd clws} call it on
+        shutdown).
+
+        @param timeout: seconds to wait; C{closeTimeout} by default.
+        @return: a Deferred firing once every client is gone.
+        """
+        if not self.clients:
+            return succeed(None)
+        gone: Deferred[None] = Deferred()
+        self._whenEmpty.append(gone)
+        for client in list(self.clients):
+            client.close(code, reason)
+        deadline = self.reactor.callLater(
+            self.closeTimeout if timeout is None else timeout, self._dropAll
+        )
+
+        def cancelDeadline(result: None) -> None:
+            if deadline.active():
+                deadline.cancel()
+            return result
+
+        return gone.addBoth(cancelDeadline)
+
+    def _dropAll(self) -> None:
+        for client in list(self.clients):
+            client._abort()
 
     def registerResource(
         self, path: str, resource: IWebSocketResource, originCheck: OriginCheck
@@ -259,5 +342,7 @@ def runServer(
 
         reactor = globalReactor
     factory = WebSocketFactory(registry, reactor=reactor, **limits)
+    # Stopping on purpose closes every client with 1001 first.
+    reactor.addSystemEventTrigger("before", "shutdown", factory.closeAllClients)
     endpoint = TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
     return endpoint.listen(factory)

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, ISSLTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
@@ -34,6 +34,7 @@ from txclws._events import (
     PongReceived,
     TextMessage,
 )
+from txclws._flow import DrainWaiters, bufferedBytes
 from txclws._frames import CloseCode
 from txclws._handshake import (
     ClientHandshake,
@@ -56,6 +57,9 @@ __all__ = ["WebSocketServerProtocol"]
 _log = Logger()
 
 _OPEN_STATES = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+
+#: The payload of keepalive pings; their pongs are not the resource's.
+_KEEPALIVE = b"txclws-keepalive"
 
 
 @implementer(IWebSocketClient)
@@ -94,6 +98,15 @@ class WebSocketServerProtocol(Protocol):
     _lost = False
     _dispatching = True
     _openedAt = 0.0
+    #: Why reading from the peer is paused: a pending callback with events
+    #: queued, and/or a full write buffer (the peer reads too slowly).
+    _pausedForCallback = False
+    _pausedForWrites = False
+    _drainWaiters: DrainWaiters | None = None
+    _slowTimer: IDelayedCall | None = None
+    #: When data last arrived, and when an unanswered keepalive ping left.
+    _lastReceived = 0.0
+    _pingSentAt: float | None = None
 
     #: Events waiting for a pending callback; made on first need, since
     #: most connections never need one and idle memory counts.
@@ -142,6 +155,66 @@ class WebSocketServerProtocol(Protocol):
             return
         self._sendClose(code, reason)
 
+    @property
+    def bufferedAmount(self) -> int:
+        """
+        Bytes written to this client and not yet sent on the network.
+        """
+        return bufferedBytes(self.transport)
+
+    def drained(self) -> Deferred[None]:
+        """
+        A Deferred that fires once the write buffer has emptied (at once if
+        it is not full), or fails with L{ConnectionClosed} if the connection
+        is lost first.  See L{IWebSocketClient.drained}.
+        """
+        if self._lost:
+            return fail(ConnectionClosed("the client is not connected"))
+        if not self._pausedForWrites:
+            return succeed(None)
+        if self._drainWaiters is None:
+            self._drainWaiters = DrainWaiters()
+        return self._drainWaiters.wait()
+
+    # -- IPushProducer: the transport's verdict on our writes ------------
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's write buffer is full: the peer reads too slowly.
+        Stop reading from it, so that what it sends cannot make us write
+        (pongs, echoes) without bound.
+        """
+        self._pausedForWrites = True
+        self._updateReading()
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's write buffer has emptied.
+        """
+        self._pausedForWrites = False
+        if self._slowTimer is not None:
+            self._cancelSlowTimer()
+        if self._drainWaiters is not None:
+            self._drainWaiters.fire()
+        self._updateReading()
+
+    def stopProducing(self) -> None:
+        """
+        The transport is going away; L{connectionLost} follows.
+        """
+
+    def _updateReading(self) -> None:
+        transport = self.transport
+        if self._lost or transport is None:
+            return
+        paused = self._pausedForCallback or self._pausedForWrites
+        if paused:
+            transport.pauseProducing()  # type: ignore[attr-defined]
+        elif not getattr(transport, "disconnecting", False):
+            # Not once loseConnection was called (say, for a close frame
+            # that was queued): a transport may refuse to resume then.
+            transport.resumeProducing()  # type: ignore[attr-defined]
+
     def _open(self) -> WebSocketConnection:
         connection = self._connection
         if connection is None or self._lost:
@@ -171,8 +244,47 @@ class WebSocketServerProtocol(Protocol):
             data = frames[key] = connection.frameMessage(opcode, payload, frameSize)
         if data is None:
             return False  # this client's protocol cannot carry the message
+        if not self._admitBroadcast(len(data)):
+            return False
         self.transport.write(data)  # type: ignore[union-attr]
         return True
+
+    def _admitBroadcast(self, size: int) -> bool:
+        """
+        The slow-client policy (see C{WebSocketFactory.maxBuffer}): whether
+        a broadcast of C{size} bytes may be buffered for this client.
+        """
+        limit = self.factory.maxBuffer
+        buffered = bufferedBytes(self.transport)
+        if buffered <= limit:
+            return True
+        if buffered + size > 2 * limit:
+            self._closeSlow()
+            return False
+        if self._slowTimer is None:
+            self._slowTimer = self.factory.reactor.callLater(
+                self.factory.slowClientTimeout, self._slowTimedOut
+            )
+        return True
+
+    def _slowTimedOut(self) -> None:
+        self._slowTimer = None
+        if bufferedBytes(self.transport) > self.factory.maxBuffer:
+            self._closeSlow()
+
+    def _cancelSlowTimer(self) -> None:
+        if self._slowTimer is not None and self._slowTimer.active():
+            self._slowTimer.cancel()
+        self._slowTimer = None
+
+    def _closeSlow(self) -> None:
+        self._cancelSlowTimer()
+        _log.info(
+            "closing slow client {peer}: {buffered} bytes unsent",
+            peer=self._peer(),
+            buffered=bufferedBytes(self.transport),
+        )
+        self._sendClose(CloseCode.POLICY_VIOLATION, "too slow")
 
     # -- Protocol --------------------------------------------------------
 
@@ -209,8 +321,11 @@ class WebSocketServerProtocol(Protocol):
         self._lost = True
         self._phase = "done"
         self._cancelTimer()
+        self._cancelSlowTimer()
         self._queue = None
-        self.factory.clients.discard(self)
+        if self._drainWaiters is not None:
+            self._drainWaiters.fail(Failure(ConnectionClosed("connection lost")))
+        self.factory._removeClient(self)
         if not self._busy:
             self._notifyDisconnected()
 
@@ -305,7 +420,10 @@ class WebSocketServerProtocol(Protocol):
         self._resource = resource
         self._cancelTimer()
         self._phase = "open"
-        factory.clients.add(self)
+        self._lastReceived = factory.reactor.seconds()
+        factory._addClient(self)
+        # The transport tells us when its write buffer fills and empties.
+        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         self.transport.write(response)  # type: ignore[union-attr]
         self._openedAt = factory.reactor.seconds()
         _log.info(
@@ -385,6 +503,8 @@ class WebSocketServerProtocol(Protocol):
     def _receive(self, data: bytes) -> None:
         connection = self._connection
         assert connection is not None
+        self._lastReceived = self.factory.reactor.seconds()
+        self._pingSentAt = None
         for event in connection.receiveData(data):
             if type(event) is PingReceived:
                 # Answered at once, even while the resource is busy, so a
@@ -396,8 +516,9 @@ class WebSocketServerProtocol(Protocol):
                 self._queue.append(event)
             else:
                 self._dispatch(event)
-        if self._busy and self._queue and not self._lost:
-            self.transport.pauseProducing()  # type: ignore[union-attr]
+        if self._busy and self._queue and not self._pausedForCallback:
+            self._pausedForCallback = True
+            self._updateReading()
 
     def _dispatch(self, event: Event) -> None:
         """
@@ -413,7 +534,7 @@ class WebSocketServerProtocol(Protocol):
             if self._dispatching:
                 self._call(resource.receivedBinary, None, self, event.data)  # type: ignore[union-attr]
         elif kind is PongReceived:
-            if self._dispatching:
+            if self._dispatching and event.payload != _KEEPALIVE:  # type: ignore[union-attr]
                 self._call(resource.receivedPong, None, self, event.payload)  # type: ignore[union-attr]
         elif kind is CloseReceived:
             self._closeReceived(event)  # type: ignore[arg-type]
@@ -471,10 +592,9 @@ class WebSocketServerProtocol(Protocol):
             return
         if self._lost:
             self._notifyDisconnected()
-        elif not getattr(self.transport, "disconnecting", False):
-            # Not once loseConnection was called (say, for a close frame
-            # that was queued): a transport may refuse to resume then.
-            self.transport.resumeProducing()  # type: ignore[union-attr]
+        elif self._pausedForCallback:
+            self._pausedForCallback = False
+            self._updateReading()
 
     def _connected(self, verdict: object) -> None:
         """
@@ -512,6 +632,41 @@ class WebSocketServerProtocol(Protocol):
             self._resource.clientDisconnected(self)
         except Exception:
             self._logResourceError(Failure(), self._resource.clientDisconnected)
+
+    # -- keepalive --------------------------------------------------------
+
+    def _keepaliveTick(
+        self,
+        now: float,
+        pingInterval: float | None,
+        pingTimeout: float,
+        idleTimeout: float | None,
+    ) -> None:
+        """
+        Called by the factory's L{KeepaliveSweep}: close this client if it
+        has been idle too long, drop it if it did not answer a ping in time,
+        ping it if it has been quiet.
+        """
+        if self._phase != "open" or self._lost:
+            return
+        quiet = now - self._lastReceived
+        if idleTimeout is not None and quiet >= idleTimeout:
+            _log.info("closing idle client {peer}", peer=self._peer())
+            self._sendClose(CloseCode.GOING_AWAY, "idle timeout")
+            return
+        if pingInterval is None or self.websocketVersion == 0:
+            return  # hixie-76 has no pings
+        if self._pingSentAt is not None:
+            if now - self._pingSentAt >= pingTimeout:
+                _log.info("dropped {peer}: no answer to ping", peer=self._peer())
+                self._phase = "done"
+                self._abort()
+        elif quiet >= pingInterval:
+            connection = self._connection
+            assert connection is not None
+            if connection.state in _OPEN_STATES:
+                self._pingSentAt = now
+                self.transport.write(connection.sendPing(_KEEPALIVE))  # type: ignore[union-attr]
 
     # -- closing -----------------------------------------------------------
 

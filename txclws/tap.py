@@ -28,7 +28,6 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IStreamServerEndpoint,
 )
-from twisted.internet.task import deferLater
 from twisted.internet.testing import MemoryReactor
 from twisted.logger import Logger
 from twisted.python import usage
@@ -37,6 +36,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from zope.interface import implementer
 
+from txclws._deflate import PerMessageDeflate
 from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
 from txclws._frames import CloseCode
 from txclws._origin import OriginCheck, anyOrigin, originExact, originPrefix
@@ -52,6 +52,13 @@ DEFAULT_PORT = 12345
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _DEFAULTS = inspect.signature(WebSocketFactory.__init__).parameters
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:  # also refuses NaN
+        raise ValueError(f"{value} is not a number of seconds")
+    return number
 
 
 def _positiveInt(value: str) -> int:
@@ -125,9 +132,70 @@ WebSocket path is answered 426 Upgrade Required."""
             "and ssl: ports that do not set backlog= themselves",
             _positiveInt,
         ],
+        [
+            "ping-interval",
+            None,
+            _DEFAULTS["pingInterval"].default,
+            "Ping a client from which nothing has arrived for this many "
+            "seconds (keepalive); 0 turns keepalive off",
+            _seconds,
+        ],
+        [
+            "ping-timeout",
+            None,
+            _DEFAULTS["pingTimeout"].default,
+            "Drop a pinged client from which nothing arrives within this many seconds",
+            _seconds,
+        ],
+        [
+            "close-timeout",
+            None,
+            _DEFAULTS["closeTimeout"].default,
+            "Drop a client that has not answered our close frame (or closed "
+            "TCP after a protocol error) within this many seconds; also the "
+            "most a shutdown waits for clients to close",
+            _seconds,
+        ],
+        [
+            "idle-timeout",
+            None,
+            0,
+            "Close (1001) a client from which nothing has arrived for this "
+            "many seconds, pings answered or not; 0 (the default): never",
+            _seconds,
+        ],
+        [
+            "max-buffer",
+            None,
+            _DEFAULTS["maxBuffer"].default,
+            "Per-client write high-water mark, in bytes: a client more than "
+            "this behind on broadcasts for --slow-client-timeout seconds (or "
+            "twice this behind at once) is closed with 1008",
+            _positiveInt,
+        ],
+        [
+            "slow-client-timeout",
+            None,
+            _DEFAULTS["slowClientTimeout"].default,
+            "Grace period, in seconds, for a client over --max-buffer",
+            _seconds,
+        ],
     ]
 
     optFlags = [
+        [
+            "deflate",
+            None,
+            "Offer permessage-deflate (RFC 7692) to clients that ask for it: "
+            "smaller messages for more CPU and up to ~300 KiB per compressing "
+            "connection (off by default)",
+        ],
+        [
+            "hixie76",
+            None,
+            "Also serve draft-hixie-76 / hybi-00 clients (text only; "
+            "browsers of 2010-2011); off by default",
+        ],
         [
             "debug-resource-errors",
             None,
@@ -333,6 +401,14 @@ def makeService(config: Options) -> MultiService:
         maxFrameSize=config["max-frame-size"],
         maxMessageSize=config["max-message-size"],
         debugResourceErrors=bool(config["debug-resource-errors"]),
+        deflate=PerMessageDeflate() if config["deflate"] else None,
+        protocol76Support=bool(config["hixie76"]),
+        pingInterval=config["ping-interval"] or None,
+        pingTimeout=config["ping-timeout"],
+        closeTimeout=config["close-timeout"],
+        idleTimeout=config["idle-timeout"] or None,
+        maxBuffer=config["max-buffer"],
+        slowClientTimeout=config["slow-client-timeout"],
     )
     root, paths = _makeRoot(config["resources"], config["originCheck"], factory)
     site = Site(root)
@@ -359,20 +435,13 @@ class _GoingAway(Service):
         Say goodbye to every client; fire once they are gone.
         """
         super().stopService()
-        clients = list(self.factory.clients)
-        if not clients:
+        count = len(self.factory.clients)
+        if not count:
             return None
-        _log.info("closing {count} clients: shutting down", count=len(clients))
-        for client in clients:
-            client.close(CloseCode.GOING_AWAY, "server shutting down")
-        deadline = self.factory.reactor.seconds() + self.factory.closeTimeout
-        return self._waitGone(deadline)
-
-    def _waitGone(self, deadline: float) -> Deferred[None] | None:
-        reactor = self.factory.reactor
-        if not self.factory.clients or reactor.seconds() >= deadline:
-            return None
-        return deferLater(reactor, 0.05, self._waitGone, deadline)  # type: ignore[arg-type]
+        _log.info("closing {count} clients: shutting down", count=count)
+        return self.factory.closeAllClients(
+            CloseCode.GOING_AWAY, "server shutting down"
+        )
 
 
 def _makeRoot(
