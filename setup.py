@@ -20,8 +20,13 @@ setup(
     extras_require={
         # wss:// through Twisted's ssl: endpoints.
         "tls": ["twisted[tls]>=23.10"],
+        # Masking of large payloads at C speed (about 25x the pure-Python
+        # way; see txclws/_mask.py).
+        "speedups": ["numpy>=1.22"],
         "test": [
             "twisted[tls]>=23.10",
+            # The tests exercise both masking ways, so NumPy is needed.
+            "numpy>=1.22",
             "pytest>=8",
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests._frames_helpers import MASK, xorMask
+from txclws import _mask
 from txclws._mask import applyMask, rotateMask
 
 
@@ -108,3 +109,49 @@ class TestRotateMask:
             first = applyMask(masked[:split], MASK)
             second = applyMask(masked[split:], rotateMask(MASK, split))
             assert first + second == payload, split
+
+
+class TestMaskingPaths:
+    """
+    Both whole-buffer ways of masking, pure Python and NumPy, give the
+    per-byte XOR for every length around the NumPy threshold, every tail
+    length and every alignment.
+    """
+
+    LENGTHS = [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 1000]
+    LENGTHS += [_mask.NUMPY_THRESHOLD + d for d in range(-9, 10)]
+    LENGTHS += [65536 + 5]
+
+    @staticmethod
+    def reference(data: bytes, mask: bytes) -> bytes:
+        """Mask one byte at a time, as RFC 6455 section 5.3 states it."""
+        return bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+    def test_pureFallback(self, monkeypatch) -> None:
+        """
+        Without NumPy, every length is masked by the big-integer way, and
+        correctly.
+        """
+        monkeypatch.setattr(_mask, "_np", None)
+        assert not _mask.usingNumpy()
+        for length in self.LENGTHS:
+            data = bytes(range(256)) * (length // 256 + 1)
+            data = data[:length]
+            assert _mask.applyMask(data, b"\x37\xfa\x21\x3d") == self.reference(
+                data, b"\x37\xfa\x21\x3d"
+            )
+
+    def test_numpyPath(self) -> None:
+        """
+        With NumPy (a test dependency), large payloads go through it, tails
+        of 1-7 bytes included, and small ones through the integer way; all
+        agree with the reference, for bytes, bytearray and memoryview input.
+        """
+        assert _mask.usingNumpy()
+        for length in self.LENGTHS:
+            data = (bytes(range(251)) * (length // 251 + 1))[:length]
+            expected = self.reference(data, b"\x01\xfe\x80\x7f")
+            for given in (data, bytearray(data), memoryview(data)):
+                result = _mask.applyMask(given, b"\x01\xfe\x80\x7f")
+                assert type(result) is bytes
+                assert result == expected

@@ -98,6 +98,10 @@ class WebSocketConnection:
         "state",
     )
 
+    #: Whether messages are RFC 6455 frames, which L{sendText} may build
+    #: directly; a subclass with another framing sets it false.
+    _plainFraming = True
+
     def __init__(
         self,
         maxFrameSize: int,
@@ -150,8 +154,20 @@ class WebSocketConnection:
         @raise ConnectionClosed: a close frame was sent already.
         @raise ValueError: C{text} is bytes that are not UTF-8.
         """
-        self._checkCanSend()
-        return self._frameOrRefuse(Opcode.TEXT, encodeText(text), frameSize)
+        state = self.state
+        if state is not _S.OPEN and state not in _CAN_SEND:
+            raise ConnectionClosed(f"connection is {state.name}")
+        payload = text.encode("utf-8") if type(text) is str else encodeText(text)
+        if (
+            frameSize is None
+            and len(payload) < 126
+            and self._compression is None
+            and self._plainFraming
+        ):
+            # The common case, framed directly: FIN + text, 7-bit length
+            # (RFC 6455 5.2).
+            return bytes((0x81, len(payload))) + payload
+        return self._frameOrRefuse(Opcode.TEXT, payload, frameSize)
 
     def sendBinary(self, data: bytes, frameSize: int | None = None) -> bytes:
         """

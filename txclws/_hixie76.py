@@ -226,6 +226,7 @@ class Hixie76Connection(WebSocketConnection):
     __slots__ = ()
 
     wireKey = "hixie76"
+    _plainFraming = False
 
     def __init__(self, maxFrameSize: int, maxMessageSize: int) -> None:
         super().__init__(maxFrameSize, maxMessageSize)

@@ -3,14 +3,41 @@
 Masking and unmasking of frame payloads (RFC 6455 section 5.3).
 
 Masking is an XOR of the payload with a 4-byte key repeated.  A per-byte
-Python loop runs at a few MB/s; instead the payload and the repeated key are
-read as two big integers and XORed in one C-level operation, which runs at
-hundreds of MB/s and costs one pass over the data.
+Python loop runs at a few MB/s, so it is never used.  Two whole-buffer ways
+are:
+
+- pure Python: the payload and the repeated key read as two big integers
+  and XORed in one C-level operation (about 4 ms per MiB here: the
+  conversions to and from C{int} dominate);
+- NumPy, when installed (C{pip install txclws[speedups]}): the payload seen
+  as 64-bit words XORed with the key doubled, about 0.15 ms per MiB.
+
+Payloads under L{NUMPY_THRESHOLD} bytes take the first way even with NumPy,
+since its per-call cost (a few microseconds) outweighs its speed there.
 """
 
 from __future__ import annotations
 
-__all__ = ["applyMask", "rotateMask"]
+from typing import Any
+
+try:
+    import numpy as _numpy
+except ImportError:  # pragma: no cover - exercised by the fallback tests
+    _numpy = None
+
+__all__ = ["NUMPY_THRESHOLD", "applyMask", "rotateMask", "usingNumpy"]
+
+#: Payloads at least this long are masked with NumPy when it is available.
+NUMPY_THRESHOLD = 2048
+
+_np: Any = _numpy
+
+
+def usingNumpy() -> bool:
+    """
+    Whether large payloads are masked with NumPy.
+    """
+    return _np is not None
 
 
 def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
@@ -24,12 +51,29 @@ def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     @return: the (un)masked bytes.
     """
     length = len(data)
+    if length >= NUMPY_THRESHOLD and _np is not None:
+        return _maskWords(data, mask, length)
     if length == 0:
         return b""
     key = (mask * ((length >> 2) + 1))[:length]
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
         length, "little"
     )
+
+
+def _maskWords(data: bytes | bytearray | memoryview, mask: bytes, length: int) -> bytes:
+    """
+    NumPy masking: whole 8-byte words at once, then the last few bytes.
+    """
+    words = length >> 3
+    out = bytearray(data)
+    view = _np.frombuffer(out, dtype=_np.uint64, count=words)
+    # The key doubled is one 64-bit word, in the same byte order as the
+    # payload's words, whatever the machine's endianness.
+    _np.bitwise_xor(view, _np.frombuffer(mask * 2, dtype=_np.uint64)[0], out=view)
+    for index in range(words << 3, length):
+        out[index] ^= mask[index & 3]
+    return bytes(out)
 
 
 def rotateMask(mask: bytes, offset: int) -> bytes:

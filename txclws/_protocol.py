@@ -553,7 +553,7 @@ class WebSocketServerProtocol(Protocol):
         except Exception:
             self._resourceError(Failure(), method)
             result = None
-        if isinstance(result, Deferred):
+        if result is not None and isinstance(result, Deferred):
             self._busy = True
             result.addCallbacks(
                 self._callbackDone,

@@ -105,6 +105,7 @@ class MessageReader:
         "_pending",
         "_remaining",
         "_rsv1",
+        "_smallLimit",
         "_utf8",
         "_version",
     )
@@ -119,6 +120,8 @@ class MessageReader:
         self._maxFrameSize = maxFrameSize
         self._version = version
         self._maxMessageSize = maxMessageSize
+        # The fast path's bound on a 7-bit length: within both limits.
+        self._smallLimit = min(maxFrameSize, maxMessageSize, 125) + 1
         self._compression = compression
         self._pending = b""
         self._remaining = -1
@@ -162,8 +165,34 @@ class MessageReader:
     def _parse(self, data: bytes, events: list[Event]) -> None:
         pos = 0
         end = len(data)
+        smallLimit = self._smallLimit
         while pos < end and not self._done:
             remaining = self._remaining
+            if remaining < 0 and end - pos >= 6:
+                # The common case, checked in one go: a whole, unfragmented,
+                # uncompressed text or binary frame with a 7-bit length
+                # (FIN set, RSV clear, MASK set), outside a fragmented
+                # message and within the limits.  Anything else takes the
+                # general path below, which applies every rule.
+                first = data[pos]
+                second = data[pos + 1]
+                stop = pos + 6 + second - 0x80
+                if (
+                    (first == 0x81 or first == 0x82)
+                    and 0x80 <= second < 0x80 + smallLimit
+                    and stop <= end
+                    and not self._messageOpcode
+                ):
+                    payload = applyMask(data[pos + 6 : stop], data[pos + 2 : pos + 6])
+                    pos = stop
+                    if first == 0x81:
+                        try:
+                            events.append(TextMessage(payload.decode("utf-8")))
+                        except UnicodeDecodeError as exc:
+                            raise InvalidPayload("text is not valid UTF-8") from exc
+                    else:
+                        events.append(BinaryMessage(payload))
+                    continue
             if remaining >= 0:
                 # The rest of a frame whose payload began in an earlier call.
                 take = min(remaining, end - pos)
