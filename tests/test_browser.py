@@ -8,8 +8,9 @@ as it has loaded, before any WebSocket message can arrive, so it cannot
 show the exchange.  The page's C{#selftest} element is polled until the
 self-test passes or fails, and a screenshot is saved.
 
-Needs Debian's C{chromium} (C{apt-get install chromium}; C{.ci/run} installs
-it).  Without it these tests fail: they never skip.  Set
+Needs Debian's C{chromium}: when it is missing and the tests run as root on
+a machine with apt, they install it (L{findChromium}); otherwise they fail,
+they never skip.  Set
 C{TXCLWS_SCREENSHOTS=DIR} to keep the screenshots.
 """
 
@@ -50,18 +51,44 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def findChromium() -> str:
-    """
-    The Chromium executable.
+#: Debian's packages for the browser test: the browser, and a font so that
+#: the screenshot shows text.
+CHROMIUM_PACKAGES = ["chromium", "fonts-dejavu-core"]
 
-    @raise pytest.fail.Exception: there is none; the test fails, it does
-        not skip.
-    """
+
+def _installedChromium() -> str | None:
     for candidate in ("chromium", "chromium-browser", "/usr/bin/chromium"):
         found = shutil.which(candidate)
         if found:
             return found
-    pytest.fail("chromium is not installed: apt-get install chromium (see .ci/run)")
+    return None
+
+
+def findChromium() -> str:
+    """
+    The Chromium executable, installed from Debian's packages first when it
+    is missing and this runs as root on a machine with apt (as on CI and on
+    a fresh machine): the README's test command then needs nothing else.
+
+    @raise pytest.fail.Exception: there is none and it cannot be installed;
+        the test fails, it does not skip.
+    """
+    found = _installedChromium()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], env=environment, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", *CHROMIUM_PACKAGES],
+            env=environment,
+            check=False,
+        )
+        found = _installedChromium()
+    if found is None:
+        pytest.fail(
+            "chromium is not installed and could not be: as root, "
+            f"apt-get install {' '.join(CHROMIUM_PACKAGES)}"
+        )
+    return found
 
 
 class Browser:

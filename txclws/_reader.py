@@ -50,6 +50,21 @@ _PONG = 0xA
 _RSV1 = 0x40
 
 
+def _appendMessage(events: list[Event], isText: bool, payload: bytes) -> None:
+    """
+    Add the event for a message that arrived whole in one frame.
+
+    @raise InvalidPayload: a text message that is not UTF-8.
+    """
+    if isText:
+        try:
+            events.append(TextMessage(payload.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload("text is not valid UTF-8") from exc
+    else:
+        events.append(BinaryMessage(payload))
+
+
 class IncomingCompression(Protocol):
     """
     What L{MessageReader} needs of a negotiated compression extension
@@ -185,13 +200,7 @@ class MessageReader:
                 ):
                     payload = applyMask(data[pos + 6 : stop], data[pos + 2 : pos + 6])
                     pos = stop
-                    if first == 0x81:
-                        try:
-                            events.append(TextMessage(payload.decode("utf-8")))
-                        except UnicodeDecodeError as exc:
-                            raise InvalidPayload("text is not valid UTF-8") from exc
-                    else:
-                        events.append(BinaryMessage(payload))
+                    _appendMessage(events, first == 0x81, payload)
                     continue
             if remaining >= 0:
                 # The rest of a frame whose payload began in an earlier call.
@@ -346,14 +355,8 @@ class MessageReader:
             self._controlFrame(opcode, payload, events)
             return
         if opcode and self._fin and not self._rsv1:
-            # The common case: a whole, uncompressed, unfragmented message.
-            if opcode == _TEXT:
-                try:
-                    events.append(TextMessage(payload.decode("utf-8")))
-                except UnicodeDecodeError as exc:
-                    raise InvalidPayload("text is not valid UTF-8") from exc
-            else:
-                events.append(BinaryMessage(payload))
+            # A whole, uncompressed, unfragmented message.
+            _appendMessage(events, opcode == _TEXT, payload)
             return
         if opcode:
             self._startMessage(opcode)
