@@ -33,16 +33,20 @@ def bufferedBytes(transport: Any) -> int:
     """
     total = 0
     for _ in range(4):  # a transport wrapped a few times at most
-        if transport is None:
+        # Each object's own attributes only: a protocol wrapper (TLS, those
+        # of twisted.protocols.policies) forwards the attributes it lacks
+        # to the transport below, whose buffer would then count twice.
+        attributes = getattr(transport, "__dict__", None)
+        if attributes is None:
             break
-        pending = getattr(transport, "_appSendBuffer", None)
+        pending = attributes.get("_appSendBuffer")
         if pending:
             total += sum(map(len, pending))
-        data = getattr(transport, "dataBuffer", None)
+        data = attributes.get("dataBuffer")
         if isinstance(data, bytes):
-            total += len(data) - getattr(transport, "offset", 0)
-            total += getattr(transport, "_tempDataLen", 0)
-        transport = getattr(transport, "transport", None)
+            total += len(data) - attributes.get("offset", 0)
+        total += attributes.get("_tempDataLen", 0)
+        transport = attributes.get("transport")
     return total
 
 

@@ -3,7 +3,7 @@
 Keepalive pings and the idle timeout, for every client of a factory at once.
 
 One periodic sweep per factory rather than a timer per connection: an idle
-connection then costs two floats, not a pending delayed call, and the sweep
+connection then costs a few floats, not a pending delayed call, and the sweep
 of 10,000 clients takes a few milliseconds.  The sweep runs only while the
 factory has clients, every quarter of the shortest interval configured, so
 a deadline is met within a quarter of that interval.

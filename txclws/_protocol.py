@@ -61,6 +61,10 @@ _OPEN_STATES = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 #: The payload of keepalive pings; their pongs are not the resource's.
 _KEEPALIVE = b"txclws-keepalive"
 
+#: The size of a client's pong to a keepalive ping: 2 header bytes, the
+#: 4-byte mask key and the payload (RFC 6455 5.2).
+_KEEPALIVE_PONG_SIZE = 2 + 4 + len(_KEEPALIVE)
+
 
 @implementer(IWebSocketClient)
 class WebSocketServerProtocol(Protocol):
@@ -102,10 +106,15 @@ class WebSocketServerProtocol(Protocol):
     #: queued, and/or a full write buffer (the peer reads too slowly).
     _pausedForCallback = False
     _pausedForWrites = False
+    #: Whether we are registered as the transport's producer.
+    _producing = False
     _drainWaiters: DrainWaiters | None = None
     _slowTimer: IDelayedCall | None = None
-    #: When data last arrived, and when an unanswered keepalive ping left.
+    #: When data last arrived; when data other than pongs to our keepalive
+    #: pings last arrived (for the idle timeout); and when an unanswered
+    #: keepalive ping left.
     _lastReceived = 0.0
+    _lastActive = 0.0
     _pingSentAt: float | None = None
 
     #: Events waiting for a pending callback; made on first need, since
@@ -420,10 +429,11 @@ class WebSocketServerProtocol(Protocol):
         self._resource = resource
         self._cancelTimer()
         self._phase = "open"
-        self._lastReceived = factory.reactor.seconds()
+        self._lastReceived = self._lastActive = factory.reactor.seconds()
         factory._addClient(self)
         # The transport tells us when its write buffer fills and empties.
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        self._producing = True
         self.transport.write(response)  # type: ignore[union-attr]
         self._openedAt = factory.reactor.seconds()
         _log.info(
@@ -503,19 +513,26 @@ class WebSocketServerProtocol(Protocol):
     def _receive(self, data: bytes) -> None:
         connection = self._connection
         assert connection is not None
-        self._lastReceived = self.factory.reactor.seconds()
+        now = self._lastReceived = self.factory.reactor.seconds()
         self._pingSentAt = None
+        keepalivePongs = 0
         for event in connection.receiveData(data):
-            if type(event) is PingReceived:
+            kind = type(event)
+            if kind is PingReceived:
                 # Answered at once, even while the resource is busy, so a
                 # slow resource does not look like a dead peer.
                 self.transport.write(connection.sendPong(event.payload))  # type: ignore[union-attr]
+            elif kind is PongReceived and event.payload == _KEEPALIVE:  # type: ignore[union-attr]
+                keepalivePongs += 1  # ours alone: never queued nor delivered
             elif self._busy:
                 if self._queue is None:
                     self._queue = deque()
                 self._queue.append(event)
             else:
                 self._dispatch(event)
+        if len(data) > keepalivePongs * _KEEPALIVE_PONG_SIZE:
+            # More than answers to our own pings: the client is not idle.
+            self._lastActive = now
         if self._busy and self._queue and not self._pausedForCallback:
             self._pausedForCallback = True
             self._updateReading()
@@ -534,7 +551,7 @@ class WebSocketServerProtocol(Protocol):
             if self._dispatching:
                 self._call(resource.receivedBinary, None, self, event.data)  # type: ignore[union-attr]
         elif kind is PongReceived:
-            if self._dispatching and event.payload != _KEEPALIVE:  # type: ignore[union-attr]
+            if self._dispatching:
                 self._call(resource.receivedPong, None, self, event.payload)  # type: ignore[union-attr]
         elif kind is CloseReceived:
             self._closeReceived(event)  # type: ignore[arg-type]
@@ -649,8 +666,14 @@ class WebSocketServerProtocol(Protocol):
         """
         if self._phase != "open" or self._lost:
             return
+        if self._pausedForCallback:
+            # We stopped reading (a callback is pending, the client's next
+            # events wait): its silence is ours, and it is not idle.
+            self._lastReceived = self._lastActive = now
+            self._pingSentAt = None
+            return
         quiet = now - self._lastReceived
-        if idleTimeout is not None and quiet >= idleTimeout:
+        if idleTimeout is not None and now - self._lastActive >= idleTimeout:
             _log.info("closing idle client {peer}", peer=self._peer())
             self._sendClose(CloseCode.GOING_AWAY, "idle timeout")
             return
@@ -678,6 +701,7 @@ class WebSocketServerProtocol(Protocol):
         self._phase = "done"
         self._cancelTimer()
         # RFC 6455 7.1.1: the server closes the TCP connection first.
+        self._unregisterProducer()
         self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _failed(self, event: ConnectionFailed) -> None:
@@ -706,6 +730,7 @@ class WebSocketServerProtocol(Protocol):
         self.transport.write(data)  # type: ignore[union-attr]
         if connection.state is ConnectionState.CLOSED:
             self._phase = "done"
+            self._unregisterProducer()
             self.transport.loseConnection()  # type: ignore[union-attr]
         else:
             self._startTimer(self.factory.closeTimeout, self._closeTimedOut)
@@ -720,12 +745,27 @@ class WebSocketServerProtocol(Protocol):
         the peer reads it.
         """
         transport = self.transport
+        self._unregisterProducer()
         halfClose = getattr(transport, "loseWriteConnection", None)
         if halfClose is None:
             transport.loseConnection()  # type: ignore[union-attr]
             return
         halfClose()
+        # Read on (and discard), whatever our writes did, to see its EOF.
+        self._updateReading()
         self._startTimer(self.factory.closeTimeout, self._closeTimedOut)
+
+    def _unregisterProducer(self) -> None:
+        """
+        Stop being the transport's producer before closing it or its
+        writing half: a transport with a producer registered does not close
+        (TLS waits for it to unregister) or, if it paused that producer,
+        resumes it instead of closing once its buffer is empty (TCP).
+        """
+        if self._producing:
+            self._producing = False
+            self._pausedForWrites = False
+            self.transport.unregisterProducer()  # type: ignore[union-attr]
 
     def _closeTimedOut(self) -> None:
         self._timer = None

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface, implementer
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 __all__ = ["REJECT", "IWebSocketClient", "IWebSocketResource", "WebSocketResource"]
 
@@ -51,6 +54,25 @@ class IWebSocketClient(Interface):
         "The close code received from the client (or failed with), else None."
     )
     closeReason = Attribute("The close reason matching closeCode, else ''.")
+    bufferedAmount = Attribute(
+        "Bytes written to this client (messages, pings, close) that the "
+        "server still holds: not yet handed to the kernel, whose socket "
+        "buffer holds some more.  Over the "
+        "factory's maxBuffer, broadcasts are subject to the slow-client "
+        "policy (see WebSocketFactory); direct writes never are."
+    )
+
+    def drained() -> Deferred[None]:
+        """
+        Wait for the write buffer to empty: the way to pace direct writes
+        to a client that may read slowly.
+
+        @return: a Deferred that fires with L{None} once the transport has
+            handed everything written to the kernel, at once if its buffer
+            is not full; it fails with L{ConnectionClosed} if the
+            connection is lost first (or already was).
+        @since: 0.1.0
+        """
 
     def writeText(message: str | bytes, frameSize: int | None = None) -> None:
         """
