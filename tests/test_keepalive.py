@@ -106,6 +106,44 @@ def test_droppedAfterTimeout(recorder: RecordingResource) -> None:
     assert factory.clients == set()
 
 
+def test_drainingClientKeptAlive(
+    recorder: RecordingResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    While our write buffer is full we stop reading, so the client's pongs
+    go unread: a client that is still draining what we sent (the buffer
+    shrinks between sweeps) is alive and is not dropped, however long the
+    transfer takes.
+    """
+    buffered = [10_000_000]
+    monkeypatch.setattr("txclws._protocol.bufferedBytes", lambda t: buffered[0])
+    factory, clock = makeFactory(recorder, pingInterval=20.0, pingTimeout=20.0)
+    protocol, transport = openClient(factory)
+    protocol.pauseProducing()  # the transport's buffer is full
+    for _ in range(60):  # ten minutes of sweeps, draining slowly
+        buffered[0] -= 1000
+        sweep(clock, 10, 5)
+    assert not transport.aborted
+
+
+def test_stalledClientDropped(
+    recorder: RecordingResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A client whose full buffer does not shrink at all is pinged once
+    C{pingInterval} passes and dropped when C{pingTimeout} passes after
+    that: a stalled peer is not kept forever.
+    """
+    monkeypatch.setattr("txclws._protocol.bufferedBytes", lambda t: 10_000_000)
+    factory, clock = makeFactory(recorder, pingInterval=20.0, pingTimeout=20.0)
+    protocol, transport = openClient(factory)
+    protocol.pauseProducing()
+    sweep(clock, 35, 5)
+    assert not transport.aborted
+    sweep(clock, 5, 5)
+    assert transport.aborted
+
+
 def test_pongKeepsAlive(recorder: RecordingResource) -> None:
     """
     The keepalive pong keeps the client: it is not dropped when the timeout

@@ -402,13 +402,15 @@ def test_closeAllClientsNone(recorder: RecordingResource) -> None:
 
 def test_runServerClosesOnShutdown(recorder: RecordingResource) -> None:
     """
-    L{runServer} makes the reactor's shutdown wait for C{closeAllClients}:
-    the "before shutdown" trigger sends 1001 to every client.
+    L{runServer} makes the reactor's shutdown stop accepting clients, then
+    wait for C{closeAllClients}: the "before shutdown" trigger stops the
+    listening port and sends 1001 to every client.
     """
     clock = MemoryReactorClock()
     registry = ResourceRegistry()
     registry.register("/r", recorder, anyOrigin)
-    runServer(0, reactor=clock, registry=registry, pingInterval=None)
+    listening = runServer(0, reactor=clock, registry=registry, pingInterval=None)
+    port = listening.result
     [(_, factory, _, _)] = clock.tcpServers
     protocol = factory.buildProtocol(None)
     transport = RecordingTransport()
@@ -416,11 +418,19 @@ def test_runServerClosesOnShutdown(recorder: RecordingResource) -> None:
     protocol.dataReceived(REQUEST)
     transport.clear()
     [(trigger, args, kwargs)] = clock.triggers["before"]["shutdown"]
+    order: list[str] = []
+    port.stopListening = lambda: order.append("stopListening")
+    transport.write = lambda data: order.append("close frame")
     waiting = trigger(*args, **kwargs)
-    assert transport.value() == CLOSE_GOING_AWAY
-    assert isinstance(waiting, Deferred) and not waiting.called
+    assert order == ["stopListening", "close frame"]
+    del transport.write
+    protocol.close(1001)  # written already: nothing more goes out
+    assert transport.value() == b""
+    fired: list[object] = []
+    waiting.addCallback(fired.append)
+    assert fired == []
     lose(protocol)
-    assert waiting.called
+    assert fired == [None]
 
 
 @pytest.mark.parametrize(

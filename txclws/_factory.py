@@ -9,7 +9,7 @@ from __future__ import annotations
 import pdb
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
@@ -342,7 +342,21 @@ def runServer(
 
         reactor = globalReactor
     factory = WebSocketFactory(registry, reactor=reactor, **limits)
-    # Stopping on purpose closes every client with 1001 first.
-    reactor.addSystemEventTrigger("before", "shutdown", factory.closeAllClients)
     endpoint = TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=interface)
-    return endpoint.listen(factory)
+
+    def listening(listeningPort: IListeningPort) -> IListeningPort:
+        # Stopping on purpose: stop accepting, then close every client
+        # with 1001 and wait (up to closeTimeout) for them to go.
+        reactor.addSystemEventTrigger(
+            "before", "shutdown", _stopServing, listeningPort, factory
+        )
+        return listeningPort
+
+    return endpoint.listen(factory).addCallback(listening)
+
+
+def _stopServing(
+    listeningPort: IListeningPort, factory: WebSocketFactory
+) -> Deferred[None]:
+    stopped = maybeDeferred(listeningPort.stopListening)
+    return stopped.addCallback(lambda _: factory.closeAllClients())

@@ -106,6 +106,9 @@ class WebSocketServerProtocol(Protocol):
     #: queued, and/or a full write buffer (the peer reads too slowly).
     _pausedForCallback = False
     _pausedForWrites = False
+    #: While paused for writes, the bytes buffered at the last keepalive
+    #: sweep (-1: not measured yet).
+    _bufferedAtTick = -1
     #: Whether we are registered as the transport's producer.
     _producing = False
     _drainWaiters: DrainWaiters | None = None
@@ -201,6 +204,7 @@ class WebSocketServerProtocol(Protocol):
         The transport's write buffer has emptied.
         """
         self._pausedForWrites = False
+        self._bufferedAtTick = -1
         if self._slowTimer is not None:
             self._cancelSlowTimer()
         if self._drainWaiters is not None:
@@ -672,6 +676,14 @@ class WebSocketServerProtocol(Protocol):
             self._lastReceived = self._lastActive = now
             self._pingSentAt = None
             return
+        if self._pausedForWrites:
+            # Reading is paused while our writes wait, so the client's
+            # pongs wait too: the sign of life is our buffer shrinking.
+            buffered = bufferedBytes(self.transport)
+            if 0 <= buffered < self._bufferedAtTick:
+                self._lastReceived = self._lastActive = now
+                self._pingSentAt = None
+            self._bufferedAtTick = buffered
         quiet = now - self._lastReceived
         if idleTimeout is not None and now - self._lastActive >= idleTimeout:
             _log.info("closing idle client {peer}", peer=self._peer())
