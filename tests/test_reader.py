@@ -885,3 +885,41 @@ class TestCompressionRsv1RFC7692:
         data += clientFrame(CONT, b"y" * 60)
         reader = makeReader(maxMessageSize=100, compression=_IdentityCompression())
         assertFailed(reader.feed(data), 1009)
+
+
+class TestLargeFrameStreamed:
+    """
+    A one-frame message whose payload arrives in many pieces is unmasked
+    piece by piece and joined once; whatever the piece sizes (some kept
+    whole, some gathered into blocks) and whichever masking way runs, the
+    message comes out whole.
+    """
+
+    @pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "pure"])
+    @pytest.mark.parametrize("opcode", [0x1, 0x2], ids=["text", "binary"])
+    def test_piecesOfAwkwardSizes(self, numpy: bool, opcode: int, monkeypatch) -> None:
+        """
+        A 100,003-byte frame fed in pieces of 1, 7, 4099, 13 and 65,536
+        bytes, over and over, gives back exactly the payload.
+        """
+        from txclws import _mask
+
+        if not numpy:
+            monkeypatch.setattr(_mask, "_np", None)
+        payload = ("é€" * 20000 + "xyz").encode("utf-8")[:100003]
+        payload = payload.decode("utf-8", "ignore").encode("utf-8")
+        frame = clientFrame(opcode, payload)
+        reader = MessageReader(1 << 20, 1 << 20)
+        events = []
+        sizes = [1, 7, 4099, 13, 65536]
+        position = 0
+        index = 0
+        while position < len(frame):
+            size = sizes[index % len(sizes)]
+            events += reader.feed(frame[position : position + size])
+            position += size
+            index += 1
+        if opcode == 0x1:
+            assert events == [TextMessage(payload.decode("utf-8"))]
+        else:
+            assert events == [BinaryMessage(payload)]

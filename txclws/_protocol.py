@@ -58,6 +58,10 @@ _log = Logger()
 
 _OPEN_STATES = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 
+#: Twisted's transports ask their producer to pause once they hold more
+#: than this (C{FileDescriptor.bufferSize}).
+_TRANSPORT_BUFFER_SIZE = 65536
+
 #: The payload of keepalive pings; their pongs are not the resource's.
 _KEEPALIVE = b"txclws-keepalive"
 
@@ -268,6 +272,10 @@ class WebSocketServerProtocol(Protocol):
         a broadcast of C{size} bytes may be buffered for this client.
         """
         limit = self.factory.maxBuffer
+        if not self._pausedForWrites and limit >= _TRANSPORT_BUFFER_SIZE:
+            # The transport has not said its buffer is full, so it holds
+            # at most its bufferSize: no need to measure.
+            return True
         buffered = bufferedBytes(self.transport)
         if buffered <= limit:
             return True

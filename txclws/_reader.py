@@ -65,6 +65,60 @@ def _appendMessage(events: list[Event], isText: bool, payload: bytes) -> None:
         events.append(BinaryMessage(payload))
 
 
+class MessageBuffer:
+    """
+    The unmasked pieces of a message being assembled, joined once at its
+    end.
+
+    A piece of 4 KiB or more is kept as it is, so a large message costs
+    one allocation of its full size, at the end (growing one buffer would
+    reallocate it again and again, each time on fresh pages).  Smaller
+    pieces are gathered into blocks of 64 KiB, so that a message arriving
+    byte by byte costs no more memory than its bytes.
+    """
+
+    __slots__ = ("_parts", "_small", "size")
+
+    #: Pieces at least this long are kept whole.
+    PIECE = 4096
+    #: Small pieces are gathered into blocks of this size.
+    BLOCK = 65536
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._small = bytearray()
+        self.size = 0
+
+    def append(self, piece: bytes) -> None:
+        """
+        Add the next piece.
+        """
+        self.size += len(piece)
+        if len(piece) >= self.PIECE:
+            if self._small:
+                self._parts.append(bytes(self._small))
+                self._small = bytearray()
+            self._parts.append(piece)
+            return
+        small = self._small
+        small += piece
+        if len(small) >= self.BLOCK:
+            self._parts.append(bytes(small))
+            self._small = bytearray()
+
+    def join(self) -> bytes:
+        """
+        The whole message (one piece is returned as it is, with no copy).
+        """
+        if self._small:
+            self._parts.append(bytes(self._small))
+            self._small = bytearray()
+        parts = self._parts
+        if len(parts) == 1:
+            return bytes(parts[0])
+        return b"".join(parts)
+
+
 class IncomingCompression(Protocol):
     """
     What L{MessageReader} needs of a negotiated compression extension
@@ -114,7 +168,6 @@ class MessageReader:
         "_maxMessageSize",
         "_message",
         "_messageOpcode",
-        "_messageSize",
         "_offset",
         "_opcode",
         "_pending",
@@ -151,8 +204,7 @@ class MessageReader:
 
     def _resetMessage(self) -> None:
         self._messageOpcode = 0
-        self._message = bytearray()
-        self._messageSize = 0
+        self._message = MessageBuffer()
         self._utf8: Utf8Validator | None = None
         self._compressed = False
 
@@ -299,7 +351,7 @@ class MessageReader:
             raise MessageTooBig(f"frame of {length} bytes is over the limit")
         compressed = first & _RSV1 if opcode else self._compressed
         # A compressed message is measured as it inflates, in _dataPiece.
-        if not compressed and self._messageSize + length > self._maxMessageSize:
+        if not compressed and self._message.size + length > self._maxMessageSize:
             raise MessageTooBig("message is over the size limit")
 
     def _startPartialFrame(self) -> None:
@@ -329,12 +381,11 @@ class MessageReader:
     def _dataPiece(self, piece: bytes) -> None:
         if self._compressed:
             assert self._compression is not None
-            limit = self._maxMessageSize - self._messageSize
+            limit = self._maxMessageSize - self._message.size
             piece = self._compression.decompress(piece, limit)
-        self._messageSize += len(piece)
         if self._utf8 is not None:
             self._utf8.feed(piece)
-        self._message += piece
+        self._message.append(piece)
 
     def _frameEnd(self, events: list[Event]) -> None:
         """
@@ -367,20 +418,19 @@ class MessageReader:
     def _endMessage(self, events: list[Event]) -> None:
         if self._compressed:
             assert self._compression is not None
-            limit = self._maxMessageSize - self._messageSize
+            limit = self._maxMessageSize - self._message.size
             tail = self._compression.endMessage(limit)
             if tail:
-                self._messageSize += len(tail)
                 if self._utf8 is not None:
                     self._utf8.feed(tail)
-                self._message += tail
-        message = self._message
+                self._message.append(tail)
+        message = self._message.join()
         if self._messageOpcode == _TEXT:
             assert self._utf8 is not None
             self._utf8.finish()
             events.append(TextMessage(message.decode("utf-8")))
         else:
-            events.append(BinaryMessage(bytes(message)))
+            events.append(BinaryMessage(message))
         self._resetMessage()
 
     def _controlFrame(self, opcode: int, payload: bytes, events: list[Event]) -> None:

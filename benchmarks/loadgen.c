@@ -1,0 +1,836 @@
+/*
+ * loadgen.c: the WebSocket load generator of benchmarks/run.
+ *
+ * One thread, epoll, non-blocking sockets.  It opens --conns client
+ * connections to ws://HOST:PORT/PATH (the opening handshake is checked for
+ * the 101 status and the Sec-WebSocket-Accept of the RFC 6455 sample key),
+ * prints a JSON line {"phase": "connected", ...}, waits for a line on
+ * standard input, runs the workload, prints {"phase": "done", ...} and exits.
+ * The driver reads the server's CPU time at each of these points.
+ *
+ * Every message it sends is framed and masked once, before the clock starts:
+ * sending is a write() from a prepared buffer and receiving is a frame
+ * header parser that counts payload bytes without copying them, so that
+ * the generator costs far less CPU per message than any Python server.
+ *
+ * Modes:
+ *   echo   every connection keeps --outstanding messages of --size bytes in
+ *          flight for --duration seconds, then waits for the last echoes;
+ *          reports messages, bytes and round-trip latency percentiles.
+ *   idle   only connects (the driver measures the server's memory).
+ *   frag   one message of --size bytes sent as --frag-size fragments,
+ *          --count times in a row; reports the time to the last echo byte.
+ *   bcast  connection 0 sends the text command --command; every connection
+ *          then expects --count messages of --size bytes from the server.
+ *          Each further line on standard input is another command
+ *          ("MODE COUNT ..."), run on the same connections, with its own
+ *          "done" line; end of input ends the program.
+ *
+ * Build: gcc -O2 -o loadgen loadgen.c
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MODE_ECHO, MODE_IDLE, MODE_FRAG, MODE_BCAST };
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
+
+/* RFC 6455 section 1.3's sample key, and the accept value it must get. */
+#define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+/* Latency histogram: 100 ns bins up to 100 ms, then one overflow bin. */
+#define HIST_BIN_NS 100
+#define HIST_BINS 1000000
+
+struct conn {
+    int fd;
+    int state;
+    int wantOut;            /* EPOLLOUT is registered */
+    /* handshake response */
+    char head[2048];
+    int headLen;
+    /* output: `queued` bytes of the endless repetition of the unit */
+    uint64_t queued;
+    uint64_t unitPos;
+    /* a pong to send at the next message boundary */
+    unsigned char pong[131];
+    int pongLen, pongOff;
+    /* input: frame header being read, then payload bytes to skip */
+    unsigned char hdr[14];
+    unsigned char control[125];     /* payload of a control frame */
+    int hdrLen, hdrNeed, inPayload;
+    int opcode, fin;
+    uint64_t remaining, messageBytes;
+    int controlLen;
+    /* accounting */
+    int64_t outstanding;
+    int64_t received;
+    double *sent;           /* ring of send times, one per outstanding */
+    int ringHead, ringTail, ringSize;
+};
+
+static struct {
+    const char *host, *path, *command;
+    int port, mode, conns, outstanding, binary, concurrency, count, noWait;
+    uint64_t size, fragSize;
+    double duration, timeout;
+} opt = {
+    "127.0.0.1", "/echo", "", 0, MODE_ECHO, 1, 1, 0, 100, 1, 0,
+    32, 1024, 5.0, 60.0,
+};
+
+static int epfd;
+static int stdinReady;
+static struct conn *conns;
+static unsigned char *unit;     /* the prepared bytes, repeated */
+static uint64_t unitLen;        /* length of one repetition */
+static uint64_t unitBufLen;     /* bytes available in `unit` */
+static uint32_t *hist;
+static uint64_t histCount, histOverflow;
+static double latMax;
+static int64_t errors, pings, messagesTotal, bytesTotal;
+static int64_t totalOutstanding;
+static int sending = 1;
+static double lastReceive;
+static int openCount, deadCount;
+static unsigned char maskKey[4];
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpuSeconds(double *user, double *sys)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6;
+    *sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+    return *user + *sys;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+    printf("{\"phase\": \"error\", \"error\": \"%s\"}\n", what);
+    fflush(stdout);
+    exit(1);
+}
+
+/* One masked client frame header for a payload of `length` bytes. */
+static size_t frameHeader(unsigned char *out, int first, uint64_t length)
+{
+    size_t n = 0;
+    out[n++] = (unsigned char)first;
+    if (length < 126) {
+        out[n++] = 0x80 | (unsigned char)length;
+    } else if (length < 65536) {
+        out[n++] = 0x80 | 126;
+        out[n++] = (unsigned char)(length >> 8);
+        out[n++] = (unsigned char)length;
+    } else {
+        out[n++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            out[n++] = (unsigned char)(length >> (8 * i));
+    }
+    memcpy(out + n, maskKey, 4);
+    return n + 4;
+}
+
+/* Append a masked frame carrying `payload` to `out`; returns its length. */
+static size_t frame(unsigned char *out, int first, const unsigned char *payload,
+                    uint64_t length)
+{
+    size_t n = frameHeader(out, first, length);
+    for (uint64_t i = 0; i < length; i++)
+        out[n + i] = payload[i] ^ maskKey[i & 3];
+    return n + length;
+}
+
+static void fillPayload(unsigned char *p, uint64_t length)
+{
+    /* Printable ASCII, so the same payload is valid text and binary. */
+    for (uint64_t i = 0; i < length; i++)
+        p[i] = (unsigned char)('a' + (i * 7 + i / 26) % 26);
+}
+
+/*
+ * Prepare `unit`: the bytes of one message as sent (one frame, or
+ * fragments), repeated so that a single write() can carry several.
+ */
+static void prepareUnit(void)
+{
+    unsigned char *payload = malloc(opt.size ? opt.size : 1);
+    if (!payload)
+        die("malloc");
+    fillPayload(payload, opt.size);
+    int first = 0x80 | (opt.binary ? 0x2 : 0x1);
+    uint64_t frag = opt.mode == MODE_FRAG ? opt.fragSize : opt.size;
+    if (frag == 0)
+        frag = 1;
+    uint64_t frames = opt.size ? (opt.size + frag - 1) / frag : 1;
+    uint64_t oneLen = opt.size + frames * 14;
+    int reps = 1;
+    if (opt.mode == MODE_ECHO) {
+        reps = opt.outstanding;
+        while (reps * oneLen < 65536 && reps < 4096)
+            reps *= 2;
+    }
+    unit = malloc(oneLen * reps);
+    if (!unit)
+        die("malloc");
+    uint64_t n = 0;
+    if (opt.mode == MODE_FRAG) {
+        for (uint64_t i = 0; i < frames; i++) {
+            uint64_t start = i * frag;
+            uint64_t len = opt.size - start < frag ? opt.size - start : frag;
+            int op = i == 0 ? (opt.binary ? 0x2 : 0x1) : 0x0;
+            int fin = i == frames - 1 ? 0x80 : 0;
+            n += frame(unit + n, fin | op, payload + start, len);
+        }
+    } else {
+        n = frame(unit, first, payload, opt.size);
+    }
+    unitLen = n;
+    for (int r = 1; r < reps; r++)
+        memcpy(unit + r * n, unit, n);
+    unitBufLen = n * reps;
+    free(payload);
+}
+
+static void watch(struct conn *c, int out)
+{
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | (out ? EPOLLOUT : 0);
+    ev.data.ptr = c;
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        die("epoll_ctl");
+    c->wantOut = out;
+}
+
+static void drop(struct conn *c, const char *why)
+{
+    if (c->state == ST_DEAD)
+        return;
+    if (why) {
+        errors++;
+        fprintf(stderr, "loadgen: connection %ld: %s\n", (long)(c - conns), why);
+    }
+    if (c->state == ST_OPEN)
+        openCount--;
+    c->state = ST_DEAD;
+    deadCount++;
+    totalOutstanding -= c->outstanding;
+    c->outstanding = 0;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+}
+
+/* Write a pending pong; false if the socket is full (or failed). */
+static int flushPong(struct conn *c)
+{
+    while (c->pongOff < c->pongLen) {
+        ssize_t w = write(c->fd, c->pong + c->pongOff, c->pongLen - c->pongOff);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                drop(c, "write failed");
+            return 0;
+        }
+        c->pongOff += w;
+    }
+    c->pongLen = c->pongOff = 0;
+    return 1;
+}
+
+/* Write as much of the queued output as the socket takes. */
+static void flush(struct conn *c)
+{
+    /* A pong goes out between two messages, never inside one. */
+    if (c->pongLen && (c->unitPos == 0 || c->pongOff) && !flushPong(c)) {
+        if (c->state != ST_DEAD && !c->wantOut)
+            watch(c, 1);
+        return;
+    }
+    while (c->queued > 0) {
+        uint64_t start = c->unitPos;
+        uint64_t len = unitBufLen - start;
+        if (len > c->queued)
+            len = c->queued;
+        ssize_t w = write(c->fd, unit + start, len);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            drop(c, "write failed");
+            return;
+        }
+        c->queued -= w;
+        c->unitPos = (start + w) % unitLen;
+    }
+    if (c->pongLen && c->unitPos == 0 && !flushPong(c) && c->state == ST_DEAD)
+        return;
+    int out = c->queued > 0 || c->pongLen > 0;
+    if (out != c->wantOut)
+        watch(c, out);
+}
+
+static void queueMessage(struct conn *c, double t)
+{
+    c->queued += unitLen;
+    c->outstanding++;
+    totalOutstanding++;
+    c->sent[c->ringTail] = t;
+    c->ringTail = (c->ringTail + 1) % c->ringSize;
+}
+
+static void recordLatency(double seconds)
+{
+    uint64_t bin = (uint64_t)(seconds * 1e9 / HIST_BIN_NS);
+    if (bin >= HIST_BINS)
+        histOverflow++;
+    else
+        hist[bin]++;
+    histCount++;
+    if (seconds > latMax)
+        latMax = seconds;
+}
+
+static double percentile(double p)
+{
+    uint64_t want = (uint64_t)(p * histCount);
+    if (want >= histCount)
+        want = histCount ? histCount - 1 : 0;
+    uint64_t seen = 0;
+    for (uint64_t i = 0; i < HIST_BINS; i++) {
+        seen += hist[i];
+        if (seen > want)
+            return (i + 0.5) * HIST_BIN_NS * 1e-3;
+    }
+    return latMax * 1e6;
+}
+
+static void messageDone(struct conn *c, double t)
+{
+    uint64_t expected = opt.size;
+    if (c->messageBytes != expected) {
+        char why[96];
+        snprintf(why, sizeof why, "message of %llu bytes, expected %llu",
+                 (unsigned long long)c->messageBytes,
+                 (unsigned long long)expected);
+        drop(c, why);
+        return;
+    }
+    c->received++;
+    messagesTotal++;
+    bytesTotal += c->messageBytes;
+    lastReceive = t;
+    if (opt.mode == MODE_BCAST)
+        return;
+    if (c->outstanding > 0) {
+        recordLatency(t - c->sent[c->ringHead]);
+        c->ringHead = (c->ringHead + 1) % c->ringSize;
+        c->outstanding--;
+        totalOutstanding--;
+    }
+    if (sending)
+        queueMessage(c, t);
+}
+
+static void frameDone(struct conn *c, double t)
+{
+    c->inPayload = 0;
+    if (c->opcode == 0x8) {
+        drop(c, "server sent a close frame");
+    } else if (c->opcode == 0x9) {
+        /* Servers are configured not to ping, but answer if one does. */
+        pings++;
+        if (!c->pongOff) {
+            c->pongLen = (int)frame(c->pong, 0x8A, c->control, c->controlLen);
+            flush(c);
+        }
+    } else if (c->opcode < 8 && c->fin) {
+        messageDone(c, t);
+    }
+}
+
+/* Parse server frames; payloads are counted, not kept. */
+static void receiveFrames(struct conn *c, const unsigned char *p, size_t n,
+                          double t)
+{
+    while (n > 0 && c->state == ST_OPEN) {
+        if (c->inPayload) {
+            uint64_t take = c->remaining < n ? c->remaining : n;
+            if (c->opcode < 8) {
+                c->messageBytes += take;
+            } else if (c->controlLen + take <= sizeof c->control) {
+                memcpy(c->control + c->controlLen, p, take);
+                c->controlLen += take;
+            }
+            c->remaining -= take;
+            p += take;
+            n -= take;
+            if (c->remaining == 0)
+                frameDone(c, t);
+            continue;
+        }
+        c->hdr[c->hdrLen++] = *p++;
+        n--;
+        if (c->hdrLen == 2) {
+            int len7 = c->hdr[1] & 0x7f;
+            c->hdrNeed = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+                         ((c->hdr[1] & 0x80) ? 4 : 0);
+        }
+        if (c->hdrLen < 2 || c->hdrLen < c->hdrNeed)
+            continue;
+        int len7 = c->hdr[1] & 0x7f;
+        uint64_t length = len7;
+        if (len7 == 126) {
+            length = ((uint64_t)c->hdr[2] << 8) | c->hdr[3];
+        } else if (len7 == 127) {
+            length = 0;
+            for (int i = 0; i < 8; i++)
+                length = (length << 8) | c->hdr[2 + i];
+        }
+        c->fin = c->hdr[0] & 0x80;
+        c->opcode = c->hdr[0] & 0x0f;
+        if (c->opcode == 1 || c->opcode == 2)
+            c->messageBytes = 0;
+        c->controlLen = 0;
+        c->remaining = length;
+        c->inPayload = 1;
+        c->hdrLen = 0;
+        if (c->hdr[1] & 0x80) {
+            drop(c, "server frame is masked");
+            return;
+        }
+        if (length == 0)
+            frameDone(c, t);
+    }
+}
+
+static void handshakeReply(struct conn *c, const unsigned char *p, size_t n,
+                           double t)
+{
+    size_t room = sizeof c->head - 1 - c->headLen;
+    size_t take = n < room ? n : room;
+    memcpy(c->head + c->headLen, p, take);
+    c->headLen += take;
+    c->head[c->headLen] = 0;
+    char *end = strstr(c->head, "\r\n\r\n");
+    if (!end) {
+        if (take < n || room == 0)
+            drop(c, "handshake response too long");
+        return;
+    }
+    if (strncmp(c->head, "HTTP/1.1 101", 12) != 0) {
+        char *eol = strstr(c->head, "\r\n");
+        if (eol)
+            *eol = 0;
+        char why[160];
+        snprintf(why, sizeof why, "handshake refused: %.100s", c->head);
+        drop(c, why);
+        return;
+    }
+    if (!strcasestr(c->head, SAMPLE_ACCEPT)) {
+        drop(c, "wrong Sec-WebSocket-Accept");
+        return;
+    }
+    c->state = ST_OPEN;
+    openCount++;
+    size_t used = (size_t)(end + 4 - c->head) - (c->headLen - take);
+    if (used < n)
+        receiveFrames(c, p + used, n - used, t);
+}
+
+static unsigned char readBuf[1 << 20];
+
+static void readable(struct conn *c)
+{
+    for (int i = 0; i < 8 && c->state != ST_DEAD; i++) {
+        ssize_t r = read(c->fd, readBuf, sizeof readBuf);
+        if (r == 0) {
+            drop(c, "server closed the connection");
+            return;
+        }
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            drop(c, "read failed");
+            return;
+        }
+        double t = now();
+        if (c->state == ST_HANDSHAKE)
+            handshakeReply(c, readBuf, r, t);
+        else
+            receiveFrames(c, readBuf, r, t);
+        if ((size_t)r < sizeof readBuf)
+            break;
+    }
+}
+
+static void sendHandshake(struct conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+        errno = err;
+        drop(c, strerror(err));
+        return;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\n"
+                     "Host: %s:%d\r\n"
+                     "Upgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: " SAMPLE_KEY "\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "Origin: http://%s\r\n"
+                     "\r\n",
+                     opt.path, opt.host, opt.port, opt.host);
+    if (write(c->fd, req, n) != n) {
+        drop(c, "handshake write failed");
+        return;
+    }
+    c->state = ST_HANDSHAKE;
+    watch(c, 0);
+}
+
+static void startConnect(struct conn *c)
+{
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(opt.port);
+    inet_pton(AF_INET, opt.host, &addr.sin_addr);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c->fd < 0)
+        die("socket");
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->state = ST_CONNECTING;
+    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 &&
+        errno != EINPROGRESS)
+        die("connect");
+    struct epoll_event ev = {0};
+    ev.events = EPOLLOUT;
+    ev.data.ptr = c;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+        die("epoll_ctl");
+    c->wantOut = 1;
+}
+
+static void event(struct conn *c, uint32_t events)
+{
+    if (c->state == ST_DEAD)
+        return;
+    if (c->state == ST_CONNECTING) {
+        sendHandshake(c);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        readable(c);
+    if (c->state == ST_OPEN && (c->queued > 0 || (events & EPOLLOUT)))
+        flush(c);
+}
+
+/* Run the event loop until `done()` or the deadline; false on timeout. */
+static int loop(int (*done)(void), double deadline, int (*tick)(double))
+{
+    struct epoll_event evs[512];
+    while (!done()) {
+        double t = now();
+        if (t > deadline)
+            return 0;
+        if (tick && tick(t))
+            continue;
+        int n = epoll_wait(epfd, evs, 512, 10);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait");
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == NULL)
+                stdinReady = 1;
+            else
+                event(evs[i].data.ptr, evs[i].events);
+        }
+    }
+    return 1;
+}
+
+static int started;
+
+static int stdinHasLine(void)
+{
+    return stdinReady;
+}
+
+/*
+ * Read the driver's next line, serving the connections meanwhile (so that
+ * they answer pings); false at the end of input.
+ */
+static int nextLine(char *line, int size)
+{
+    static int watching;
+    if (!watching) {
+        struct epoll_event ev = {0};
+        ev.events = EPOLLIN;
+        ev.data.ptr = NULL;
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev) == 0)
+            watching = 1;
+    }
+    stdinReady = 0;
+    if (watching)
+        loop(stdinHasLine, now() + 1e9, NULL);
+    return fgets(line, size, stdin) != NULL;
+}
+
+static int allConnected(void)
+{
+    return openCount + deadCount == opt.conns && started == opt.conns;
+}
+
+static int connectMore(double t)
+{
+    (void)t;
+    int inFlight = started - openCount - deadCount;
+    while (started < opt.conns && inFlight < opt.concurrency) {
+        startConnect(&conns[started++]);
+        inFlight++;
+    }
+    return 0;
+}
+
+static int drained(void)
+{
+    return totalOutstanding <= 0;
+}
+
+static double sendingEnds;
+
+static int stopSending(double t)
+{
+    if (sending && t >= sendingEnds)
+        sending = 0;
+    return 0;
+}
+
+static int echoDone(void)
+{
+    return !sending && totalOutstanding <= 0;
+}
+
+static int64_t bcastExpected;
+
+static int bcastDone(void)
+{
+    return messagesTotal >= bcastExpected || openCount == 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: loadgen --port P [--host H] [--path /echo] "
+            "[--mode echo|idle|frag|bcast]\n"
+            "  [--conns N] [--outstanding K] [--size BYTES] [--binary]\n"
+            "  [--duration S] [--frag-size BYTES] [--count N] "
+            "[--command TEXT]\n"
+            "  [--concurrency N] [--timeout S] [--no-wait]\n");
+    exit(2);
+}
+
+static void parseArgs(int argc, char **argv)
+{
+    static struct option longs[] = {
+        {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"path", 1, 0, 'P'},
+        {"mode", 1, 0, 'm'}, {"conns", 1, 0, 'c'}, {"outstanding", 1, 0, 'o'},
+        {"size", 1, 0, 's'}, {"binary", 0, 0, 'b'}, {"duration", 1, 0, 'd'},
+        {"frag-size", 1, 0, 'f'}, {"count", 1, 0, 'n'}, {"command", 1, 0, 'C'},
+        {"concurrency", 1, 0, 'k'}, {"timeout", 1, 0, 't'},
+        {"no-wait", 0, 0, 'W'}, {0, 0, 0, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'h': opt.host = optarg; break;
+        case 'p': opt.port = atoi(optarg); break;
+        case 'P': opt.path = optarg; break;
+        case 'm':
+            if (!strcmp(optarg, "echo")) opt.mode = MODE_ECHO;
+            else if (!strcmp(optarg, "idle")) opt.mode = MODE_IDLE;
+            else if (!strcmp(optarg, "frag")) opt.mode = MODE_FRAG;
+            else if (!strcmp(optarg, "bcast")) opt.mode = MODE_BCAST;
+            else usage();
+            break;
+        case 'c': opt.conns = atoi(optarg); break;
+        case 'o': opt.outstanding = atoi(optarg); break;
+        case 's': opt.size = strtoull(optarg, NULL, 10); break;
+        case 'b': opt.binary = 1; break;
+        case 'd': opt.duration = atof(optarg); break;
+        case 'f': opt.fragSize = strtoull(optarg, NULL, 10); break;
+        case 'n': opt.count = atoi(optarg); break;
+        case 'C': opt.command = optarg; break;
+        case 'k': opt.concurrency = atoi(optarg); break;
+        case 't': opt.timeout = atof(optarg); break;
+        case 'W': opt.noWait = 1; break;
+        default: usage();
+        }
+    }
+    if (opt.port <= 0 || opt.conns <= 0 || opt.outstanding <= 0)
+        usage();
+}
+
+static void raiseFileLimit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Send the broadcast command as one masked text frame from connection 0. */
+static void sendCommand(void)
+{
+    size_t len = strlen(opt.command);
+    unsigned char buf[256 + 14];
+    if (len > 256)
+        die("command too long");
+    size_t n = frame(buf, 0x81, (const unsigned char *)opt.command, len);
+    if (write(conns[0].fd, buf, n) != (ssize_t)n)
+        die("command write");
+}
+
+static int runWorkload(void);
+
+int main(int argc, char **argv)
+{
+    parseArgs(argc, argv);
+    raiseFileLimit();
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    for (int i = 0; i < 4; i++)
+        maskKey[i] = (unsigned char)(rand() & 0xff);
+    prepareUnit();
+    hist = calloc(HIST_BINS, sizeof *hist);
+    conns = calloc(opt.conns, sizeof *conns);
+    epfd = epoll_create1(0);
+    if (!hist || !conns || epfd < 0)
+        die("setup");
+    int ring = opt.mode == MODE_ECHO ? opt.outstanding + 1 : 1;
+    for (int i = 0; i < opt.conns; i++) {
+        conns[i].sent = calloc(ring, sizeof(double));
+        conns[i].ringSize = ring;
+    }
+
+    double u, s, c0, c1;
+    double t0 = now();
+    c0 = cpuSeconds(&u, &s);
+    if (!loop(allConnected, t0 + opt.timeout * 4, connectMore)) {
+        errno = ETIMEDOUT;
+        die("connecting");
+    }
+    double t1 = now();
+    c1 = cpuSeconds(&u, &s);
+    printf("{\"phase\": \"connected\", \"conns\": %d, \"open\": %d, "
+           "\"errors\": %lld, \"seconds\": %.6f, \"cpu_s\": %.6f}\n",
+           opt.conns, openCount, (long long)errors, t1 - t0, c1 - c0);
+    fflush(stdout);
+    if (openCount == 0)
+        die("no connection opened");
+    char line[512];
+    if (!opt.noWait && !nextLine(line, sizeof line))
+        return 0;
+    int status = 0;
+    if (opt.mode != MODE_BCAST)
+        return runWorkload();
+    /* bcast: the line is the command; then one more command per line. */
+    for (;;) {
+        if (!opt.noWait) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (line[0] && strcmp(line, "go") != 0) {
+                opt.command = strdup(line);
+                char mode[32];
+                if (sscanf(line, "%31s %d", mode, &opt.count) != 2)
+                    die("bad broadcast command");
+            }
+        }
+        status |= runWorkload();
+        if (opt.noWait || !nextLine(line, sizeof line))
+            return status;
+    }
+}
+
+/* Run the workload once and print its "done" line; non-zero on failure. */
+static int runWorkload(void)
+{
+    double u, s;
+    double start = now();
+    double c1 = cpuSeconds(&u, &s);
+    double u1 = u, s1 = s;
+    int timedOut = 0;
+    messagesTotal = bytesTotal = 0;
+    histCount = histOverflow = 0;
+    latMax = 0;
+    memset(hist, 0, HIST_BINS * sizeof *hist);
+    lastReceive = start;
+    if (opt.mode == MODE_ECHO) {
+        sendingEnds = start + opt.duration;
+        for (int i = 0; i < opt.conns; i++) {
+            if (conns[i].state != ST_OPEN)
+                continue;
+            for (int k = 0; k < opt.outstanding; k++)
+                queueMessage(&conns[i], start);
+            flush(&conns[i]);
+        }
+        timedOut = !loop(echoDone, sendingEnds + opt.timeout, stopSending);
+    } else if (opt.mode == MODE_FRAG) {
+        struct conn *c = &conns[0];
+        for (int k = 0; k < opt.count && c->state == ST_OPEN; k++) {
+            sending = 0;
+            queueMessage(c, now());
+            flush(c);
+            if (!loop(drained, now() + opt.timeout, NULL)) {
+                timedOut = 1;
+                break;
+            }
+        }
+    } else if (opt.mode == MODE_BCAST) {
+        bcastExpected = (int64_t)openCount * opt.count;
+        sendCommand();
+        timedOut = !loop(bcastDone, start + opt.timeout, NULL);
+    }
+    double end = opt.mode == MODE_IDLE ? now() : lastReceive;
+    double c2 = cpuSeconds(&u, &s);
+    double seconds = end - start;
+    printf("{\"phase\": \"done\", \"mode\": %d, \"conns\": %d, \"open\": %d, "
+           "\"messages\": %lld, \"bytes\": %lld, \"seconds\": %.6f, "
+           "\"msg_per_s\": %.1f, \"mb_per_s\": %.3f, "
+           "\"lat_p50_us\": %.1f, \"lat_p99_us\": %.1f, \"lat_max_us\": %.1f, "
+           "\"latencies\": %llu, \"errors\": %lld, \"pings\": %lld, "
+           "\"timed_out\": %d, \"cpu_s\": %.6f, \"cpu_user_s\": %.6f, "
+           "\"cpu_sys_s\": %.6f, \"wall_s\": %.6f}\n",
+           opt.mode, opt.conns, openCount, (long long)messagesTotal,
+           (long long)bytesTotal, seconds,
+           seconds > 0 ? messagesTotal / seconds : 0.0,
+           seconds > 0 ? bytesTotal / seconds / 1e6 : 0.0,
+           percentile(0.50), percentile(0.99), latMax * 1e6,
+           (unsigned long long)histCount, (long long)errors, (long long)pings,
+           timedOut, c2 - c1, u - u1, s - s1, now() - start);
+    fflush(stdout);
+    return timedOut || errors ? 3 : 0;
+}

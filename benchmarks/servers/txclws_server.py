@@ -1,0 +1,97 @@
+"""
+Benchmark server: txclws.  See _common.py for what it serves.  With
+C{--pure}, txclws's optional NumPy masking is turned off.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+from _common import BACKLOG, MAX_SIZE, announce, parseArgs, parseCommand, raiseFileLimit
+from _twisted import inRounds, logWarnings
+from twisted.internet import reactor
+from twisted.internet.endpoints import serverFromString
+
+from txclws import (
+    ResourceRegistry,
+    WebSocketFactory,
+    WebSocketResource,
+    anyOrigin,
+    writeToClientsText,
+)
+
+
+class EchoResource(WebSocketResource):
+    """
+    Send every message back to its sender.
+    """
+
+    def receivedText(self, client, message):
+        client.writeText(message)
+
+    def receivedBinary(self, client, message):
+        client.writeBinary(message)
+
+
+class BroadcastResource(WebSocketResource):
+    """
+    Keep the clients; a text command broadcasts to all of them.
+    """
+
+    def __init__(self):
+        self.clients = set()
+
+    def clientConnected(self, client):
+        self.clients.add(client)
+
+    def clientDisconnected(self, client):
+        self.clients.discard(client)
+
+    def receivedText(self, client, message):
+        mode, count, text, perTurn = parseCommand(message)
+        clients = self.clients
+        if mode == "fanout":
+            inRounds(count, perTurn, lambda: writeToClientsText(clients, text))
+        else:
+
+            def loop():
+                for each in clients:
+                    each.writeText(text)
+
+            inRounds(count, perTurn, loop)
+
+
+def chooseMasking(pure):
+    """
+    Report (and with C{pure}, turn off) txclws's optional NumPy masking.
+    """
+    from txclws import _mask
+
+    if pure and hasattr(_mask, "_np"):
+        _mask._np = None
+    using = getattr(_mask, "usingNumpy", lambda: False)()
+    print(f"txclws masking: {'numpy' if using else 'pure Python'}", file=sys.stderr)
+
+
+def main():
+    args = parseArgs(__doc__.strip().splitlines()[0])
+    raiseFileLimit()
+    chooseMasking(args.pure)
+    logWarnings()
+    registry = ResourceRegistry()
+    registry.register("/echo", EchoResource(), anyOrigin)
+    registry.register("/bcast", BroadcastResource(), anyOrigin)
+    options = {"maxFrameSize": MAX_SIZE, "maxMessageSize": MAX_SIZE}
+    if "pingInterval" in inspect.signature(WebSocketFactory).parameters:
+        options["pingInterval"] = None  # no keepalive pings, like the others
+    factory = WebSocketFactory(registry, **options)
+    endpoint = serverFromString(
+        reactor, f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"
+    )
+    endpoint.listen(factory).addCallback(lambda port: announce(port.getHost().port))
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()
