@@ -7,6 +7,7 @@ and, where the exact frames matter, the raw client of L{tests._rawsocket}.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from websockets.sync.client import ClientConnection
 
 from tests._rawsocket import RawClient, ServerFrame, clientFrame, closePayload
 from tests.conftest import WAIT, whenLost
-from txclws import REJECT, writeToClientsText
+from txclws import REJECT, ResourceRegistry, WebSocketFactory, writeToClientsText
 
 
 def uri(port: int, target: str = "/echo") -> str:
@@ -293,3 +294,33 @@ async def test_closeHandshakeOverRawSocket(echoServer: Any) -> None:
     assert eof
     [gone] = await resource.waitFor("clientDisconnected")
     assert (gone.closeCode, gone.closeReason) == (1000, "raw bye")
+
+
+@pytest_twisted.inlineCallbacks
+def test_tcpNoDelay() -> Any:
+    """
+    The server turns Nagle's algorithm off on its TCP connections: messages
+    are written whole, and a small reply must not wait for an ACK.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    factory = WebSocketFactory(ResourceRegistry())
+    made: Deferred[Any] = Deferred()
+    buildProtocol = factory.buildProtocol
+
+    def building(addr: Any) -> Any:
+        protocol = buildProtocol(addr)
+        reactor.callLater(0, made.callback, protocol)
+        return protocol
+
+    factory.buildProtocol = building  # type: ignore[method-assign]
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    try:
+        protocol = yield made
+        handle = protocol.transport.getHandle()
+        assert handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        client.close()
+        yield port.stopListening()

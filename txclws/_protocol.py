@@ -320,6 +320,11 @@ class WebSocketServerProtocol(Protocol):
         self._timer = self.factory.reactor.callLater(
             self.factory.handshakeTimeout, self._handshakeTimedOut
         )
+        # Messages are written whole: Nagle's algorithm would only hold a
+        # small reply back waiting for an ACK (TLS wrappers pass it down).
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
 
     def dataReceived(self, data: bytes) -> None:
         """
