@@ -23,6 +23,10 @@ setup(
         # Masking of large payloads at C speed (about 25x the pure-Python
         # way; see txclws/_mask.py).
         "speedups": ["numpy>=1.22"],
+        # --hub redis:// (txclws.redishub): a Twisted-native Redis client.
+        # 1.6 is the first whose connections reconnect through Twisted's
+        # ClientService (RedisFactory.startConnecting, which RedisHub uses).
+        "redis": ["txredisapi>=1.6"],
         "test": [
             "twisted[tls]>=23.10",
             # The tests exercise both masking ways, so NumPy is needed.
@@ -31,6 +35,9 @@ setup(
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",
             "websockets>=13",
+            # tests/test_hub.py and test_scaling.py run RedisHub against a
+            # real redis-server.
+            "txredisapi>=1.6",
         ],
         "dev": ["ruff", "mypy"],
     },

@@ -29,6 +29,7 @@ from txclws._factory import (
     runServer,
 )
 from txclws._frames import CloseCode, Opcode
+from txclws._hub import HubUnavailable, IHub, LocalHub
 from txclws._origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._protocol import WebSocketServerProtocol
 from txclws._resource import (
@@ -46,10 +47,13 @@ __all__ = [
     "CloseCode",
     "ConnectionClosed",
     "HandshakeError",
+    "HubUnavailable",
+    "IHub",
     "IWebSocketClient",
     "IWebSocketResource",
     "InvalidFrame",
     "InvalidPayload",
+    "LocalHub",
     "MessageTooBig",
     "Opcode",
     "OriginCheck",

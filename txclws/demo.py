@@ -14,6 +14,13 @@ The chat speaks JSON text messages, one object each:
 A client sends plain text; its name comes from the query string
 (C{ws://host/chat?name=alice}), or is made up.
 
+The room's notices and messages go through an L{IHub}, on the channel
+C{chat:PATH}: a L{LocalHub} of its own by default, or the daemon's
+C{--hub}.  With a shared hub (L{txclws.redishub.RedisHub}) members
+connected to different processes chat with each other; the names, the
+welcome's C{members} and the C{count}s are those of the process where the
+event happened (presence is not shared).
+
 @since: 0.1.0
 """
 
@@ -24,12 +31,14 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs
 
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from txclws._broadcast import writeToClientsText
 from txclws._factory import ResourceRegistry, WebSocketFactory
 from txclws._frames import CloseCode
+from txclws._hub import IHub, LocalHub
 from txclws._origin import OriginCheck, anyOrigin
 from txclws._resource import IWebSocketClient, IWebSocketResource, WebSocketResource
 from txclws.web import mountWebSocket
@@ -67,15 +76,22 @@ class EchoResource(WebSocketResource):
 
 class ChatResource(WebSocketResource):
     """
-    A chat room: each text message goes to every member, framed once for
-    all of them by L{writeToClientsText}, with notices when members join
-    and leave.
+    A chat room: each text message goes to every member, through the hub
+    (which frames it once for all of a process's members), with notices
+    when members join and leave.
 
-    @ivar members: each connected client's name, in order of arrival.
+    @ivar members: each client connected here, and its name, in order of
+        arrival.
+    @ivar hub: the L{IHub} the room publishes through.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hub: IHub | None = None) -> None:
+        """
+        @param hub: the hub to publish through; a L{LocalHub} of its own
+            (a room of this process) when L{None}.
+        """
         self.members: dict[IWebSocketClient, str] = {}
+        self.hub = hub if hub is not None else LocalHub()
         self._guests = 0
 
     def clientConnected(self, client: IWebSocketClient) -> None:
@@ -85,22 +101,29 @@ class ChatResource(WebSocketResource):
         name = self._uniqueName(_requestedName(client.queryString))
         others = list(self.members.values())
         self.members[client] = name
+        self.hub.subscribe(_channel(client), client)
         client.writeText(_event("welcome", name=name, members=others))
-        self._announce("join", name=name, count=len(self.members))
+        self._announce(client, "join", name=name, count=len(self.members))
 
     def clientDisconnected(self, client: IWebSocketClient) -> None:
         """
         Announce that a member left.
         """
+        self.hub.unsubscribeAll(client)
         name = self.members.pop(client, None)
         if name is not None:
-            self._announce("leave", name=name, count=len(self.members))
+            self._announce(client, "leave", name=name, count=len(self.members))
 
-    def receivedText(self, client: IWebSocketClient, message: str) -> None:
+    def receivedText(self, client: IWebSocketClient, message: str) -> Deferred[None]:
         """
         Relay a member's message to every member, the sender included.
+
+        @return: a Deferred firing once the hub has taken the message, so
+            that a member's messages are taken one at a time.
         """
-        self._announce("message", name=self.members[client], text=message)
+        return self._announce(
+            client, "message", name=self.members[client], text=message
+        )
 
     def receivedBinary(self, client: IWebSocketClient, message: bytes) -> None:
         """
@@ -108,8 +131,13 @@ class ChatResource(WebSocketResource):
         """
         client.close(CloseCode.UNSUPPORTED_DATA, "the chat speaks text")
 
-    def _announce(self, kind: str, **fields: Any) -> None:
-        writeToClientsText(list(self.members), _event(kind, **fields))
+    def _announce(
+        self, client: IWebSocketClient, kind: str, **fields: Any
+    ) -> Deferred[None]:
+        published = self.hub.publish(_channel(client), _event(kind, **fields))
+        # The hub logged a failure, and the members here got the message:
+        # the room goes on.
+        return published.addErrback(_published)
 
     def _uniqueName(self, wanted: str) -> str:
         if not wanted:
@@ -121,6 +149,18 @@ class ChatResource(WebSocketResource):
             suffix += 1
             name = f"{wanted}-{suffix}"
         return name
+
+
+def _channel(client: IWebSocketClient) -> str:
+    """
+    The hub channel of a client's room: one per path, so that rooms at
+    different paths stay apart, and a path is the same room everywhere.
+    """
+    return f"chat:{client.resourceName}"
+
+
+def _published(failure: Failure) -> None:
+    return None
 
 
 def _requestedName(queryString: str | None) -> str:
@@ -162,15 +202,19 @@ class DemoPage(Resource):
     render_HEAD = render_GET
 
 
-def demoResources() -> dict[str, IWebSocketResource]:
+def demoResources(hub: IHub | None = None) -> dict[str, IWebSocketResource]:
     """
     The demo's WebSocket resources, by path: C{/echo} and C{/chat}.
+
+    @param hub: the chat's hub; see L{ChatResource}.
     """
-    return {"/echo": EchoResource(), "/chat": ChatResource()}
+    return {"/echo": EchoResource(), "/chat": ChatResource(hub)}
 
 
 def makeDemoRoot(
-    factory: WebSocketFactory | None = None, originCheck: OriginCheck = anyOrigin
+    factory: WebSocketFactory | None = None,
+    originCheck: OriginCheck = anyOrigin,
+    hub: IHub | None = None,
 ) -> Resource:
     """
     The demo's resource tree: the page at C{/}, L{EchoResource} at
@@ -179,20 +223,23 @@ def makeDemoRoot(
     @param factory: the limits (and client count) the WebSocket resources
         share; the defaults when L{None}.
     @param originCheck: the origin policy of both WebSocket resources.
+    @param hub: the chat's hub; see L{ChatResource}.
     """
     if factory is None:
         factory = WebSocketFactory(ResourceRegistry())
     root = Resource()
     root.putChild(b"", DemoPage())
-    for path, resource in demoResources().items():
+    for path, resource in demoResources(hub).items():
         mountWebSocket(root, path, resource, originCheck, factory)
     return root
 
 
 def makeDemoSite(
-    factory: WebSocketFactory | None = None, originCheck: OriginCheck = anyOrigin
+    factory: WebSocketFactory | None = None,
+    originCheck: OriginCheck = anyOrigin,
+    hub: IHub | None = None,
 ) -> Site:
     """
     A C{twisted.web} site serving the demo; see L{makeDemoRoot}.
     """
-    return Site(makeDemoRoot(factory, originCheck))
+    return Site(makeDemoRoot(factory, originCheck, hub))

@@ -5,10 +5,14 @@ C{twistd clws}: the command-line options and the service they make.
     twistd -n clws --port 12345
     twistd -n clws --port tcp:8080:interface=127.0.0.1 --resource /chat=myapp.Chat
     twistd -n clws --port ssl:8443:privateKey=key.pem:certKey=cert.pem
+    twistd -n clws --port 8080 --workers 4 --hub redis://127.0.0.1:6379/0
 
 One C{twisted.web} site serves every port: the WebSocket resources, each
 through a L{txclws.web.WebSocketUpgradeResource}, and, when no
 C{--resource} is named, the demo (L{txclws.demo}) with its page at C{/}.
+With C{--workers N}, N worker processes serve it (L{txclws._workers});
+C{--hub} picks the L{IHub} the demo chat (and resources that take a
+C{hub} argument) publish through.
 
 @since: 0.1.0
 """
@@ -16,11 +20,12 @@ C{--resource} is named, the demo (L{txclws.demo}) with its page at C{/}.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.application import strports
-from twisted.application.service import MultiService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
@@ -39,6 +44,7 @@ from zope.interface import implementer
 from txclws._deflate import PerMessageDeflate
 from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
 from txclws._frames import CloseCode
+from txclws._hub import IHub, LocalHub
 from txclws._origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._resource import IWebSocketResource
 
@@ -86,7 +92,8 @@ class Options(usage.Options):
     After L{parseOptions}, besides the parameters and flags by name:
     C{config["ports"]} holds the endpoint descriptions to listen on,
     C{config["resources"]} the C{(path, resource)} pairs to serve (empty:
-    the demo), and C{config["originCheck"]} the origin policy.
+    the demo), C{config["originCheck"]} the origin policy, and
+    C{config["hub"]} the L{IHub} (not yet started).
     """
 
     synopsis = "[clws options]"
@@ -104,7 +111,7 @@ WebSocket path is answered 426 Upgrade Required."""
             None,
             "Most WebSocket clients connected at once, over every port and "
             "resource; beyond it the handshake is refused with 503 "
-            "(default: no limit)",
+            "(default: no limit).  With --workers, a limit per worker",
             _positiveInt,
         ],
         [
@@ -122,6 +129,16 @@ WebSocket path is answered 426 Upgrade Required."""
             "Largest message a client may send, in bytes (the server may "
             "buffer this much per client); over it the connection is closed "
             "with 1009",
+            _positiveInt,
+        ],
+        [
+            "workers",
+            None,
+            1,
+            "Worker processes serving the ports (use about one per core): the "
+            "parent opens the ports and restarts a worker that dies; 1 (the "
+            "default) serves in this process.  Ports must be tcp:, tcp6:, "
+            "ssl: or unix:",
             _positiveInt,
         ],
         [
@@ -211,8 +228,19 @@ WebSocket path is answered 426 Upgrade Required."""
         self["resources"] = []
         self["origins"] = []
         self["originCheck"] = anyOrigin
+        self["hub"] = None
         self._portArguments: list[str] = []
         self._resourceArguments: list[str] = []
+        self._hubArgument = "local"
+        #: The arguments parsed, as given: what each worker is started with.
+        self.arguments: list[str] = []
+
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """
+        Parse C{options} (the command line by default), and keep them.
+        """
+        self.arguments = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)  # type: ignore[arg-type]
 
     @_helpText
     def opt_port(self, port: str) -> None:
@@ -238,6 +266,16 @@ WebSocket path is answered 426 Upgrade Required."""
     opt_r = opt_resource
 
     @_helpText
+    def opt_hub(self, hub: str) -> None:
+        """
+        Where the demo chat, and resources whose class takes a hub
+        argument, publish: 'local' (this process only) [the default], or
+        redis://host:port/db to share channels with every txclws process
+        using that Redis (needs pip install 'txclws[redis]').
+        """
+        self._hubArgument = hub
+
+    @_helpText
     def opt_origin(self, origin: str) -> None:
         """
         Accept WebSocket clients from this origin only: 'any' [the default],
@@ -257,7 +295,10 @@ WebSocket path is answered 426 Upgrade Required."""
         self["ports"] = [portDescription(a, self["backlog"]) for a in arguments]
         for description in self["ports"]:
             _checkEndpoint(description)
-        self["resources"] = _loadResources(self._resourceArguments)
+        if self["workers"] > 1:
+            _checkWorkers(self)
+        self["hub"] = hubFor(self._hubArgument)
+        self["resources"] = _loadResources(self._resourceArguments, self["hub"])
         self["originCheck"] = originPolicy(self["origins"])
 
 
@@ -296,9 +337,53 @@ def _checkEndpoint(description: str) -> None:
         ) from error
 
 
-def _loadResources(specs: Sequence[str]) -> list[tuple[str, IWebSocketResource]]:
+def _checkWorkers(config: Options) -> None:
     """
-    Resolve C{--resource} arguments to C{(path, resource)} pairs.
+    Check that C{--workers} can serve the ports and options given.
+
+    @raise usage.UsageError: a port kind the workers cannot share, or a
+        debugger that would have no terminal.
+    """
+    from txclws._workers import listenSpec
+
+    for description in config["ports"]:
+        try:
+            listenSpec(description)
+        except ValueError as error:
+            raise usage.UsageError(str(error)) from error
+    if config["debug-resource-errors"]:
+        raise usage.UsageError(
+            "--debug-resource-errors needs a terminal: not with --workers"
+        )
+
+
+def hubFor(argument: str) -> IHub:
+    """
+    The hub of a C{--hub} argument: a L{LocalHub} for C{local}, a
+    L{txclws.redishub.RedisHub} for a C{redis://} URL (not yet connected).
+
+    @raise usage.UsageError: anything else, or txredisapi is missing.
+    """
+    if argument == "local":
+        return LocalHub()
+    if not argument.startswith("redis://"):
+        raise usage.UsageError(
+            f"--hub {argument!r}: use 'local' or redis://host:port/db"
+        )
+    try:
+        from txclws.redishub import RedisHub
+
+        return RedisHub.fromURL(argument)
+    except (ImportError, ValueError) as error:
+        raise usage.UsageError(f"--hub: {error}") from error
+
+
+def _loadResources(
+    specs: Sequence[str], hub: IHub | None = None
+) -> list[tuple[str, IWebSocketResource]]:
+    """
+    Resolve C{--resource} arguments to C{(path, resource)} pairs; a class
+    whose constructor takes a C{hub} argument is given C{hub}.
 
     @raise usage.UsageError: a malformed argument, a duplicate path, a name
         that cannot be imported, or something that is not a resource.
@@ -313,7 +398,7 @@ def _loadResources(specs: Sequence[str]) -> list[tuple[str, IWebSocketResource]]
         if path in loaded:
             raise usage.UsageError(f"--resource: {path} is named twice")
         try:
-            resource = _instantiate(namedAny(name))
+            resource = _instantiate(namedAny(name), hub)
         except Exception as error:
             raise usage.UsageError(f"--resource {spec!r}: {error}") from error
         if not IWebSocketResource.providedBy(resource):
@@ -324,10 +409,19 @@ def _loadResources(specs: Sequence[str]) -> list[tuple[str, IWebSocketResource]]
     return list(loaded.items())
 
 
-def _instantiate(thing: Callable[[], Any]) -> Any:
+def _instantiate(thing: Callable[..., Any], hub: IHub | None = None) -> Any:
     if not callable(thing):
         raise TypeError(f"{thing!r} is not a class")
+    if hub is not None and _takesHub(thing):
+        return thing(hub=hub)
     return thing()
+
+
+def _takesHub(thing: Callable[..., Any]) -> bool:
+    try:
+        return "hub" in inspect.signature(thing).parameters
+    except (TypeError, ValueError):  # no signature to read
+        return False
 
 
 def originPolicy(origins: Sequence[str]) -> OriginCheck:
@@ -391,10 +485,27 @@ class _LoggingEndpoint:
         return port
 
 
-def makeService(config: Options) -> MultiService:
+def makeService(
+    config: Options, endpoints: Sequence[IStreamServerEndpoint] | None = None
+) -> MultiService:
     """
-    The service of C{twistd clws}: one site, served on every C{--port}.
+    The service of C{twistd clws}: one site, served on every C{--port};
+    with C{--workers N}, the parent that runs N processes serving it.
+
+    @param endpoints: the endpoint of each port, instead of those its
+        description makes: what a worker serves (its inherited sockets).
     """
+    if config["workers"] > 1 and endpoints is None:
+        from txclws._workers import STOP_GRACE, WorkerPool
+
+        parent = MultiService()
+        WorkerPool(
+            config["workers"],
+            config["ports"],
+            config.arguments,
+            config["close-timeout"] + STOP_GRACE,
+        ).setServiceParent(parent)
+        return parent
     factory = WebSocketFactory(
         ResourceRegistry(),
         maxClients=config["max-clients"],
@@ -410,12 +521,17 @@ def makeService(config: Options) -> MultiService:
         maxBuffer=config["max-buffer"],
         slowClientTimeout=config["slow-client-timeout"],
     )
-    root, paths = _makeRoot(config["resources"], config["originCheck"], factory)
+    hub = config["hub"] if config["hub"] is not None else LocalHub()
+    root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
     site = Site(root)
     service = MultiService()
+    if IService.providedBy(hub):
+        _StopAfterClients(hub, factory).setServiceParent(service)
     _GoingAway(factory).setServiceParent(service)
-    for description in config["ports"]:
+    for index, description in enumerate(config["ports"]):
         child = strports.service(description, site)
+        if endpoints is not None:
+            child.endpoint = endpoints[index]
         child.endpoint = _LoggingEndpoint(child.endpoint, description, paths)
         child.setServiceParent(service)
     return service
@@ -444,10 +560,41 @@ class _GoingAway(Service):
         )
 
 
+class _StopAfterClients(Service):
+    """
+    Run C{service} (a hub that connects somewhere), and stop it only once
+    every client is gone: what resources publish as their clients leave
+    (the chat's leave notices) still goes out.
+    """
+
+    def __init__(self, service: IService, factory: WebSocketFactory) -> None:
+        self.service = service
+        self.factory = factory
+
+    def startService(self) -> None:
+        """
+        Start the hub.
+        """
+        super().startService()
+        self.service.startService()
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Close every client (at once if L{_GoingAway} did not already), then
+        stop the hub.
+        """
+        super().stopService()
+        gone = self.factory.closeAllClients(
+            CloseCode.GOING_AWAY, "server shutting down"
+        )
+        return gone.addBoth(lambda _: self.service.stopService())
+
+
 def _makeRoot(
     resources: Sequence[tuple[str, IWebSocketResource]],
     originCheck: OriginCheck,
     factory: WebSocketFactory,
+    hub: IHub | None = None,
 ) -> tuple[Resource, str]:
     """
     The site's root: the named resources, or the demo when none is.
@@ -458,7 +605,10 @@ def _makeRoot(
     from txclws.web import mountWebSocket
 
     if not resources:
-        return makeDemoRoot(factory, originCheck), "/echo, /chat (demo page at /)"
+        return (
+            makeDemoRoot(factory, originCheck, hub),
+            "/echo, /chat (demo page at /)",
+        )
     root = Resource()
     for path, resource in resources:
         mountWebSocket(root, path, resource, originCheck, factory)

@@ -1,0 +1,290 @@
+"""
+C{twistd -n clws --workers 2} in a subprocess: the parent opens the ports,
+two worker processes serve them (each tells its pid at C{/whoami}), a
+killed worker is replaced, and C{SIGTERM} closes every client with 1001.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from twisted.internet.endpoints import _SystemdParser
+from twisted.python import usage
+from twisted.python.systemd import ListenFDs
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, unix_connect
+
+from tests._daemon import WAIT, Daemon, connect, runTwistd
+from tests.test_tls import makeCertificate
+from txclws._workers import WorkerPool, _Worker
+from txclws.tap import Options
+
+LOCAL = "tcp:0:interface=127.0.0.1"
+
+#: The most connections opened to find a given worker: they are spread
+#: about evenly, so a handful normally does.
+TRIES = 200
+
+
+def startPool(*ports: str) -> Daemon:
+    """
+    A daemon with two workers serving C{/whoami} on C{ports}, once both
+    workers are ready.
+    """
+    arguments = [a for port in ports for a in ("--port", port)]
+    daemon = Daemon(
+        *arguments,
+        "--workers",
+        "2",
+        "--resource",
+        "/whoami=tests.scaling_resources.WhoAmI",
+        "--close-timeout",
+        "3",
+    )
+    try:
+        daemon.waitForLog(r"worker \d+ ready", count=2)
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def workerPids(daemon: Daemon) -> dict[int, int]:
+    """
+    The pid of each worker, by number, as the parent logged their starts
+    (the latest start of each).
+    """
+    found = re.findall(r"started worker (\d+) pid=(\d+)", daemon.log())
+    return {int(index): int(pid) for index, pid in found}
+
+
+def whoami(url: str, **options: object) -> tuple[int, ClientConnection]:
+    """
+    Connect to C{/whoami}: the pid of the worker that took the connection,
+    and the connection.
+    """
+    client = connect(url, legacy=True, **options)  # the caller closes it
+    return int(client.recv(WAIT)), client
+
+
+def reach(daemon: Daemon, pids: set[int]) -> dict[int, ClientConnection]:
+    """
+    Open connections until each of C{pids} serves one; keep one per pid.
+
+    @raise AssertionError: a pid was not reached in L{TRIES} connections.
+    """
+    held: dict[int, ClientConnection] = {}
+    for _ in range(TRIES):
+        pid, client = whoami(daemon.url("/whoami"))
+        if pid in held or pid not in pids:
+            client.close()
+        else:
+            held[pid] = client
+        if set(held) == pids:
+            return held
+    raise AssertionError(f"{TRIES} connections reached {set(held)}, not {pids}")
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Daemon]:
+    """
+    One two-worker daemon for the tests that leave it running.
+    """
+    daemon = startPool(LOCAL)
+    yield daemon
+    daemon.stop()
+
+
+def test_spreadOverWorkers(pool: Daemon) -> None:
+    """
+    Connections to the one port are served by both workers, two processes
+    other than the parent.
+    """
+    pids = workerPids(pool)
+    assert sorted(pids) == [1, 2]
+    assert pool.process.pid not in pids.values()
+    held = reach(pool, set(pids.values()))
+    for pid, client in held.items():
+        client.send(f"from {pid}")
+        assert client.recv(WAIT) == f"from {pid}"
+        client.close()
+
+
+def test_killedWorkerReplaced(pool: Daemon) -> None:
+    """
+    A worker killed with C{SIGKILL} is logged as dead and replaced by a
+    new process that serves the port; its clients are dropped, the other
+    worker's are untouched.
+    """
+    pids = workerPids(pool)
+    victim, survivor = pids[1], pids[2]
+    held = reach(pool, {victim, survivor})
+    os.kill(victim, signal.SIGKILL)
+    pool.waitForLog(
+        rf"worker 1 pid={victim} died \(killed by signal 9 \(SIGKILL\)\); "
+        r"starting another"
+    )
+    pool.waitForLog(r"started worker 1 pid=\d+", count=2)
+    replacement = workerPids(pool)[1]
+    assert replacement not in (victim, survivor)
+    pool.waitForLog(rf"worker 1 pid={replacement}: .*worker 1 ready")
+    with pytest.raises(ConnectionClosed):
+        held[victim].recv(WAIT)
+    held[survivor].send("still here")
+    assert held[survivor].recv(WAIT) == "still here"
+    for client in reach(pool, {replacement, survivor}).values():
+        client.close()
+    held[survivor].close()
+
+
+def test_sigtermClosesEveryClient() -> None:
+    """
+    C{SIGTERM} to the parent stops every worker gracefully: each client,
+    whichever worker serves it, is closed with 1001, and the workers are
+    logged as stopped, not dead.
+    """
+    daemon = startPool(LOCAL)
+    try:
+        held = reach(daemon, set(workerPids(daemon).values()))
+        os.kill(daemon.process.pid, signal.SIGTERM)
+        for client in held.values():
+            with pytest.raises(ConnectionClosed) as closed:
+                client.recv(WAIT)
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                1001,
+                "server shutting down",
+            )
+        daemon.process.wait(WAIT)
+        log = daemon.log()
+        for index, pid in workerPids(daemon).items():
+            assert f"worker {index} pid={pid} stopped (exit code 0)" in log
+        assert " died " not in log
+    finally:
+        daemon.stop()
+
+
+def running(pid: int) -> bool:
+    """
+    Whether process C{pid} runs (a zombie does not).
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_workersStopWithParent() -> None:
+    """
+    When the parent dies without a word (C{SIGKILL}), the workers notice
+    and stop, and the port closes: no orphan keeps serving.
+    """
+    daemon = startPool(LOCAL)
+    try:
+        pids = workerPids(daemon).values()
+        os.kill(daemon.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while any(running(pid) for pid in pids):
+            assert time.monotonic() < deadline, "orphaned workers still run"
+            time.sleep(0.05)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", daemon.port), timeout=WAIT)
+    finally:
+        daemon.stop()
+
+
+def test_tlsAndUnixPorts(tmp_path: Path) -> None:
+    """
+    ssl: and unix: ports are shared too; each worker builds the TLS
+    context itself.
+    """
+    cert, key = makeCertificate(tmp_path)
+    path = tmp_path / "clws.sock"
+    daemon = startPool(
+        f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+        f"unix:{path}",
+    )
+    try:
+        workers = set(workerPids(daemon).values())
+        context = ssl.create_default_context(cafile=str(cert))
+        pid, client = whoami(daemon.url("/whoami", "wss"), ssl=context)
+        with client:
+            assert pid in workers
+            client.send("over TLS")
+            assert client.recv(WAIT) == "over TLS"
+        with unix_connect(str(path), "ws://localhost/whoami", proxy=None) as client:
+            assert int(client.recv(WAIT)) in workers
+        assert re.search(rf"clws listening on {re.escape(str(path))} ", daemon.log())
+    finally:
+        daemon.stop()
+    assert not path.exists()
+
+
+def parse(*arguments: str) -> Options:
+    """
+    C{clws} options parsed from C{arguments}.
+    """
+    config = Options()
+    config.parseOptions(list(arguments))
+    return config
+
+
+def test_workersOption(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    C{--workers} is 1 by default, takes a positive number, and refuses
+    what the workers cannot share: other endpoint types (systemd: here),
+    and the debugger, which would have no terminal.
+    """
+    assert parse()["workers"] == 1
+    assert parse("--workers", "4", "--port", "unix:/tmp/x.sock")["workers"] == 4
+    with pytest.raises(usage.UsageError):
+        parse("--workers", "0")
+    # As if systemd had passed this process one socket.
+    monkeypatch.setattr(_SystemdParser, "_sddaemon", ListenFDs([3], ["clws"]))
+    parse("--port", "systemd:domain=INET:index=0")  # fine in one process
+    with pytest.raises(usage.UsageError, match="tcp:, tcp6:, ssl: and unix:"):
+        parse("--workers", "2", "--port", "systemd:domain=INET:index=0")
+    with pytest.raises(usage.UsageError, match="terminal"):
+        parse("--workers", "2", "--debug-resource-errors")
+
+
+def test_helpDocumentsScaling() -> None:
+    """
+    C{twistd clws --help} documents C{--workers} (and C{--max-clients} as
+    per worker) and C{--hub}.
+    """
+    result = runTwistd("--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "--workers=" in text and "Worker processes serving the ports" in text
+    assert "With --workers, a limit per worker" in text
+    assert "--hub=" in text and "redis://host:port/db" in text
+
+
+class _FakeWorker(_Worker):
+    def __init__(self, index: int, age: float) -> None:
+        self.index = index
+        self.startedAt = time.monotonic() - age
+
+
+def test_restartBackoff() -> None:
+    """
+    A worker that dies soon after starting is restarted after a delay that
+    doubles, up to 10 s, so that a worker that cannot start does not make
+    the parent spin; one that ran a while is restarted at once.
+    """
+    pool = WorkerPool(2, [], [], 5.0, reactor=object())
+    delays = [pool._restartDelay(_FakeWorker(1, 0.1)) for _ in range(7)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert pool._restartDelay(_FakeWorker(1, 60.0)) == 0.0
+    assert pool._restartDelay(_FakeWorker(1, 0.1)) == 0.5
+    assert pool._restartDelay(_FakeWorker(2, 0.1)) == 0.5

@@ -1,0 +1,629 @@
+# -*- test-case-name: tests.test_workers -*-
+"""
+C{twistd clws --workers N}: N worker processes serving the same ports.
+
+The parent process opens the listening sockets (before twistd drops
+privileges, so ports under 1024 work), then starts N workers: each is a
+Python process running L{main}, the same C{clws} service, on sockets
+inherited as file descriptors 3, 4, ... (one per port) and adopted with
+C{reactor.adoptStreamPort}.  The parent serves nothing itself: it relays
+each worker's log lines into its own log, restarts a worker that dies
+(logging how it died), and on shutdown asks every worker to stop
+(C{SIGTERM}: each closes its clients with 1001) and waits for them.
+
+On Linux, a tcp: or ssl: port is N listening sockets bound to the same
+address with C{SO_REUSEPORT}, one per worker, all opened by the parent;
+the kernel spreads incoming connections over them by a hash of their
+addresses.  Why not one socket that every worker accepts from: measured
+with 2 workers over 5 runs (C{benchmarks/scaling.py}, on a 2-core machine
+shared with other jobs), a shared socket splits connections as the
+scheduler happens to wake the workers, and Twisted accepts up to 100 per
+wakeup: the load generator's 50 simultaneous connections went 48/2, 47/3,
+41/9, 40/10 and 27/23, and 200 connections one by one anything from 21/179
+to 110/90.  WebSocket connections last, so such a split lasts too.  With a
+C{SO_REUSEPORT} socket per worker the same went 22/28 to 25/25, and 90/110
+to 106/94.  A shared socket does steer new connections away from a busy
+worker (4 to 41 of 200 went to one busy 80% of the time, against about
+100 with C{SO_REUSEPORT}), but that balances only the connections that
+arrive while it is busy, not the long-lived ones it already holds.  The
+parent keeps a dead worker's sockets open, so the connections hashed to
+them wait in their queue for the replacement instead of being reset.
+
+unix: ports (no C{SO_REUSEPORT}), and every port elsewhere than on Linux
+(where C{SO_REUSEPORT} does not balance), are one socket shared by all the
+workers.  tcp:, tcp6:, ssl: and unix: ports are supported; for ssl: the
+TLS context is built by each worker from the same description.  Other
+endpoint types (systemd:, onion:, ...) are refused with C{--workers}.
+
+@since: 0.1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import stat
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import fdesc
+from twisted.internet.defer import Deferred, execute, gatherResults
+from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    UNIXServerEndpoint,
+    serverFromString,
+)
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReadDescriptor,
+    IStreamServerEndpoint,
+)
+from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.testing import MemoryReactor
+from twisted.logger import (
+    FileLogObserver,
+    Logger,
+    LogLevel,
+    eventAsText,
+    globalLogBeginner,
+)
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+__all__ = ["ListenSpec", "WorkerPool", "adoptedEndpoints", "listenSpec", "main"]
+
+_log = Logger()
+
+#: The first file descriptor of the inherited listening sockets in a worker.
+FIRST_FD = 3
+
+#: A worker that dies within this many seconds of starting makes the next
+#: restart wait (doubling, up to L{MAX_RESTART_DELAY}): no busy loop of
+#: workers that cannot start.
+QUICK_DEATH = 2.0
+MAX_RESTART_DELAY = 10.0
+
+#: Seconds a stopping worker gets beyond its clients' close timeout before
+#: it is killed.
+STOP_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    """
+    Where a C{--port} listens, as its endpoint would.
+
+    @ivar kind: C{"tcp"} (also tcp6:), C{"ssl"} or C{"unix"}.
+    @ivar address: the interface (C{""}: all) for tcp and ssl, the path
+        for unix.
+    @ivar port: the TCP port number (0 for any); 0 for unix.
+    @ivar backlog: the listen backlog.
+    @ivar mode: the file mode of a unix socket.
+    @ivar contextFactory: the TLS context factory of an ssl: port.
+    """
+
+    kind: str
+    address: str
+    port: int
+    backlog: int
+    mode: int = 0o666
+    contextFactory: Any = None
+
+
+#: The endpoints whose sockets the workers can share.
+_SHAREABLE = (
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    SSL4ServerEndpoint,
+    UNIXServerEndpoint,
+)
+
+
+def listenSpec(description: str) -> ListenSpec:
+    """
+    What an endpoint description listens on, read from the calls its
+    endpoint makes on a reactor that only records them.
+
+    @raise ValueError: the endpoint is not a tcp, tcp6, ssl or unix one.
+    """
+    recorder = MemoryReactor()
+    endpoint = serverFromString(recorder, description)  # type: ignore[no-untyped-call]
+    # Only these are known to do nothing but record their listen call:
+    # others may act at once (systemd: closes its inherited descriptor).
+    if isinstance(endpoint, _SHAREABLE):
+        endpoint.listen(Factory())
+    if recorder.tcpServers:
+        port, _, backlog, interface = recorder.tcpServers[0]
+        return ListenSpec("tcp", interface, port, backlog)
+    if recorder.sslServers:
+        port, _, context, backlog, interface = recorder.sslServers[0]
+        return ListenSpec("ssl", interface, port, backlog, contextFactory=context)
+    if recorder.unixServers:
+        path, _, backlog, mode, _ = recorder.unixServers[0]
+        return ListenSpec("unix", path, 0, backlog, mode)
+    raise ValueError(
+        f"{description!r}: --workers serves tcp:, tcp6:, ssl: and unix: ports only"
+    )
+
+
+#: Whether the kernel balances connections over C{SO_REUSEPORT} sockets:
+#: Linux does (since 3.9); elsewhere the option means something else.
+BALANCED_REUSEPORT = sys.platform.startswith("linux") and hasattr(
+    socket, "SO_REUSEPORT"
+)
+
+
+def bindSockets(spec: ListenSpec, workers: int) -> list[socket.socket]:
+    """
+    Open, bind and listen on the sockets of one port: one per worker
+    (C{SO_REUSEPORT}) for tcp and ssl ports on Linux, else one for all.
+
+    @return: the sockets, listening and non-blocking.
+    """
+    if spec.kind == "unix":
+        return [_bindUnix(spec)]
+    if not BALANCED_REUSEPORT:
+        return [_bindTCP(spec, spec.port, False)]
+    first = _bindTCP(spec, spec.port, True)
+    port = first.getsockname()[1]  # the one picked, for a port of 0
+    sockets = [first]
+    try:
+        for _ in range(workers - 1):
+            sockets.append(_bindTCP(spec, port, True))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bindTCP(spec: ListenSpec, port: int, reusePort: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As Twisted's own TCP ports do on POSIX: rebind at once after a
+        # restart, over connections still in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reusePort:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((spec.address, port))
+        sock.listen(spec.backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)  # the worker's adoptStreamPort expects it
+    return sock
+
+
+def _bindUnix(spec: ListenSpec) -> socket.socket:
+    try:
+        if stat.S_ISSOCK(os.stat(spec.address).st_mode):
+            os.unlink(spec.address)  # a stale socket from an earlier run
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(spec.address)
+        os.chmod(spec.address, spec.mode)
+        sock.listen(spec.backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _described(sock: socket.socket) -> str:
+    address = sock.getsockname()
+    if isinstance(address, tuple):
+        host = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
+        return f"{host}:{address[1]}"
+    return str(address)
+
+
+# -- the parent ------------------------------------------------------------
+
+
+class _Worker(ProcessProtocol):
+    """
+    One worker process, seen from the parent: relays its output to the
+    parent's log, line by line, and reports its end.
+    """
+
+    def __init__(self, pool: WorkerPool, index: int) -> None:
+        self.pool = pool
+        self.index = index
+        self.pid = 0
+        self.startedAt = time.monotonic()
+        self.ended: Deferred[None] = Deferred()
+        self._partial = {1: b"", 2: b""}
+
+    def connectionMade(self) -> None:
+        self.pid = self.transport.pid  # type: ignore[union-attr]
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        *lines, self._partial[childFD] = (self._partial[childFD] + data).split(b"\n")
+        for line in lines:
+            self._relay(childFD, line)
+
+    def _relay(self, childFD: int, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if not line:
+            return
+        level = LogLevel.error if childFD == 2 else LogLevel.info
+        found = _LINE_LEVEL.match(line)
+        if found is not None:
+            level = LogLevel.levelWithName(found.group(1))
+        _log.emit(
+            level,
+            "worker {worker} pid={pid}: {line}",
+            worker=self.index,
+            pid=self.pid,
+            line=line,
+        )
+
+    def processEnded(self, reason: Failure) -> None:
+        for childFD, rest in self._partial.items():
+            self._relay(childFD, rest)
+        self.pool._workerEnded(self, reason)
+        self.ended.callback(None)
+
+
+#: What a worker runs: L{main}, under this module's name (so that its log
+#: lines say C{txclws._workers}, not C{__main__}).
+_WORKER_MAIN = "from txclws._workers import main; main()"
+
+#: The level of a worker's log line: C{[namespace#level] text}.
+_LINE_LEVEL = re.compile(r"\[[^\]#]*#(debug|info|warn|error|critical)\] ")
+
+
+class WorkerPool(Service):
+    """
+    The parent of C{twistd clws --workers N}: holds the listening sockets,
+    keeps N workers running on them, and stops them on shutdown.
+
+    @ivar workers: the running workers by index (1 to N).
+    @ivar sockets: the listening sockets of each port: one per worker (the
+        first for worker 1, ...), or one for all.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        descriptions: Sequence[str],
+        arguments: Sequence[str],
+        stopTimeout: float,
+        reactor: Any = None,
+    ) -> None:
+        """
+        @param descriptions: the endpoint description of each port.
+        @param arguments: the C{clws} arguments each worker runs with.
+        @param stopTimeout: seconds a stopping worker gets before it is
+            killed.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self.count = count
+        self.descriptions = list(descriptions)
+        self.arguments = list(arguments)
+        self.stopTimeout = stopTimeout
+        self.reactor = reactor
+        self.workers: dict[int, _Worker] = {}
+        self.sockets: list[list[socket.socket]] = []
+        self._quickDeaths: dict[int, int] = {}
+        self._restarts: dict[int, Any] = {}
+        self._stopping = False
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen (before twistd drops privileges, for ports under 1024).
+        """
+        super().privilegedStartService()
+        self._bind()
+
+    def startService(self) -> None:
+        """
+        Start the workers.
+        """
+        super().startService()
+        self._bind()
+        for index in range(1, self.count + 1):
+            self._spawn(index)
+
+    def _bind(self) -> None:
+        if self.sockets:
+            return
+        for description in self.descriptions:
+            sockets = bindSockets(listenSpec(description), self.count)
+            self.sockets.append(sockets)
+            _log.info(
+                "clws listening on {address} ({endpoint}) for {count} workers, {how}",
+                address=_described(sockets[0]),
+                endpoint=description,
+                count=self.count,
+                how="a SO_REUSEPORT socket each"
+                if len(sockets) > 1
+                else "sharing one socket",
+            )
+
+    def _spawn(self, index: int) -> None:
+        self._restarts.pop(index, None)
+        worker = _Worker(self, index)
+        childFDs: dict[int, int | str] = {0: "w", 1: "r", 2: "r"}
+        for offset, sockets in enumerate(self.sockets):
+            sock = sockets[(index - 1) % len(sockets)]
+            childFDs[FIRST_FD + offset] = sock.fileno()
+        command = [sys.executable, "-c", _WORKER_MAIN, str(index), "--"]
+        self.reactor.spawnProcess(
+            worker,
+            sys.executable,
+            [*command, *self.arguments],
+            env=_workerEnvironment(),
+            childFDs=childFDs,
+        )
+        self.workers[index] = worker
+        _log.info("started worker {worker} pid={pid}", worker=index, pid=worker.pid)
+
+    def _workerEnded(self, worker: _Worker, reason: Failure) -> None:
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
+        if self._stopping:
+            _log.info(
+                "worker {worker} pid={pid} stopped ({how})",
+                worker=worker.index,
+                pid=worker.pid,
+                how=_howEnded(reason),
+            )
+            return
+        delay = self._restartDelay(worker)
+        _log.error(
+            "worker {worker} pid={pid} died ({how}); starting another in {delay}s",
+            worker=worker.index,
+            pid=worker.pid,
+            how=_howEnded(reason),
+            delay=delay,
+        )
+        self._restarts[worker.index] = self.reactor.callLater(
+            delay, self._spawn, worker.index
+        )
+
+    def _restartDelay(self, worker: _Worker) -> float:
+        if time.monotonic() - worker.startedAt >= QUICK_DEATH:
+            self._quickDeaths[worker.index] = 0
+            return 0.0
+        deaths = self._quickDeaths.get(worker.index, 0)
+        self._quickDeaths[worker.index] = deaths + 1
+        return float(min(0.5 * 2**deaths, MAX_RESTART_DELAY))
+
+    def stopService(self) -> Deferred[Any]:
+        """
+        Ask every worker to stop (C{SIGTERM}: each closes its clients with
+        1001 and exits), kill those still running after the stop timeout,
+        and close the sockets once all are gone.
+        """
+        super().stopService()
+        self._stopping = True
+        for pending in self._restarts.values():
+            pending.cancel()
+        self._restarts.clear()
+        workers = list(self.workers.values())
+        _log.info("stopping {count} workers", count=len(workers))
+        for worker in workers:
+            _signal(worker, "TERM")
+        deadline = self.reactor.callLater(self.stopTimeout, self._killAll)
+        ended = gatherResults([worker.ended for worker in workers])
+
+        def closeSockets(result: object) -> object:
+            if deadline.active():
+                deadline.cancel()
+            self._closeSockets()
+            return result
+
+        return ended.addBoth(closeSockets)
+
+    def _killAll(self) -> None:
+        for worker in list(self.workers.values()):
+            _log.warn(
+                "worker {worker} pid={pid} did not stop in time: killing it",
+                worker=worker.index,
+                pid=worker.pid,
+            )
+            _signal(worker, "KILL")
+
+    def _closeSockets(self) -> None:
+        for sock in [sock for sockets in self.sockets for sock in sockets]:
+            if sock.family == socket.AF_UNIX:
+                path = sock.getsockname()
+                if path:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+            sock.close()
+        self.sockets = []
+
+
+def _signal(worker: _Worker, name: str) -> None:
+    try:
+        worker.transport.signalProcess(name)  # type: ignore[union-attr]
+    except Exception:  # ProcessExitedAlready: it is ending anyway
+        pass
+
+
+def _howEnded(reason: Failure) -> str:
+    error = reason.value
+    if isinstance(error, ProcessTerminated) and error.signal is not None:
+        try:
+            name = signal.Signals(error.signal).name
+        except ValueError:
+            name = "?"
+        return f"killed by signal {error.signal} ({name})"
+    if isinstance(error, (ProcessDone, ProcessTerminated)):
+        return f"exit code {error.exitCode}"
+    return str(error)
+
+
+def _workerEnvironment() -> dict[str, str]:
+    """
+    This environment, with this process's module path: a worker imports
+    the same txclws, and the same C{--resource} modules, as the parent.
+    """
+    path = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(path)))
+
+
+# -- a worker --------------------------------------------------------------
+
+
+@implementer(IStreamServerEndpoint)
+class AdoptedEndpoint:
+    """
+    An endpoint that "listens" by adopting a listening socket inherited
+    from the parent, wrapped in TLS for an ssl: port.
+    """
+
+    def __init__(self, reactor: Any, fileno: int, spec: ListenSpec) -> None:
+        self.reactor = reactor
+        self.fileno = fileno
+        self.spec = spec
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        """
+        Serve C{factory} on the inherited socket.
+        """
+        if self.spec.contextFactory is not None:
+            factory = TLSMemoryBIOFactory(self.spec.contextFactory, False, factory)
+        family = socket.AF_UNIX if self.spec.kind == "unix" else _family(self.fileno)
+        return execute(self._adopt, family, factory)
+
+    def _adopt(self, family: int, factory: IProtocolFactory) -> IListeningPort:
+        port = self.reactor.adoptStreamPort(self.fileno, family, factory)
+        os.close(self.fileno)  # the port holds its own duplicate
+        return port  # type: ignore[no-any-return]
+
+
+def _family(fileno: int) -> int:
+    sock = socket.socket(fileno=fileno)
+    try:
+        return int(sock.family)
+    finally:
+        sock.detach()
+
+
+def adoptedEndpoints(
+    reactor: Any, descriptions: Sequence[str]
+) -> list[AdoptedEndpoint]:
+    """
+    The endpoints of a worker: one per port, on the inherited sockets.
+    """
+    return [
+        AdoptedEndpoint(reactor, FIRST_FD + offset, listenSpec(description))
+        for offset, description in enumerate(descriptions)
+    ]
+
+
+@implementer(IReadDescriptor)
+class _ParentWatch:
+    """
+    Standard input, a pipe from the parent: it ends when the parent does,
+    however it does, and then the worker stops.
+    """
+
+    def __init__(self, stop: Any, stopping: Any) -> None:
+        """
+        @param stop: stop the worker.
+        @param stopping: whether it is already stopping (the reactor then
+            disconnects this too, which is not the parent going).
+        """
+        self._stop = stop
+        self._stopping = stopping
+        fdesc.setNonBlocking(0)
+
+    def fileno(self) -> int:
+        return 0
+
+    def doRead(self) -> Exception | None:
+        try:
+            data = os.read(0, 4096)
+        except BlockingIOError:
+            return None
+        return None if data else EOFError("the parent is gone")
+
+    def connectionLost(self, reason: Failure) -> None:
+        # An end of file, or a hangup (the reactor reports it as a lost
+        # connection), unless the worker is stopping anyway.
+        if not self._stopping():
+            _log.warn("the parent process is gone: stopping")
+            self._stop()
+
+    def logPrefix(self) -> str:
+        return "parent-watch"
+
+
+def _formatLine(event: Any) -> str:
+    """
+    A worker's log line: C{[namespace#level] text}, one line per line of
+    text; the parent adds the time and the worker's number.
+    """
+    text = eventAsText(event, includeTimestamp=False, includeSystem=False)
+    level = event.get("log_level", LogLevel.info).name
+    prefix = f"[{event.get('log_namespace', '-')}#{level}] "
+    return "".join(f"{prefix}{line}\n" for line in text.splitlines())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """
+    Run a worker: C{txclws._workers.main INDEX -- CLWS-ARGUMENTS}, with
+    the listening sockets from file descriptor 3 on.
+    """
+    parser = argparse.ArgumentParser(prog="txclws-worker")
+    parser.add_argument("index", type=int)
+    parser.add_argument("arguments", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    arguments = args.arguments[1:] if args.arguments[:1] == ["--"] else args.arguments
+    # Ctrl-C in a terminal reaches the whole process group: the parent
+    # decides, and stops the workers with SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    globalLogBeginner.beginLoggingTo(
+        [FileLogObserver(sys.stdout, _formatLine)], redirectStandardIO=False
+    )
+    from twisted.internet import reactor
+
+    from txclws.tap import Options, makeService
+
+    config = Options()
+    config.parseOptions(arguments)
+    service = makeService(config, adoptedEndpoints(reactor, config["ports"]))
+    stopping: list[bool] = []
+
+    def stop() -> None:
+        if not stopping:
+            stopping.append(True)
+            reactor.stop()  # type: ignore[attr-defined]
+
+    def onSignal(number: int, frame: object) -> None:
+        reactor.callFromThread(stop)  # type: ignore[attr-defined]
+
+    reactor.addReader(_ParentWatch(stop, lambda: bool(stopping)))  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+        "before", "shutdown", service.stopService
+    )
+    service.privilegedStartService()
+    service.startService()
+    reactor.callWhenRunning(  # type: ignore[attr-defined]
+        signal.signal, signal.SIGTERM, onSignal
+    )
+    _log.info("worker {index} ready", index=args.index)
+    reactor.run()  # type: ignore[attr-defined]
