@@ -10,8 +10,6 @@ they fail, they never skip.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -19,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests._debian import findOrInstall
 
 #: Debian's package of the server.
 REDIS_PACKAGES = ["redis-server"]
@@ -28,40 +26,12 @@ REDIS_PACKAGES = ["redis-server"]
 WAIT = 15.0
 
 
-def _installedRedis() -> str | None:
-    for candidate in ("redis-server", "/usr/bin/redis-server"):
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
 def findRedisServer() -> str:
     """
-    The C{redis-server} executable, installed from Debian's packages first
-    when it is missing and this runs as root on a machine with apt (as on
-    CI and on a fresh machine): the README's test command then needs
-    nothing else.
-
-    @raise pytest.fail.Exception: there is none and it cannot be installed;
-        the test fails, it does not skip.
+    The C{redis-server} executable, installed first if need be (see
+    L{findOrInstall}).
     """
-    found = _installedRedis()
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-q"], env=environment, check=False)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", *REDIS_PACKAGES],
-            env=environment,
-            check=False,
-        )
-        found = _installedRedis()
-    if found is None:
-        pytest.fail(
-            "redis-server is not installed and could not be: as root, "
-            f"apt-get install {' '.join(REDIS_PACKAGES)}"
-        )
-    return found
+    return findOrInstall(("redis-server", "/usr/bin/redis-server"), REDIS_PACKAGES)
 
 
 def freePort() -> int:

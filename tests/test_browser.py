@@ -20,7 +20,6 @@ import base64
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -34,6 +33,7 @@ import pytest
 from websockets.sync.client import ClientConnection
 
 from tests._daemon import WAIT, Daemon, connect
+from tests._debian import findOrInstall
 from tests.test_tls import makeCertificate
 
 #: The flags the browser runs with: headless, and nothing it would fetch or
@@ -56,39 +56,14 @@ CHROMIUM_FLAGS = [
 CHROMIUM_PACKAGES = ["chromium", "fonts-dejavu-core"]
 
 
-def _installedChromium() -> str | None:
-    for candidate in ("chromium", "chromium-browser", "/usr/bin/chromium"):
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
 def findChromium() -> str:
     """
-    The Chromium executable, installed from Debian's packages first when it
-    is missing and this runs as root on a machine with apt (as on CI and on
-    a fresh machine): the README's test command then needs nothing else.
-
-    @raise pytest.fail.Exception: there is none and it cannot be installed;
-        the test fails, it does not skip.
+    The Chromium executable, installed first if need be (see
+    L{findOrInstall}).
     """
-    found = _installedChromium()
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-q"], env=environment, check=False)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", *CHROMIUM_PACKAGES],
-            env=environment,
-            check=False,
-        )
-        found = _installedChromium()
-    if found is None:
-        pytest.fail(
-            "chromium is not installed and could not be: as root, "
-            f"apt-get install {' '.join(CHROMIUM_PACKAGES)}"
-        )
-    return found
+    return findOrInstall(
+        ("chromium", "chromium-browser", "/usr/bin/chromium"), CHROMIUM_PACKAGES
+    )
 
 
 class Browser:
