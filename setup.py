@@ -39,7 +39,9 @@ setup(
             # real redis-server.
             "txredisapi>=1.6",
         ],
-        "dev": ["ruff", "mypy"],
+        # mypy-zope pins the mypy versions it supports: 1.0.17 is the first
+        # for mypy 2.4 (the [tool.mypy] plugin in pyproject.toml).
+        "dev": ["ruff", "mypy>=2.4", "mypy-zope>=1.0.17"],
     },
     classifiers=[
         "Framework :: Twisted",

@@ -64,6 +64,8 @@ def _writeToClients(
     frames: dict[object, bytes | None] = {}
     sent = 0
     for client in clients:
+        # A private fast path of WebSocketServerProtocol, outside the
+        # interface: a message is framed once per wire format, not per client.
         if client._writePrepared(opcode, payload, frameSize, frames):  # type: ignore[attr-defined]
             sent += 1
     return sent

@@ -26,7 +26,18 @@ from txclws._frames import (
 from txclws._reader import MessageReader
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from txclws._deflate import DeflateCodec
+
+    class _EventReader(Protocol):
+        """
+        What a connection parses its input with: a L{MessageReader}, or
+        another framing's reader (L{txclws._hixie76.Hixie76Reader}).
+        """
+
+        def feed(self, data: bytes) -> list[Event]: ...
+
 
 __all__ = ["ConnectionState", "WebSocketConnection"]
 
@@ -120,7 +131,9 @@ class WebSocketConnection:
         """
         self._compression = compression
         self._version = version
-        self._reader = MessageReader(maxFrameSize, maxMessageSize, compression, version)
+        self._reader: _EventReader = MessageReader(
+            maxFrameSize, maxMessageSize, compression, version
+        )
         self.state = ConnectionState.OPEN
         self.closeCode: int | None = None
         self.closeReason = ""

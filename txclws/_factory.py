@@ -238,8 +238,8 @@ class WebSocketFactory(Factory):
         if reactor is None:
             from twisted.internet import reactor as globalReactor
 
-            reactor = globalReactor  # type: ignore[assignment]
-        self.reactor: IReactorTime = reactor  # type: ignore[assignment]
+            reactor = globalReactor
+        self.reactor: IReactorTime = reactor
 
     def _addClient(self, client: WebSocketServerProtocol) -> None:
         self.clients.add(client)
@@ -312,7 +312,7 @@ class WebSocketFactory(Factory):
         """
         tb = failure.getTracebackObject()
         if tb is not None:
-            pdb.post_mortem(tb)  # type: ignore[arg-type]
+            pdb.post_mortem(tb)
 
 
 def runServer(
@@ -352,7 +352,9 @@ def runServer(
         )
         return listeningPort
 
-    return endpoint.listen(factory).addCallback(listening)
+    # TCP4ServerEndpoint.listen is not annotated; it returns this.
+    listened: Deferred[IListeningPort] = endpoint.listen(factory)
+    return listened.addCallback(listening)
 
 
 def _stopServing(

@@ -67,7 +67,7 @@ _U64 = Struct("!Q")
 
 def serializeFrame(
     opcode: int,
-    payload: bytes,
+    payload: bytes | memoryview,
     fin: bool = True,
     rsv: int = 0,
     mask: bytes | None = None,
@@ -123,7 +123,7 @@ def serializeMessage(
         parts.append(
             serializeFrame(
                 opcode if start == 0 else Opcode.CONTINUATION,
-                view[start:end],  # type: ignore[arg-type]
+                view[start:end],
                 end >= length,
                 rsv if start == 0 else 0,
             )

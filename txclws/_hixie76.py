@@ -231,7 +231,7 @@ class Hixie76Connection(WebSocketConnection):
     def __init__(self, maxFrameSize: int, maxMessageSize: int) -> None:
         super().__init__(maxFrameSize, maxMessageSize)
         # hixie-76 has no frames beyond messages: one limit covers both.
-        self._reader = Hixie76Reader(min(maxFrameSize, maxMessageSize))  # type: ignore[assignment]
+        self._reader = Hixie76Reader(min(maxFrameSize, maxMessageSize))
 
     def sendPing(self, payload: bytes = b"") -> bytes:
         """

@@ -188,6 +188,7 @@ class Subscriptions:
             return 0
         if text:
             return writeToClientsText(list(clients), payload)
+        # Not narrowed: text is false only for bytes (see messagePayload).
         return writeToClientsBinary(list(clients), payload)  # type: ignore[arg-type]
 
 

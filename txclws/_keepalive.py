@@ -51,12 +51,12 @@ class KeepaliveSweep:
         Start sweeping when the first client arrives; stop with the last.
         """
         running = self._loop is not None
-        wanted = bool(self._factory.clients) and self.period() is not None
-        if wanted and not running:
+        period = self.period() if self._factory.clients else None
+        if period is not None and not running:
             self._loop = LoopingCall(self.sweep)
             self._loop.clock = self._factory.reactor
-            self._loop.start(self.period(), now=False)
-        elif running and not wanted:
+            self._loop.start(period, now=False)
+        elif running and period is None:
             assert self._loop is not None
             self._loop.stop()
             self._loop = None

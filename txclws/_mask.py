@@ -18,8 +18,10 @@ since its per-call cost (a few microseconds) outweighs its speed there.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
+_numpy: ModuleType | None
 try:
     import numpy as _numpy
 except ImportError:  # pragma: no cover - exercised by the fallback tests

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IDelayedCall, ISSLTransport
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, ISSLTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -87,6 +87,8 @@ class WebSocketServerProtocol(Protocol):
     """
 
     factory: WebSocketFactory
+    # Protocol types transport as ITransport | None: makeConnection sets it
+    # before anything here writes, hence the [union-attr] ignores on it.
 
     resourceName: str = ""
     queryString: str | None = None
@@ -225,12 +227,15 @@ class WebSocketServerProtocol(Protocol):
         if self._lost or transport is None:
             return
         paused = self._pausedForCallback or self._pausedForWrites
+        # ITransport leaves it out, but the stream transports served on (TCP,
+        # TLS, UNIX) are push producers too.
+        producer = cast(IPushProducer, transport)
         if paused:
-            transport.pauseProducing()  # type: ignore[attr-defined]
+            producer.pauseProducing()
         elif not getattr(transport, "disconnecting", False):
             # Not once loseConnection was called (say, for a close frame
             # that was queued): a transport may refuse to resume then.
-            transport.resumeProducing()  # type: ignore[attr-defined]
+            producer.resumeProducing()
 
     def _open(self) -> WebSocketConnection:
         connection = self._connection
@@ -534,6 +539,8 @@ class WebSocketServerProtocol(Protocol):
         self._pingSentAt = None
         keepalivePongs = 0
         for event in connection.receiveData(data):
+            # Exact-type dispatch on type(event), looked up once: mypy does not
+            # narrow event through kind, hence the ignores on event below.
             kind = type(event)
             if kind is PingReceived:
                 # Answered at once, even while the resource is busy, so a
@@ -558,7 +565,7 @@ class WebSocketServerProtocol(Protocol):
         """
         Hand one event to the resource, or act on it.
         """
-        kind = type(event)
+        kind = type(event)  # not narrowed by mypy: see _receive
         resource = self._resource
         assert resource is not None
         if kind is TextMessage:

@@ -50,7 +50,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet import fdesc
@@ -66,6 +66,7 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
+    IReactorFromThreads,
     IReadDescriptor,
     IStreamServerEndpoint,
 )
@@ -139,11 +140,12 @@ def listenSpec(description: str) -> ListenSpec:
     @raise ValueError: the endpoint is not a tcp, tcp6, ssl or unix one.
     """
     recorder = MemoryReactor()
-    endpoint = serverFromString(recorder, description)  # type: ignore[no-untyped-call]
+    endpoint = serverFromString(recorder, description)
     # Only these are known to do nothing but record their listen call:
     # others may act at once (systemd: closes its inherited descriptor).
     if isinstance(endpoint, _SHAREABLE):
-        endpoint.listen(Factory())
+        # A union of Twisted classes: mypy names no function to exclude.
+        endpoint.listen(Factory())  # type: ignore[no-untyped-call]
     if recorder.tcpServers:
         port, _, backlog, interface = recorder.tcpServers[0]
         return ListenSpec("tcp", interface, port, backlog)
@@ -251,6 +253,7 @@ class _Worker(ProcessProtocol):
         self._partial = {1: b"", 2: b""}
 
     def connectionMade(self) -> None:
+        # transport is Optional on ProcessProtocol; it is set by now.
         self.pid = self.transport.pid  # type: ignore[union-attr]
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
@@ -330,14 +333,14 @@ class WorkerPool(Service):
         """
         Listen (before twistd drops privileges, for ports under 1024).
         """
-        super().privilegedStartService()
+        super().privilegedStartService()  # type: ignore[no-untyped-call]  # mypy#16653
         self._bind()
 
     def startService(self) -> None:
         """
         Start the workers.
         """
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
         self._bind()
         for index in range(1, self.count + 1):
             self._spawn(index)
@@ -413,7 +416,7 @@ class WorkerPool(Service):
         1001 and exits), kill those still running after the stop timeout,
         and close the sockets once all are gone.
         """
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         self._stopping = True
         for pending in self._restarts.values():
             pending.cancel()
@@ -457,6 +460,7 @@ class WorkerPool(Service):
 
 def _signal(worker: _Worker, name: str) -> None:
     try:
+        # transport is Optional on ProcessProtocol; set while the worker runs.
         worker.transport.signalProcess(name)  # type: ignore[union-attr]
     except Exception:  # ProcessExitedAlready: it is ending anyway
         pass
@@ -509,9 +513,11 @@ class AdoptedEndpoint:
         return execute(self._adopt, family, factory)
 
     def _adopt(self, family: int, factory: IProtocolFactory) -> IListeningPort:
-        port = self.reactor.adoptStreamPort(self.fileno, family, factory)
+        port: IListeningPort = self.reactor.adoptStreamPort(
+            self.fileno, family, factory
+        )
         os.close(self.fileno)  # the port holds its own duplicate
-        return port  # type: ignore[no-any-return]
+        return port
 
 
 def _family(fileno: int) -> int:
@@ -554,7 +560,10 @@ class _ParentWatch:
     def fileno(self) -> int:
         return 0
 
-    def doRead(self) -> Exception | None:
+    # IReadDescriptor says Failure, but the reactor wants an exception, as
+    # Twisted's own CONNECTION_DONE is: posixbase._disconnectSelectable
+    # looks up why.__class__ and wraps it in a Failure itself.
+    def doRead(self) -> Exception | None:  # type: ignore[override]
         try:
             data = os.read(0, 4096)
         except BlockingIOError:
@@ -611,19 +620,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     def stop() -> None:
         if not stopping:
             stopping.append(True)
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
     def onSignal(number: int, frame: object) -> None:
-        reactor.callFromThread(stop)  # type: ignore[attr-defined]
+        # Twisted's reactors provide IReactorFromThreads; the type Twisted
+        # gives the global one (_IReactorCommon) leaves it out.
+        cast(IReactorFromThreads, reactor).callFromThread(stop)
 
-    reactor.addReader(_ParentWatch(stop, lambda: bool(stopping)))  # type: ignore[attr-defined]
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", service.stopService
-    )
+    reactor.addReader(_ParentWatch(stop, lambda: bool(stopping)))
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     service.privilegedStartService()
     service.startService()
-    reactor.callWhenRunning(  # type: ignore[attr-defined]
-        signal.signal, signal.SIGTERM, onSignal
-    )
+    reactor.callWhenRunning(signal.signal, signal.SIGTERM, onSignal)
     _log.info("worker {index} ready", index=args.index)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()

@@ -47,6 +47,8 @@ from zope.interface import implementer
 from txclws._hub import HubUnavailable, IHub, Subscriptions, messagePayload
 from txclws._resource import IWebSocketClient
 
+# txredisapi has no type hints: to mypy it is Any, hence [import-untyped]
+# here and [misc] (subclassing Any) on the classes made from it below.
 try:
     import txredisapi  # type: ignore[import-untyped]
 except ImportError as error:  # pragma: no cover - depends on the install
@@ -183,7 +185,7 @@ class RedisHub(Service):
         """
         Connect to Redis; keep reconnecting while the service runs.
         """
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
         from twisted.internet import reactor
 
         endpoint = HostnameEndpoint(
@@ -203,7 +205,7 @@ class RedisHub(Service):
         """
         Disconnect from Redis, for good.
         """
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         factories, self._factories = self._factories, []
         self._publisher = self._subscriber = None
         self._confirmed.clear()
@@ -267,7 +269,9 @@ class RedisHub(Service):
             ]
         )
         try:
-            sent = connection.publish(self._prefix + channel, data)
+            # txredisapi is untyped: publish returns a Deferred of the number
+            # of receivers, which is dropped below.
+            sent: Deferred[object] = connection.publish(self._prefix + channel, data)
         except txredisapi.ConnectionError as error:
             return self._failed(channel, str(error), error)
         return sent.addCallbacks(

@@ -74,6 +74,7 @@ def _positiveInt(value: str) -> int:
     return number
 
 
+# usage.Options reads a coerce function's coerceDoc for --help.
 _positiveInt.coerceDoc = "A positive integer."  # type: ignore[attr-defined]
 
 
@@ -223,7 +224,7 @@ WebSocket path is answered 426 Upgrade Required."""
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
         self["ports"] = []
         self["resources"] = []
         self["origins"] = []
@@ -240,7 +241,7 @@ WebSocket path is answered 426 Upgrade Required."""
         Parse C{options} (the command line by default), and keep them.
         """
         self.arguments = list(sys.argv[1:] if options is None else options)
-        super().parseOptions(options)  # type: ignore[arg-type]
+        super().parseOptions(options)  # type: ignore[no-untyped-call]  # mypy#16653
 
     @_helpText
     def opt_port(self, port: str) -> None:
@@ -325,7 +326,7 @@ def _checkEndpoint(description: str) -> None:
     nothing, so that a mistake is a usage error and not a traceback.
     """
     try:
-        serverFromString(MemoryReactor(), description)  # type: ignore[no-untyped-call]
+        serverFromString(MemoryReactor(), description)
     except Exception as error:
         hint = ""
         if description.startswith("ssl:") and isinstance(
@@ -499,12 +500,13 @@ def makeService(
         from txclws._workers import STOP_GRACE, WorkerPool
 
         parent = MultiService()
-        WorkerPool(
+        pool = WorkerPool(
             config["workers"],
             config["ports"],
             config.arguments,
             config["close-timeout"] + STOP_GRACE,
-        ).setServiceParent(parent)
+        )
+        pool.setServiceParent(parent)  # type: ignore[no-untyped-call]  # mypy#16651
         return parent
     factory = WebSocketFactory(
         ResourceRegistry(),
@@ -526,8 +528,8 @@ def makeService(
     site = Site(root)
     service = MultiService()
     if IService.providedBy(hub):
-        _StopAfterClients(hub, factory).setServiceParent(service)
-    _GoingAway(factory).setServiceParent(service)
+        _StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    _GoingAway(factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
     for index, description in enumerate(config["ports"]):
         child = strports.service(description, site)
         if endpoints is not None:
@@ -550,7 +552,7 @@ class _GoingAway(Service):
         """
         Say goodbye to every client; fire once they are gone.
         """
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         count = len(self.factory.clients)
         if not count:
             return None
@@ -575,7 +577,7 @@ class _StopAfterClients(Service):
         """
         Start the hub.
         """
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
         self.service.startService()
 
     def stopService(self) -> Deferred[None]:
@@ -583,7 +585,7 @@ class _StopAfterClients(Service):
         Close every client (at once if L{_GoingAway} did not already), then
         stop the hub.
         """
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         gone = self.factory.closeAllClients(
             CloseCode.GOING_AWAY, "server shutting down"
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
@@ -65,7 +66,7 @@ class WebSocketUpgradeResource(Resource):
             an empty registry when L{None}.  Several upgrade resources may
             share one, and so share C{maxClients}.
         """
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
         if not IWebSocketResource.providedBy(resource):
             raise TypeError(f"{resource!r} does not provide IWebSocketResource")
         self.resource = resource
@@ -114,14 +115,16 @@ def _takeOver(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> bytes:
     channel._dataBuffer = []
     channel._buffer = b""
     channel.setTimeout(None)
-    transport.unregisterProducer()
+    # The channel's transport is typed ITransport, but the stream transports
+    # twisted.web runs on (TCP, TLS, UNIX) are also consumers and producers.
+    cast(IConsumer, transport).unregisterProducer()
     channel.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
     channel.connectionLost = protocol.connectionLost  # type: ignore[method-assign]
     # The channel pauses the transport while a request is pending and
     # pipelined bytes pile up; resume it before the WebSocket protocol
     # applies its own back-pressure.
-    transport.resumeProducing()
-    protocol.makeConnection(transport)
+    cast(IPushProducer, transport).resumeProducing()
+    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]  # mypy#16651
     return leftover
 
 
