@@ -21,10 +21,10 @@ from txclws._errors import (
     HandshakeError,
     MessageTooBig,
     UnsupportedByProtocol,
-    WebSocketProtocolError,
 )
-from txclws._events import CloseReceived, ConnectionFailed, Event, TextMessage
+from txclws._events import CloseReceived, Event, TextMessage
 from txclws._frames import CloseCode, Opcode
+from txclws._reader import EventReader
 from txclws._utf8 import Utf8Validator
 
 __all__ = [
@@ -104,7 +104,7 @@ def hixie76Response(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + challenge
 
 
-class Hixie76Reader:
+class Hixie76Reader(EventReader):
     """
     Streaming parser of hixie-76 frames into events; the same contract as
     L{txclws._reader.MessageReader.feed}.
@@ -115,7 +115,6 @@ class Hixie76Reader:
     """
 
     __slots__ = (
-        "_done",
         "_frameType",
         "_length",
         "_maxSize",
@@ -125,27 +124,13 @@ class Hixie76Reader:
     )
 
     def __init__(self, maxMessageSize: int) -> None:
+        super().__init__()
         self._maxSize = maxMessageSize
         self._mode = _TYPE
         self._frameType = 0
         self._length = 0
         self._text = bytearray()
         self._utf8: Utf8Validator | None = None
-        self._done = False
-
-    def feed(self, data: bytes) -> list[Event]:
-        """
-        Parse the next bytes of the stream.
-        """
-        if self._done:
-            return []
-        events: list[Event] = []
-        try:
-            self._parse(data, events)
-        except WebSocketProtocolError as exc:
-            self._done = True
-            events.append(ConnectionFailed(exc.closeCode, str(exc)))
-        return events
 
     def _parse(self, data: bytes, events: list[Event]) -> None:
         pos = 0

@@ -40,7 +40,7 @@ from txclws._events import (
 from txclws._mask import applyMask, rotateMask
 from txclws._utf8 import Utf8Validator
 
-__all__ = ["IncomingCompression", "MessageReader"]
+__all__ = ["EventReader", "IncomingCompression", "MessageBuffer", "MessageReader"]
 
 _TEXT = 0x1
 _BINARY = 0x2
@@ -63,6 +63,42 @@ def _appendMessage(events: list[Event], isText: bool, payload: bytes) -> None:
             raise InvalidPayload("text is not valid UTF-8") from exc
     else:
         events.append(BinaryMessage(payload))
+
+
+class EventReader:
+    """
+    Turns a byte stream into events through its C{_parse}; a protocol
+    violation ends the stream with a L{ConnectionFailed}, after which the
+    reader ignores all input (RFC 6455 section 7.1.7).
+
+    @ivar _done: a close frame or a failure ended the stream.
+    """
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        """
+        Parse the next bytes of the stream.
+
+        @return: the events the bytes complete, in order.  A
+            L{ConnectionFailed} or L{CloseReceived} is always last; after
+            it, this reader ignores all input.
+        """
+        if self._done:
+            return []
+        events: list[Event] = []
+        try:
+            self._parse(data, events)
+        except WebSocketProtocolError as exc:
+            self._done = True
+            events.append(ConnectionFailed(exc.closeCode, str(exc)))
+        return events
+
+    def _parse(self, data: bytes, events: list[Event]) -> None:
+        raise NotImplementedError
 
 
 class MessageBuffer:
@@ -142,7 +178,7 @@ class IncomingCompression(Protocol):
         """
 
 
-class MessageReader:
+class MessageReader(EventReader):
     """
     Assembles the frames of one client's byte stream into events.
 
@@ -161,7 +197,6 @@ class MessageReader:
         "_compressed",
         "_compression",
         "_control",
-        "_done",
         "_fin",
         "_mask",
         "_maxFrameSize",
@@ -191,9 +226,9 @@ class MessageReader:
         # The fast path's bound on a 7-bit length: within both limits.
         self._smallLimit = min(maxFrameSize, maxMessageSize, 125) + 1
         self._compression = compression
+        super().__init__()
         self._pending = b""
         self._remaining = -1
-        self._done = False
         self._opcode = 0
         self._fin = True
         self._rsv1 = 0
@@ -208,28 +243,10 @@ class MessageReader:
         self._utf8: Utf8Validator | None = None
         self._compressed = False
 
-    def feed(self, data: bytes) -> list[Event]:
-        """
-        Parse the next bytes of the stream.
-
-        @return: the events the bytes complete, in order.  A
-            L{ConnectionFailed} or L{CloseReceived} is always last; after
-            it, this reader ignores all input.
-        """
-        if self._done:
-            return []
+    def _parse(self, data: bytes, events: list[Event]) -> None:
         if self._pending:
             data = self._pending + data
             self._pending = b""
-        events: list[Event] = []
-        try:
-            self._parse(data, events)
-        except WebSocketProtocolError as exc:
-            self._done = True
-            events.append(ConnectionFailed(exc.closeCode, str(exc)))
-        return events
-
-    def _parse(self, data: bytes, events: list[Event]) -> None:
         pos = 0
         end = len(data)
         smallLimit = self._smallLimit
