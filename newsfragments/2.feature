@@ -1,0 +1,1 @@
+The sans-I/O WebSocket core (RFC 6455, hybi-07/08), the Twisted adapter and factory, and the CLWS resource API: IWebSocketResource, the client object, writeToClients*, the resource registry, origin checks and runServer.
