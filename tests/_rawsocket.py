@@ -247,3 +247,20 @@ class RawClient:
         """
         self.send(clientFrame(0x1, text.encode("utf-8")))
         return self.readFrame()
+
+
+def firstFrameThenSilence(port: int, timeout: float) -> tuple[ServerFrame, bool]:
+    """
+    Open a client that reads the first frame the server sends and never
+    answers anything; return that frame, and whether the server then
+    dropped the connection (EOF or reset).
+    """
+    with RawClient(port) as client:
+        client.sock.settimeout(timeout)
+        client.handshake()
+        frame = client.readFrame()
+        try:
+            dropped = client.atEOF()
+        except ConnectionResetError:
+            dropped = True
+        return frame, dropped

@@ -30,6 +30,7 @@ from tests._rawsocket import (
     upgradeRequest,
 )
 from tests.conftest import WAIT
+from tests.test_deflate import windowInflate
 from txclws import PerMessageDeflate, writeToClientsText
 from txclws._deflate import DeflateCodec
 
@@ -70,25 +71,6 @@ def compress(compressor: Any, data: bytes) -> bytes:
     out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
     assert out.endswith(TRAILER)
     return out[:-4]
-
-
-def windowInflate(payload: bytes, bits: int, inflater: Any = None) -> bytes:
-    """
-    Inflate one server message with a C{bits}-bit window, a little output
-    at a time so that a reference further back than the window fails
-    (zlib resolves one that falls inside a call's output buffer from the
-    buffer, whatever the window).
-    """
-    if inflater is None:
-        inflater = zlib.decompressobj(-bits)
-    data = payload + TRAILER
-    out = b""
-    while True:
-        chunk = inflater.decompress(data, 64)
-        data = inflater.unconsumed_tail
-        out += chunk
-        if not data and not chunk:
-            return out
 
 
 def openRaw(client: RawClient, offer: str | None) -> str | None:

@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from tests._rawsocket import RawClient, clientFrame
+from tests._rawsocket import clientFrame, firstFrameThenSilence
 from tests.conftest import WAIT, RecordingResource, whenLost
 from tests.test_hixie76 import BODY, DRAFT_REQUEST
 from tests.test_protocol import (
@@ -332,18 +332,11 @@ def test_noSweepWhenOff(recorder: RecordingResource) -> None:
 def silentClient(port: int) -> tuple[bytes, bool]:
     """
     Open a client that reads but never answers; return the payload of the
-    first frame the server sends it, and whether the server then dropped
-    it (EOF or reset).
+    first frame the server sends it (if a ping), and whether the server then
+    dropped it.
     """
-    with RawClient(port) as client:
-        client.sock.settimeout(WAIT)
-        client.handshake()
-        frame = client.readFrame()
-        try:
-            dropped = client.atEOF()
-        except ConnectionResetError:
-            dropped = True
-        return frame.payload if frame.opcode == 0x9 else b"", dropped
+    frame, dropped = firstFrameThenSilence(port, WAIT)
+    return frame.payload if frame.opcode == 0x9 else b"", dropped
 
 
 @pytest_twisted.ensureDeferred

@@ -46,6 +46,7 @@ from tests._rawsocket import (
     ServerFrame,
     clientFrame,
     closePayload,
+    firstFrameThenSilence,
     upgradeRequest,
 )
 from tests.conftest import WAIT, RecordingResource, whenLost
@@ -476,15 +477,7 @@ def ignoreClose(port: int) -> tuple[ServerFrame, bool]:
     Open a client, read the server's close frame, never answer it; return
     the frame and whether the server then dropped the connection.
     """
-    with RawClient(port) as client:
-        client.sock.settimeout(WAIT)
-        client.handshake()
-        frame = client.readFrame()
-        try:
-            dropped = client.atEOF()
-        except ConnectionResetError:
-            dropped = True
-        return frame, dropped
+    return firstFrameThenSilence(port, WAIT)
 
 
 @pytest_twisted.ensureDeferred
