@@ -14,14 +14,14 @@ setup(
     python_requires=">=3.10",
     # twisted.plugins has no __init__.py of ours: the plugin module drops
     # into Twisted's own package (see twisted/plugins/txclws_plugin.py).
-    packages=["txclws", "twisted.plugins"],
+    packages=["txclws", "txclws._core", "twisted.plugins"],
     package_data={"txclws": ["py.typed", "demo.html"]},
     install_requires=["twisted>=23.10", "zope.interface>=5"],
     extras_require={
         # wss:// through Twisted's ssl: endpoints.
         "tls": ["twisted[tls]>=23.10"],
         # Masking of large payloads at C speed (about 25x the pure-Python
-        # way; see txclws/_mask.py).
+        # way; see txclws/_core/mask.py).
         "speedups": ["numpy>=1.22"],
         # --hub redis:// (txclws.redishub): a Twisted-native Redis client.
         # 1.6 is the first whose connections reconnect through Twisted's

@@ -3,7 +3,7 @@ Parser-only benchmark of the sans-I/O core: no sockets, no reactor.
 
     python benchmarks/core_parse.py [--size MiB] [--bytewise-size MiB] [--quick]
 
-It feeds masked client frames to L{txclws._connection.WebSocketConnection}
+It feeds masked client frames to L{txclws._core.connection.WebSocketConnection}
 and prints:
 
   (a) one binary message of C{--size} MiB (default 16) fed in one chunk, then
@@ -27,8 +27,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from txclws._connection import WebSocketConnection
-from txclws._frames import Opcode, serializeFrame
+from txclws._core.connection import WebSocketConnection
+from txclws._core.frames import Opcode, serializeFrame
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="one run per figure")
     args = parser.parse_args(argv)
-    from txclws import _mask
+    from txclws._core import mask as _mask
 
     numpy = getattr(_mask, "usingNumpy", lambda: False)()
     print(

@@ -1,6 +1,6 @@
 """
 Frame builders and parsers for the tests, written independently of
-L{txclws._frames} and L{txclws._mask}: plain C{struct} packing and a
+L{txclws._core.frames} and L{txclws._core.mask}: plain C{struct} packing and a
 byte-by-byte XOR, so that a test never checks the serialiser against itself.
 """
 

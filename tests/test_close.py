@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._close}: which close codes may travel and the form of a
+Tests for L{txclws._core.close}: which close codes may travel and the form of a
 close frame's payload (RFC 6455 sections 5.5.1 and 7.4).
 """
 
@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from txclws._close import (
+from txclws._core.close import (
     MAX_CLOSE_REASON,
     checkOutgoingCloseCode,
     isValidCloseCode,
     parseClosePayload,
     serializeClosePayload,
 )
-from txclws._errors import InvalidFrame, InvalidPayload
-from txclws._frames import CloseCode
+from txclws._core.errors import InvalidFrame, InvalidPayload
+from txclws._core.frames import CloseCode
 
 #: Codes RFC 6455 section 7.4 allows in a close frame.
 VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011]

@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._connection}: the sans-I/O connection state machine and
+Tests for L{txclws._core.connection}: the sans-I/O connection state machine and
 the bytes it sends (RFC 6455 sections 5 and 7).
 """
 
@@ -16,9 +16,9 @@ from tests._frames_helpers import (
     clientFrame,
     closePayload,
 )
-from txclws._connection import ConnectionState, WebSocketConnection, encodeText
-from txclws._errors import ConnectionClosed
-from txclws._events import (
+from txclws._core.connection import ConnectionState, WebSocketConnection, encodeText
+from txclws._core.errors import ConnectionClosed
+from txclws._core.events import (
     BinaryMessage,
     CloseReceived,
     ConnectionFailed,

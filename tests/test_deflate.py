@@ -1,7 +1,7 @@
 """
-Tests for L{txclws._deflate}: permessage-deflate (RFC 7692) negotiation of
+Tests for L{txclws._core.deflate}: permessage-deflate (RFC 7692) negotiation of
 every parameter, the codec (compression with and without context takeover,
-bounded inflate), and L{txclws._reader.MessageReader} fed compressed
+bounded inflate), and L{txclws._core.reader.MessageReader} fed compressed
 messages.
 
 Client data is compressed here with C{zlib} directly, as a client would
@@ -35,16 +35,16 @@ from tests._frames_helpers import (
 from tests._rawsocket import upgradeRequest
 from tests.conftest import RecordingResource
 from txclws import ResourceRegistry, WebSocketFactory, anyOrigin
-from txclws._connection import WebSocketConnection
-from txclws._deflate import (
+from txclws._core.connection import WebSocketConnection
+from txclws._core.deflate import (
     DeflateCodec,
     DeflateParameters,
     PerMessageDeflate,
     parseExtensions,
 )
-from txclws._errors import InvalidPayload, MessageTooBig
-from txclws._events import BinaryMessage, ConnectionFailed, TextMessage
-from txclws._reader import MessageReader
+from txclws._core.errors import InvalidPayload, MessageTooBig
+from txclws._core.events import BinaryMessage, ConnectionFailed, TextMessage
+from txclws._core.reader import MessageReader
 
 #: What a sync flush ends with, and a permessage-deflate sender removes.
 TRAILER = b"\x00\x00\xff\xff"
@@ -915,7 +915,7 @@ class TestDecompress:
         calls: list[tuple[int, int]] = []
         realInflater = zlib.decompressobj
         monkeypatch.setattr(
-            "txclws._deflate.zlib.decompressobj",
+            "txclws._core.deflate.zlib.decompressobj",
             lambda *args: _RecordingInflater(realInflater(*args), calls),
         )
         codec = makeCodec()

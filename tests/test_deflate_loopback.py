@@ -32,7 +32,7 @@ from tests._rawsocket import (
 from tests.conftest import WAIT
 from tests.test_deflate import windowInflate
 from txclws import PerMessageDeflate, writeToClientsText
-from txclws._deflate import DeflateCodec
+from txclws._core.deflate import DeflateCodec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -49,9 +49,9 @@ from txclws import (
     writeToClientsBinary,
     writeToClientsText,
 )
-from txclws._connection import WebSocketConnection
-from txclws._frames import Opcode
-from txclws._hixie76 import Hixie76Connection
+from txclws._core.connection import WebSocketConnection
+from txclws._core.frames import Opcode
+from txclws._core.hixie76 import Hixie76Connection
 from txclws.web import mountWebSocket
 
 # The worked example of draft-hixie-76 section 1.3: two keys, the 8 bytes

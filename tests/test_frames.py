@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._frames}: opcodes, close codes and server-side frame
+Tests for L{txclws._core.frames}: opcodes, close codes and server-side frame
 serialisation, byte for byte (RFC 6455 section 5).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests._frames_helpers import MASK, parseServerFrames
-from txclws._frames import CloseCode, Opcode, serializeFrame, serializeMessage
+from txclws._core.frames import CloseCode, Opcode, serializeFrame, serializeMessage
 
 
 class TestOpcode:

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from txclws._connection import ConnectionState, WebSocketConnection
-from txclws._deflate import DeflateCodec, DeflateParameters, PerMessageDeflate
-from txclws._errors import ConnectionClosed
-from txclws._events import CloseReceived, ConnectionFailed
+from txclws._core.connection import ConnectionState, WebSocketConnection
+from txclws._core.deflate import DeflateCodec, DeflateParameters, PerMessageDeflate
+from txclws._core.errors import ConnectionClosed
+from txclws._core.events import CloseReceived, ConnectionFailed
 
 MAX_FRAME = 4096
 MAX_MESSAGE = 8192

@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._handshake}: the server side of the opening handshake
+Tests for L{txclws._core.handshake}: the server side of the opening handshake
 (RFC 6455 section 4), over bytes.
 """
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from txclws._errors import HandshakeError
-from txclws._handshake import (
+from txclws._core.errors import HandshakeError
+from txclws._core.handshake import (
     SUPPORTED_VERSIONS,
     ClientHandshake,
     HandshakeRequest,

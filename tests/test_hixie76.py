@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._hixie76}: draft-hixie-thewebsocketprotocol-76 (the same
+Tests for L{txclws._core.hixie76}: draft-hixie-thewebsocketprotocol-76 (the same
 protocol as draft-ietf-hybi-thewebsocketprotocol-00), byte for byte.
 
 Grouped as the draft is: the handshake's challenge and its refusals
@@ -33,10 +33,10 @@ from txclws import (
     WebSocketFactory,
     anyOrigin,
 )
-from txclws._connection import ConnectionState, WebSocketConnection
-from txclws._events import CloseReceived, ConnectionFailed, Event, TextMessage
-from txclws._frames import CloseCode, Opcode
-from txclws._hixie76 import (
+from txclws._core.connection import ConnectionState, WebSocketConnection
+from txclws._core.events import CloseReceived, ConnectionFailed, Event, TextMessage
+from txclws._core.frames import CloseCode, Opcode
+from txclws._core.hixie76 import (
     CLOSING_FRAME,
     Hixie76Connection,
     Hixie76Reader,

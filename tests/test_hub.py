@@ -21,7 +21,7 @@ from zope.interface.verify import verifyObject
 from tests._redis import RedisServer
 from tests.conftest import WAIT
 from txclws import HubUnavailable, IHub, LocalHub, WebSocketResource
-from txclws._connection import WebSocketConnection
+from txclws._core.connection import WebSocketConnection
 from txclws.demo import ChatResource
 from txclws.redishub import RedisHub
 from txclws.tap import Options

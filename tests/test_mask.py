@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._mask}: RFC 6455 section 5.3, client-to-server masking.
+Tests for L{txclws._core.mask}: RFC 6455 section 5.3, client-to-server masking.
 """
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests._frames_helpers import MASK, xorMask
-from txclws import _mask
-from txclws._mask import applyMask, rotateMask
+from txclws._core import mask as _mask
+from txclws._core.mask import applyMask, rotateMask
 
 
 class TestApplyMask:

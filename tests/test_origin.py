@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._origin}: origin policies (RFC 6455 section 10.2, CLWS's
+Tests for L{txclws._core.origin}: origin policies (RFC 6455 section 10.2, CLWS's
 any-origin, origin-prefix and origin-exact).
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from txclws._origin import anyOrigin, originExact, originPrefix
+from txclws._core.origin import anyOrigin, originExact, originPrefix
 
 
 class TestAnyOrigin:

@@ -25,8 +25,8 @@ from tests._frames_helpers import (
     parseServerFrames,
 )
 from tests.test_utf8 import firstImpossibleIndex
-from txclws._errors import HandshakeError, InvalidPayload
-from txclws._events import (
+from txclws._core.errors import HandshakeError, InvalidPayload
+from txclws._core.events import (
     BinaryMessage,
     CloseReceived,
     ConnectionFailed,
@@ -35,10 +35,10 @@ from txclws._events import (
     PongReceived,
     TextMessage,
 )
-from txclws._frames import serializeFrame, serializeMessage
-from txclws._handshake import RequestHeadReader, checkUpgrade, parseRequestHead
-from txclws._reader import MessageReader
-from txclws._utf8 import Utf8Validator
+from txclws._core.frames import serializeFrame, serializeMessage
+from txclws._core.handshake import RequestHeadReader, checkUpgrade, parseRequestHead
+from txclws._core.reader import MessageReader
+from txclws._core.utf8 import Utf8Validator
 
 LIMIT = 1 << 20
 

@@ -30,7 +30,7 @@ from txclws import (
     writeToClientsBinary,
     writeToClientsText,
 )
-from txclws._connection import WebSocketConnection
+from txclws._core.connection import WebSocketConnection
 
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 

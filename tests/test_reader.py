@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._reader}: the streaming parser of client frames into
+Tests for L{txclws._core.reader}: the streaming parser of client frames into
 messages (RFC 6455 sections 5, 7 and 8), fed byte-exact client frames.
 """
 
@@ -18,8 +18,8 @@ from tests._frames_helpers import (
     clientFrame,
     closePayload,
 )
-from txclws._errors import MessageTooBig
-from txclws._events import (
+from txclws._core.errors import MessageTooBig
+from txclws._core.events import (
     BinaryMessage,
     CloseReceived,
     ConnectionFailed,
@@ -28,7 +28,7 @@ from txclws._events import (
     PongReceived,
     TextMessage,
 )
-from txclws._reader import MessageReader
+from txclws._core.reader import MessageReader
 
 LIMIT = 1 << 20
 
@@ -902,7 +902,7 @@ class TestLargeFrameStreamed:
         A 100,003-byte frame fed in pieces of 1, 7, 4099, 13 and 65,536
         bytes, over and over, gives back exactly the payload.
         """
-        from txclws import _mask
+        from txclws._core import mask as _mask
 
         if not numpy:
             monkeypatch.setattr(_mask, "_np", None)

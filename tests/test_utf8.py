@@ -1,5 +1,5 @@
 """
-Tests for L{txclws._utf8}: incremental UTF-8 validation that fails as early
+Tests for L{txclws._core.utf8}: incremental UTF-8 validation that fails as early
 as the bytes allow (RFC 6455 section 8.1, RFC 3629 section 4).
 """
 
@@ -9,9 +9,9 @@ from functools import cache
 
 import pytest
 
-from txclws._errors import InvalidPayload
-from txclws._frames import CloseCode
-from txclws._utf8 import Utf8Validator
+from txclws._core.errors import InvalidPayload
+from txclws._core.frames import CloseCode
+from txclws._core.utf8 import Utf8Validator
 
 VALID = [
     b"",

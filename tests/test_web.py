@@ -34,7 +34,7 @@ from txclws import (
     WebSocketServerProtocol,
     anyOrigin,
 )
-from txclws._frames import Opcode, serializeFrame
+from txclws._core.frames import Opcode, serializeFrame
 from txclws.demo import EchoResource
 from txclws.testing import MASK, InMemoryServer
 from txclws.web import WebSocketUpgradeResource, mountWebSocket

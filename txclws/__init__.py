@@ -8,8 +8,8 @@ L{WebSocketFactory} on any Twisted endpoint.
 """
 
 from txclws._broadcast import writeToClientsBinary, writeToClientsText
-from txclws._deflate import PerMessageDeflate
-from txclws._errors import (
+from txclws._core.deflate import PerMessageDeflate
+from txclws._core.errors import (
     ConnectionClosed,
     HandshakeError,
     InvalidFrame,
@@ -19,6 +19,8 @@ from txclws._errors import (
     WebSocketError,
     WebSocketProtocolError,
 )
+from txclws._core.frames import CloseCode, Opcode
+from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._factory import (
     DEFAULT_BACKLOG,
     ResourceRegistry,
@@ -28,9 +30,7 @@ from txclws._factory import (
     registerGlobalResource,
     runServer,
 )
-from txclws._frames import CloseCode, Opcode
 from txclws._hub import HubUnavailable, IHub, LocalHub
-from txclws._origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._protocol import WebSocketServerProtocol
 from txclws._resource import (
     REJECT,

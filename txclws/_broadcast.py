@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from txclws._connection import encodeText
-from txclws._frames import Opcode
+from txclws._core.connection import encodeText
+from txclws._core.frames import Opcode
 from txclws._resource import IWebSocketClient
 
 __all__ = ["writeToClientsBinary", "writeToClientsText"]

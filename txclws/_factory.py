@@ -15,9 +15,9 @@ from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
-from txclws._deflate import PerMessageDeflate
+from txclws._core.deflate import PerMessageDeflate
+from txclws._core.origin import OriginCheck
 from txclws._keepalive import KeepaliveSweep
-from txclws._origin import OriginCheck
 from txclws._resource import IWebSocketResource
 
 if TYPE_CHECKING:

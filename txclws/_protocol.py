@@ -4,8 +4,8 @@ The Twisted adapter: a L{Protocol} that runs the opening handshake, feeds the
 sans-I/O core, writes the bytes it produces and hands its events to the
 resource, one client's events in order.
 
-Everything WebSocket-specific is decided by the core (L{txclws._handshake},
-L{txclws._connection}); this module moves bytes, keeps timers, and calls
+Everything WebSocket-specific is decided by the core (L{txclws._core.handshake},
+L{txclws._core.connection}); this module moves bytes, keeps timers, and calls
 the resource's callbacks, catching what they raise.
 """
 
@@ -22,10 +22,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txclws._connection import ConnectionState, WebSocketConnection
-from txclws._deflate import DeflateCodec
-from txclws._errors import ConnectionClosed, HandshakeError
-from txclws._events import (
+from txclws._core.connection import ConnectionState, WebSocketConnection
+from txclws._core.deflate import DeflateCodec
+from txclws._core.errors import ConnectionClosed, HandshakeError
+from txclws._core.events import (
     BinaryMessage,
     CloseReceived,
     ConnectionFailed,
@@ -34,9 +34,8 @@ from txclws._events import (
     PongReceived,
     TextMessage,
 )
-from txclws._flow import DrainWaiters, bufferedBytes
-from txclws._frames import CloseCode
-from txclws._handshake import (
+from txclws._core.frames import CloseCode
+from txclws._core.handshake import (
     ClientHandshake,
     RequestHeaders,
     RequestHeadReader,
@@ -45,8 +44,9 @@ from txclws._handshake import (
     parseRequestHead,
     rejectResponse,
 )
-from txclws._hixie76 import Hixie76Connection, hixie76Challenge, hixie76Response
-from txclws._origin import OriginCheck
+from txclws._core.hixie76 import Hixie76Connection, hixie76Challenge, hixie76Response
+from txclws._core.origin import OriginCheck
+from txclws._flow import DrainWaiters, bufferedBytes
 from txclws._resource import REJECT, IWebSocketClient, IWebSocketResource
 
 if TYPE_CHECKING:

@@ -36,10 +36,10 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from txclws._core.frames import CloseCode
+from txclws._core.origin import OriginCheck, anyOrigin
 from txclws._factory import ResourceRegistry, WebSocketFactory
-from txclws._frames import CloseCode
 from txclws._hub import IHub, LocalHub
-from txclws._origin import OriginCheck, anyOrigin
 from txclws._resource import IWebSocketClient, IWebSocketResource, WebSocketResource
 from txclws.web import mountWebSocket
 

@@ -41,11 +41,11 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from zope.interface import implementer
 
-from txclws._deflate import PerMessageDeflate
+from txclws._core.deflate import PerMessageDeflate
+from txclws._core.frames import CloseCode
+from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
-from txclws._frames import CloseCode
 from txclws._hub import IHub, LocalHub
-from txclws._origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._resource import IWebSocketResource
 
 __all__ = ["DEFAULT_PORT", "Options", "makeService"]

@@ -45,11 +45,11 @@ from twisted.internet.interfaces import IProtocol, IProtocolFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from txclws._close import parseClosePayload, serializeClosePayload
+from txclws._core.close import parseClosePayload, serializeClosePayload
+from txclws._core.frames import Opcode, serializeFrame
+from txclws._core.handshake import acceptKey
+from txclws._core.origin import OriginCheck, anyOrigin
 from txclws._factory import ResourceRegistry, WebSocketFactory
-from txclws._frames import Opcode, serializeFrame
-from txclws._handshake import acceptKey
-from txclws._origin import OriginCheck, anyOrigin
 from txclws._resource import IWebSocketResource
 
 __all__ = [

@@ -23,15 +23,15 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from txclws._errors import HandshakeError
-from txclws._factory import ResourceRegistry, WebSocketFactory
-from txclws._handshake import (
+from txclws._core.errors import HandshakeError
+from txclws._core.handshake import (
     _REASONS,
     HandshakeRequest,
     RequestHeaders,
     checkUpgrade,
 )
-from txclws._origin import OriginCheck
+from txclws._core.origin import OriginCheck
+from txclws._factory import ResourceRegistry, WebSocketFactory
 from txclws._resource import IWebSocketResource
 
 if TYPE_CHECKING:

@@ -66,7 +66,7 @@ def chooseMasking(pure):
     """
     Report (and with C{pure}, turn off) txclws's optional NumPy masking.
     """
-    from txclws import _mask
+    from txclws._core import mask as _mask
 
     if pure and hasattr(_mask, "_np"):
         _mask._np = None

@@ -16,16 +16,16 @@ from __future__ import annotations
 from hashlib import md5
 from struct import pack
 
-from txclws._connection import WebSocketConnection
-from txclws._errors import (
+from txclws._core.connection import WebSocketConnection
+from txclws._core.errors import (
     HandshakeError,
     MessageTooBig,
     UnsupportedByProtocol,
 )
-from txclws._events import CloseReceived, Event, TextMessage
-from txclws._frames import CloseCode, Opcode
-from txclws._reader import EventReader
-from txclws._utf8 import Utf8Validator
+from txclws._core.events import CloseReceived, Event, TextMessage
+from txclws._core.frames import CloseCode, Opcode
+from txclws._core.reader import EventReader
+from txclws._core.utf8 import Utf8Validator
 
 __all__ = [
     "CLOSING_FRAME",
@@ -107,7 +107,7 @@ def hixie76Response(
 class Hixie76Reader(EventReader):
     """
     Streaming parser of hixie-76 frames into events; the same contract as
-    L{txclws._reader.MessageReader.feed}.
+    L{txclws._core.reader.MessageReader.feed}.
 
     @ivar _mode: C{_TYPE} (awaiting a frame type byte), C{_TEXT} (inside a
         sentinel-delimited frame), C{_LENGTH} (reading a base-128 length),

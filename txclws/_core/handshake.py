@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from hashlib import sha1
 
-from txclws._errors import HandshakeError
+from txclws._core.errors import HandshakeError
 
 __all__ = [
     "SUPPORTED_VERSIONS",

@@ -14,21 +14,21 @@ as RFC 6455 does, so one reader serves all three versions: the same header
 7/16/64-bit length), the same client-to-server masking (4.3 is 5.3),
 fragmentation (4.4 is 5.4), control frames of at most 125 bytes that are
 never fragmented (4.5 is 5.5) and the same opcodes.  Only the close codes
-differ: see L{txclws._close}.
+differ: see L{txclws._core.close}.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from txclws._close import parseClosePayload
-from txclws._errors import (
+from txclws._core.close import parseClosePayload
+from txclws._core.errors import (
     InvalidFrame,
     InvalidPayload,
     MessageTooBig,
     WebSocketProtocolError,
 )
-from txclws._events import (
+from txclws._core.events import (
     BinaryMessage,
     CloseReceived,
     ConnectionFailed,
@@ -37,8 +37,8 @@ from txclws._events import (
     PongReceived,
     TextMessage,
 )
-from txclws._mask import applyMask, rotateMask
-from txclws._utf8 import Utf8Validator
+from txclws._core.mask import applyMask, rotateMask
+from txclws._core.utf8 import Utf8Validator
 
 __all__ = ["EventReader", "IncomingCompression", "MessageBuffer", "MessageReader"]
 

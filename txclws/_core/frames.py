@@ -3,7 +3,7 @@
 RFC 6455 framing: opcodes, close codes, masking and frame serialisation.
 
 Everything here is a pure function of its arguments.  Parsing lives in
-L{txclws._reader}, which streams, and close payloads in L{txclws._close};
+L{txclws._core.reader}, which streams, and close payloads in L{txclws._core.close};
 serialisation lives here because a server frame depends on nothing but the
 message (server frames are never masked,
 RFC 6455 section 5.1), which is what lets a broadcast frame a message once for
@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 from struct import Struct
 
-from txclws._mask import applyMask
+from txclws._core.mask import applyMask
 
 __all__ = [
     "CloseCode",

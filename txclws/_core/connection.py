@@ -13,27 +13,27 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from txclws._close import checkOutgoingCloseCode, serializeClosePayload
-from txclws._errors import ConnectionClosed, UnsupportedByProtocol
-from txclws._events import CloseReceived, ConnectionFailed, Event
-from txclws._frames import (
+from txclws._core.close import checkOutgoingCloseCode, serializeClosePayload
+from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
+from txclws._core.events import CloseReceived, ConnectionFailed, Event
+from txclws._core.frames import (
     MAX_CONTROL_PAYLOAD,
     CloseCode,
     Opcode,
     serializeFrame,
     serializeMessage,
 )
-from txclws._reader import MessageReader
+from txclws._core.reader import MessageReader
 
 if TYPE_CHECKING:
     from typing import Protocol
 
-    from txclws._deflate import DeflateCodec
+    from txclws._core.deflate import DeflateCodec
 
     class _EventReader(Protocol):
         """
         What a connection parses its input with: a L{MessageReader}, or
-        another framing's reader (L{txclws._hixie76.Hixie76Reader}).
+        another framing's reader (L{txclws._core.hixie76.Hixie76Reader}).
         """
 
         def feed(self, data: bytes) -> list[Event]: ...
@@ -127,7 +127,7 @@ class WebSocketConnection:
         @param compression: the negotiated permessage-deflate codec, if any.
         @param version: the C{Sec-WebSocket-Version} agreed, 13, 8 or 7: the
             framing is the same, the close codes allowed differ (see
-            L{txclws._close.isValidCloseCode}).
+            L{txclws._core.close.isValidCloseCode}).
         """
         self._compression = compression
         self._version = version

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from struct import Struct
 
-from txclws._errors import InvalidFrame, InvalidPayload
-from txclws._frames import CloseCode
+from txclws._core.errors import InvalidFrame, InvalidPayload
+from txclws._core.frames import CloseCode
 
 __all__ = [
     "MAX_CLOSE_REASON",

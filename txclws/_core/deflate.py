@@ -26,7 +26,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from txclws._errors import InvalidPayload, MessageTooBig
+from txclws._core.errors import InvalidPayload, MessageTooBig
 
 __all__ = ["DeflateCodec", "DeflateParameters", "PerMessageDeflate"]
 
@@ -275,7 +275,7 @@ class DeflateCodec:
             self.policy.memLevel,
         )
 
-    # -- incoming (txclws._reader.IncomingCompression) --------------------
+    # -- incoming (txclws._core.reader.IncomingCompression) --------------------
 
     def decompress(self, data: bytes, limit: int) -> bytes:
         """

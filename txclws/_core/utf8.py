@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import codecs
 
-from txclws._errors import InvalidPayload
+from txclws._core.errors import InvalidPayload
 
 __all__ = ["Utf8Validator"]
 

@@ -6,12 +6,12 @@ A L{WebSocketProtocolError} subclass carries the close code the connection is
 failed with (RFC 6455 section 7.4.1); a L{HandshakeError} carries the HTTP
 status the opening handshake is refused with.  The mapping from exception to
 close frame or HTTP response lives in exactly one place each:
-L{txclws._connection.WebSocketConnection} and L{txclws._handshake}.
+L{txclws._core.connection.WebSocketConnection} and L{txclws._core.handshake}.
 """
 
 from __future__ import annotations
 
-from txclws._frames import CloseCode
+from txclws._core.frames import CloseCode
 
 
 class WebSocketError(Exception):
