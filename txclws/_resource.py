@@ -5,7 +5,7 @@ given for each client.
 
 A resource implements L{IWebSocketResource} (usually by subclassing
 L{WebSocketResource}); each callback may return a plain value or a
-L{Deferred}.  Each connected client is an L{IWebSocketClient}.
+C{Deferred}.  Each connected client is an L{IWebSocketClient}.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class IWebSocketClient(Interface):
         Wait for the write buffer to empty: the way to pace direct writes
         to a client that may read slowly.
 
-        @return: a Deferred that fires with L{None} once the transport has
+        @return: a Deferred that fires with C{None} once the transport has
             handed everything written to the kernel, at once if its buffer
             is not full; it fails with L{ConnectionClosed} if the
             connection is lost first (or already was).
@@ -80,7 +80,7 @@ class IWebSocketClient(Interface):
 
         @param message: a C{str}, or C{bytes} holding UTF-8.
         @param frameSize: split the message into frames of at most this
-            many payload bytes; L{None} sends a single frame.
+            many payload bytes; C{None} sends a single frame.
         @raise ConnectionClosed: the connection is closing or closed.
         @raise ValueError: C{message} is bytes that are not UTF-8.
         """
@@ -120,7 +120,7 @@ class IWebSocketResource(Interface):
     """
     A WebSocket application mounted at a path.
 
-    Every callback may return a value or a L{Deferred}.  A client's events
+    Every callback may return a value or a C{Deferred}.  A client's events
     reach its resource one at a time, in order: while a returned Deferred
     has not fired, that client's next event waits and the server stops
     reading from it.  A callback that raises, or whose Deferred fails, is
@@ -162,7 +162,7 @@ class IWebSocketResource(Interface):
     ) -> str | None:
         """
         Choose one of the subprotocols the client offered, before the
-        handshake is answered; L{None} agrees on none.  Called only when the
+        handshake is answered; C{None} agrees on none.  Called only when the
         client offered some.  Must return synchronously.
         """
 

@@ -4,7 +4,7 @@ The demo that C{twistd clws} serves when no resource is named: an echo
 resource at C{/echo}, a chat room at C{/chat}, and at C{/} a page that
 talks to both, all on one port through L{txclws.web}.
 
-The chat speaks JSON text messages, one object each:
+The chat speaks JSON text messages, one object each::
 
     {"type": "welcome", "name": "alice", "members": ["bob"]}  (to the joiner)
     {"type": "join", "name": "alice", "count": 2}             (to everyone)
@@ -88,7 +88,7 @@ class ChatResource(WebSocketResource):
     def __init__(self, hub: IHub | None = None) -> None:
         """
         @param hub: the hub to publish through; a L{LocalHub} of its own
-            (a room of this process) when L{None}.
+            (a room of this process) when C{None}.
         """
         self.members: dict[IWebSocketClient, str] = {}
         self.hub = hub if hub is not None else LocalHub()
@@ -221,7 +221,7 @@ def makeDemoRoot(
     C{/echo} and L{ChatResource} at C{/chat}.
 
     @param factory: the limits (and client count) the WebSocket resources
-        share; the defaults when L{None}.
+        share; the defaults when C{None}.
     @param originCheck: the origin policy of both WebSocket resources.
     @param hub: the chat's hub; see L{ChatResource}.
     """

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_hub,tests.test_scaling -*-
 """
 A hub shared through Redis pub/sub: what any process publishes reaches the
-subscribers of every process connected to the same Redis server.
+subscribers of every process connected to the same Redis server::
 
     hub = RedisHub.fromURL("redis://127.0.0.1:6379/0")
     hub.setServiceParent(application)        # connects, and reconnects

@@ -6,11 +6,11 @@ Masking is an XOR of the payload with a 4-byte key repeated.  A per-byte
 Python loop runs at a few MB/s, so it is never used.  Two whole-buffer ways
 are:
 
-- pure Python: the payload and the repeated key read as two big integers
-  and XORed in one C-level operation (about 4 ms per MiB here: the
-  conversions to and from C{int} dominate);
-- NumPy, when installed (C{pip install txclws[speedups]}): the payload seen
-  as 64-bit words XORed with the key doubled, about 0.15 ms per MiB.
+  - pure Python: the payload and the repeated key read as two big
+    integers and XORed in one C-level operation (about 4 ms per MiB here:
+    the conversions to and from C{int} dominate);
+  - NumPy, when installed (C{pip install txclws[speedups]}): the payload
+    seen as 64-bit words XORed with the key doubled, about 0.15 ms per MiB.
 
 Payloads under L{NUMPY_THRESHOLD} bytes take the first way even with NumPy,
 since its per-call cost (a few microseconds) outweighs its speed there.

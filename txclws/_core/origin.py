@@ -4,7 +4,7 @@ Origin policies: pure functions from the client's declared origin to a
 verdict (CLWS's C{any-origin}, C{origin-prefix}, C{origin-exact}).
 
 The origin is what a browser sends in C{Origin} (RFC 6454), or in
-C{Sec-WebSocket-Origin} for hybi-07/08; L{None} when the client sent none,
+C{Sec-WebSocket-Origin} for hybi-07/08; C{None} when the client sent none,
 as non-browser clients usually do.  A policy is any callable
 C{(origin: str | None) -> bool}.
 """
