@@ -522,7 +522,7 @@ class ReadPausingTests(SynchronousTestCase):
         the server stops reading the client: a message sent meanwhile waits
         in the transport, and is delivered, in order, once it reads again.
         """
-        server, factory, held = heldServer()
+        server, _, held = heldServer()
         client = server.connect("/")
         self.assertTrue(client.serverReading)
         client.sendText("first")

@@ -75,7 +75,8 @@ reads 16 KiB at a time::
         assert len(received) == 64
 
 The slow-client policy: broadcasts to a client that does not read, over
-C{maxBuffer} for C{slowClientTimeout} seconds, close it with 1008::
+C{maxBuffer} for C{slowClientTimeout} seconds, close it with 1008; the
+close frame waits behind the messages until the client reads again::
 
     def test_slowClient():
         server = InMemoryServer(maxBuffer=100_000, slowClientTimeout=10)
@@ -83,11 +84,12 @@ C{maxBuffer} for C{slowClientTimeout} seconds, close it with 1008::
         client = server.connect("/feed", reading=False)
         for _ in range(3):
             writeToClientsText([client.protocol], "x" * 60_000)
-        server.advance(9.9)
-        client.resumeReading()   # hmm: reading drains the buffer
-        ...
-
-(see C{tests/test_testing.py} for this test written out).
+        server.advance(9.5)
+        assert client.bufferedAtServer == 3 * 60_004  # no close frame yet
+        server.advance(0.5)
+        client.resumeReading()
+        assert client.readMessages() == ["x" * 60_000] * 3
+        assert client.closeCode == 1008 and client.disconnected
 
 A client can also go away at any moment, even while the server is not
 reading it: L{InMemoryClient.vanish} drops the connection as a reset does
