@@ -22,8 +22,11 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+from twisted.web.server import Site
 from zope.interface import directlyProvides
 from zope.interface.verify import verifyObject
 
@@ -32,6 +35,7 @@ from txclws import (
     IWebSocketClient,
     WebSocketFactory,
     WebSocketResource,
+    anyOrigin,
     originExact,
     writeToClientsText,
 )
@@ -45,6 +49,7 @@ from txclws.testing import (
     ServerProtocolError,
     connect,
 )
+from txclws.web import WebSocketUpgradeResource
 
 
 class EchoResourceTests(SynchronousTestCase):
@@ -717,3 +722,31 @@ class InMemoryTransportTests(SynchronousTestCase):
             client.reading = "all"  # type: ignore[assignment]
         client.reading = 10
         self.assertEqual(client.reading, 10)
+
+
+class SiteBackPressureTests(SynchronousTestCase):
+    """
+    The same in-memory peer behind a C{twisted.web} site: the helpers model
+    the connection, whichever entry point serves it.
+    """
+
+    def test_nonReadingClientThroughSite(self) -> None:
+        """
+        Through a L{WebSocketUpgradeResource} in a C{Site}, a client that
+        does not read leaves the server's writes buffered and
+        C{drained()} pending until it reads them.
+        """
+        clock = MemoryReactorClock()
+        factory = WebSocketFactory(reactor=clock)
+        root = Resource()
+        root.putChild(b"ws", WebSocketUpgradeResource(Recorder(), anyOrigin, factory))
+        server = InMemoryServer(Site(root, reactor=clock), clock=clock)
+        client = server.connect("/ws", reading=False)
+        (sender,) = factory.clients
+        sender.writeBinary(b"\x00" * 100_000)
+        self.assertEqual(sender.bufferedAmount, 100_010)  # 2 + 8-byte length
+        drained = sender.drained()
+        self.assertNoResult(drained)
+        client.resumeReading()
+        self.successResultOf(drained)
+        self.assertEqual(client.readMessages(), [b"\x00" * 100_000])
