@@ -13,11 +13,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.interfaces import (
+    IConsumer,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    ITransport,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from zope.interface import directlyProvides
+from zope.interface.verify import verifyObject
 
-from txclws import REJECT, IWebSocketClient, WebSocketResource, originExact
+from txclws import (
+    REJECT,
+    IWebSocketClient,
+    WebSocketFactory,
+    WebSocketResource,
+    anyOrigin,
+    originExact,
+    writeToClientsText,
+)
+from txclws._bufferedtransport import IBufferedTransport
+from txclws._flow import bufferedBytes
 from txclws.demo import ChatResource, EchoResource
 from txclws.testing import (
     HandshakeRefused,
@@ -26,6 +49,7 @@ from txclws.testing import (
     ServerProtocolError,
     connect,
 )
+from txclws.web import WebSocketUpgradeResource
 
 
 class EchoResourceTests(SynchronousTestCase):
@@ -325,3 +349,404 @@ class HelperTests(SynchronousTestCase):
         client.transport.write(b"\x81\x85abcd12345")  # a masked text frame
         with self.assertRaises(ServerProtocolError):
             client.readMessages()
+
+
+# -- flow control, slow and vanishing peers (issue 12, defect 9) ------------
+
+#: A server frame carrying 1 MiB: 2 header bytes, an 8-byte length (RFC
+#: 6455 5.2: payloads over 65535 bytes), the payload.
+MIB_FRAME = 2 + 8 + (1 << 20)
+
+#: A server frame carrying 60,000 bytes: 2 header bytes, a 2-byte length.
+FEED_FRAME = 2 + 2 + 60_000
+
+
+class Held(WebSocketResource):
+    """
+    Records each text message and holds its dispatch on a Deferred the
+    test fires; records disconnections.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.pending: list[Deferred[None]] = []
+        self.gone: list[IWebSocketClient] = []
+
+    def receivedText(self, client: IWebSocketClient, message: str) -> Deferred[None]:
+        self.received.append(message)
+        self.pending.append(Deferred())
+        return self.pending[-1]
+
+    def clientDisconnected(self, client: IWebSocketClient) -> None:
+        self.gone.append(client)
+
+
+class Download(WebSocketResource):
+    """
+    The module docstring's example: sends 64 messages of 16 KiB, waiting
+    for C{drained()} after each.
+    """
+
+    def receivedText(self, client: IWebSocketClient, message: str) -> Deferred[None]:
+        return ensureDeferred(self.send(client))
+
+    async def send(self, client: IWebSocketClient) -> None:
+        for _ in range(64):
+            client.writeBinary(b"x" * 16384)
+            await client.drained()
+
+
+def heldServer() -> tuple[InMemoryServer, WebSocketFactory, Held]:
+    """
+    A server with a L{Held} resource at C{/}, and its factory.
+    """
+    server = InMemoryServer()
+    held = Held()
+    server.register("/", held)
+    assert isinstance(server.factory, WebSocketFactory)
+    return server, server.factory, held
+
+
+class BackPressureTests(SynchronousTestCase):
+    """
+    What the server writes waits until the client reads it, with Twisted's
+    flow control: C{bufferedAmount}, C{drained()} and the slow-client
+    policy see a slow peer as they would over TCP.
+    """
+
+    def test_nonReadingClient(self) -> None:
+        """
+        128 MiB written to a client that does not read stay buffered, and
+        C{bufferedAmount} counts each byte written; C{drained()} waits
+        until the client has read everything, and then fires.
+        """
+        client = connect(WebSocketResource(), "/", reading=False)
+        sender: Any = client.protocol
+        chunk = b"\x00" * (1 << 20)
+        for n in range(1, 129):
+            sender.writeBinary(chunk)
+            self.assertEqual(sender.bufferedAmount, n * MIB_FRAME)
+        self.assertEqual(client.bufferedAtServer, 128 * MIB_FRAME)
+        self.assertFalse(client.serverReading)  # paused for its writes
+        drained = sender.drained()
+        self.assertNoResult(drained)
+        self.assertEqual(client.readBytes(64 * MIB_FRAME), 64 * MIB_FRAME)
+        self.assertEqual(len(client.readMessages()), 64)
+        self.assertEqual(sender.bufferedAmount, 64 * MIB_FRAME)
+        self.assertNoResult(drained)
+        client.resumeReading()
+        self.assertIsNone(self.successResultOf(drained))
+        self.assertEqual(len(client.readMessages()), 64)
+        self.assertEqual((sender.bufferedAmount, client.serverReading), (0, True))
+
+    def test_drainedPacesWrites(self) -> None:
+        """
+        The module docstring's example: a resource that waits for
+        C{drained()} keeps at most a high-water mark's worth (64 KiB, and
+        the write that passed it) buffered for a client that reads 16 KiB
+        per step, and sends everything in as many steps as that takes.
+        """
+        client = connect(Download(), "/", reading=16384)
+        client.sendText("go")
+        received: list[str | bytes] = []
+        buffered = []
+        steps = 0
+        while len(received) < 64 and steps < 200:
+            buffered.append(client.bufferedAtServer)
+            self.assertLessEqual(client.step(), 16384)
+            received += client.readMessages()
+            steps += 1
+        self.assertEqual(received, [b"x" * 16384] * 64)
+        # 4 frames of 16388 bytes pass 65536; 64 of them take 64 * 16388
+        # bytes, read 16384 at a time.
+        self.assertEqual(max(buffered), 4 * 16388)
+        self.assertEqual(steps, -(-64 * 16388 // 16384))
+
+    def test_slowClientPolicy(self) -> None:
+        """
+        The module docstring's example: broadcasts to a client that does
+        not read, over C{maxBuffer}, close it with 1008 once
+        C{slowClientTimeout} has passed, not before; the close frame waits
+        behind the messages, and the client reads it once it reads again.
+        """
+        server = InMemoryServer(maxBuffer=100_000, slowClientTimeout=10)
+        server.register("/feed", WebSocketResource())
+        client = server.connect("/feed", reading=False)
+        for _ in range(3):
+            writeToClientsText([client.protocol], "x" * 60_000)  # type: ignore[list-item]
+        self.assertEqual(client.bufferedAtServer, 3 * FEED_FRAME)
+        server.advance(9.5)
+        self.assertEqual(client.bufferedAtServer, 3 * FEED_FRAME)
+        server.advance(0.5)
+        # 0x88: FIN, close; 0x0a: unmasked, 10 bytes; 0x03f0: 1008.
+        self.assertEqual(client.transport.value()[-12:], b"\x88\x0a\x03\xf0too slow")
+        client.resumeReading()
+        self.assertEqual(client.readMessages(), ["x" * 60_000] * 3)
+        self.assertEqual((client.closeCode, client.closeReason), (1008, "too slow"))
+        self.assertTrue(client.disconnected)
+
+    def test_closeWaitsForReader(self) -> None:
+        """
+        The server's C{loseConnection} after the close handshake waits
+        until the client has read the close frame; the connection is gone
+        once it has.
+        """
+        client = connect(WebSocketResource(), "/", reading=False)
+        client.sendClose(1000)
+        self.assertFalse(client.disconnected)
+        self.assertEqual(client.bufferedAtServer, 4)  # 88 02 03e8
+        self.assertEqual(client.readBytes(100), 4)
+        self.assertEqual(client.closeCode, 1000)
+        self.assertTrue(client.disconnected)
+
+    def test_abortDropsAtOnce(self) -> None:
+        """
+        A client that never reads the server's close frame is aborted when
+        C{closeTimeout} ends: the connection goes with the frame unread.
+        """
+        recorder = Recorder()
+        client = connect(recorder, "/", reading=False, closeTimeout=3)
+        client.protocol.close(4000, "go")  # type: ignore[attr-defined]
+        client.advance(2.5)
+        self.assertEqual((client.disconnected, client.bufferedAtServer), (False, 6))
+        client.advance(0.5)
+        self.assertEqual((client.disconnected, client.bufferedAtServer), (True, 0))
+        self.assertIsNone(client.closeCode)
+        self.assertEqual(recorder.gone, [client.protocol])
+
+
+class ReadPausingTests(SynchronousTestCase):
+    """
+    While the server does not read a client, what the client sends waits,
+    as in a socket; the client can still vanish.
+    """
+
+    def test_queuedWhilePaused(self) -> None:
+        """
+        While a callback is pending with the client's next message queued,
+        the server stops reading the client: a message sent meanwhile waits
+        in the transport, and is delivered, in order, once it reads again.
+        """
+        server, _, held = heldServer()
+        client = server.connect("/")
+        self.assertTrue(client.serverReading)
+        client.sendText("first")
+        client.sendText("second")  # queued by the server: it stops reading
+        self.assertFalse(client.serverReading)
+        client.sendText("third")  # waits in the transport
+        held.pending[0].callback(None)
+        held.pending[1].callback(None)
+        self.assertEqual(held.received, ["first", "second"])
+        self.assertTrue(client.serverReading)  # delivers "third"
+        self.assertEqual(held.received, ["first", "second", "third"])
+
+    def test_vanishWhilePending(self) -> None:
+        """
+        A client that vanishes while its callback is pending and its next
+        messages wait is gone at once: the factory forgets it then; its
+        resource is told once the callback's Deferred fires, once; what it
+        sent while unread is never delivered.
+        """
+        server, factory, held = heldServer()
+        client = server.connect("/")
+        client.sendText("first")
+        client.sendText("second")
+        client.sendText("third")
+        self.assertFalse(client.serverReading)
+        client.vanish()
+        self.assertEqual(factory.clients, set())
+        self.assertTrue(client.disconnected)
+        self.assertEqual(held.gone, [])
+        held.pending[0].callback(None)
+        for pending in held.pending[1:]:
+            pending.callback(None)
+        client.advance(1)
+        self.assertEqual(held.gone, [client.protocol])
+        self.assertNotIn("third", held.received)
+
+    def test_shutdownWriteWhilePaused(self) -> None:
+        """
+        A client's half-close is read by the server after what the client
+        sent before it: while the server is paused, not at all; once it
+        reads again, the connection is lost (the server does not
+        half-close) and the resource told.
+        """
+        server, factory, held = heldServer()
+        client = server.connect("/")
+        client.sendText("first")
+        client.sendText("second")
+        client.shutdownWrite()
+        self.assertFalse(client.disconnected)
+        held.pending[0].callback(None)
+        held.pending[1].callback(None)
+        self.assertTrue(client.disconnected)
+        self.assertEqual(held.received, ["first", "second"])
+        self.assertEqual(held.gone, [client.protocol])
+        self.assertEqual(factory.clients, set())
+
+
+class HalfCloseable(Protocol):
+    """
+    A protocol that supports half-close, recording how it was told.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def readConnectionLost(self) -> None:
+        self.events.append("read")
+
+    def writeConnectionLost(self) -> None:
+        self.events.append("write")
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.events.append(reason.type.__name__)
+
+
+class Sink(Protocol):
+    """
+    A protocol that reads nothing, with its producer calls recorded.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pauseProducing(self) -> None:
+        self.calls.append("pause")
+
+    def resumeProducing(self) -> None:
+        self.calls.append("resume")
+
+    def stopProducing(self) -> None:
+        self.calls.append("stop")
+
+
+class InMemoryTransportTests(SynchronousTestCase):
+    """
+    L{InMemoryTransport} keeps Twisted's transport contracts.
+    """
+
+    def connected(self, protocol: Protocol) -> InMemoryClient:
+        """
+        A client connected to C{protocol}, which does not speak WebSocket.
+        """
+        server = InMemoryServer(Factory.forProtocol(lambda: protocol))
+        return server.connect("/", requireAccept=False, reading=False)
+
+    def test_interfaces(self) -> None:
+        """
+        It provides the transport, consumer, push producer and
+        buffered-transport interfaces, and L{bufferedBytes} asks it.
+        """
+        client = connect(WebSocketResource(), "/", reading=False)
+        transport = client.transport
+        for interface in (ITransport, IConsumer, IPushProducer, IBufferedTransport):
+            self.assertTrue(verifyObject(interface, transport))
+        client.protocol.writeText("hi")  # type: ignore[attr-defined]
+        self.assertEqual(bufferedBytes(transport), 4)
+
+    def test_producerPausedAndResumed(self) -> None:
+        """
+        Each write that leaves more than 64 KiB buffered pauses the
+        streaming producer; it is resumed once the client has read all.
+        """
+        sink = Sink()
+        client = self.connected(sink)
+        transport = client.transport
+        transport.registerProducer(sink, True)
+        transport.write(b"a" * 65536)
+        self.assertEqual(sink.calls, [])
+        transport.write(b"b")
+        transport.write(b"c")
+        self.assertEqual(sink.calls, ["pause", "pause"])
+        client.readBytes(65537)
+        self.assertEqual(sink.calls, ["pause", "pause"])
+        client.readBytes(1)
+        self.assertEqual(sink.calls, ["pause", "pause", "resume"])
+        with self.assertRaises(RuntimeError):
+            transport.registerProducer(Sink(), True)
+        client.vanish()
+        self.assertEqual(sink.calls[-1], "stop")
+
+    def test_pullProducer(self) -> None:
+        """
+        A pull producer is resumed when registered and each time the
+        buffer drains.
+        """
+        sink = Sink()
+        client = self.connected(sink)
+        client.transport.registerProducer(sink, False)
+        self.assertEqual(sink.calls, ["resume"])
+        client.transport.write(b"x")
+        client.readBytes(1)
+        self.assertEqual(sink.calls, ["resume", "resume"])
+
+    def test_halfClose(self) -> None:
+        """
+        A half-closeable protocol reads the client's end of stream with
+        C{readConnectionLost} and keeps the connection; its own
+        C{loseWriteConnection} reaches the client once its buffer drained.
+        """
+        protocol = HalfCloseable()
+        directlyProvides(protocol, IHalfCloseableProtocol)
+        client = self.connected(protocol)
+        client.shutdownWrite()
+        self.assertEqual(protocol.events, ["read"])
+        transport = client.transport
+        transport.write(b"last")
+        transport.loseWriteConnection()
+        self.assertEqual(protocol.events, ["read"])
+        client.readBytes(4)
+        self.assertEqual(protocol.events, ["read", "write"])
+        self.assertFalse(client.disconnected)
+        transport.loseConnection()  # done at the client's next step
+        self.assertTrue(client.disconnected)
+        self.assertEqual(protocol.events, ["read", "write", "ConnectionDone"])
+
+    def test_writeChecked(self) -> None:
+        """
+        As Twisted's transports, it takes only C{bytes}.
+        """
+        client = self.connected(Sink())
+        with self.assertRaises(TypeError):
+            client.transport.write("text")  # type: ignore[arg-type]
+
+    def test_readingChecked(self) -> None:
+        """
+        C{reading} is a C{bool} or a positive C{int}.
+        """
+        client = connect(WebSocketResource(), "/")
+        with self.assertRaises(ValueError):
+            client.reading = 0
+        with self.assertRaises(TypeError):
+            client.reading = "all"  # type: ignore[assignment]
+        client.reading = 10
+        self.assertEqual(client.reading, 10)
+
+
+class SiteBackPressureTests(SynchronousTestCase):
+    """
+    The same in-memory peer behind a C{twisted.web} site: the helpers model
+    the connection, whichever entry point serves it.
+    """
+
+    def test_nonReadingClientThroughSite(self) -> None:
+        """
+        Through a L{WebSocketUpgradeResource} in a C{Site}, a client that
+        does not read leaves the server's writes buffered and
+        C{drained()} pending until it reads them.
+        """
+        clock = MemoryReactorClock()
+        factory = WebSocketFactory(reactor=clock)
+        root = Resource()
+        root.putChild(b"ws", WebSocketUpgradeResource(Recorder(), anyOrigin, factory))
+        server = InMemoryServer(Site(root, reactor=clock), clock=clock)
+        client = server.connect("/ws", reading=False)
+        (sender,) = factory.clients
+        sender.writeBinary(b"\x00" * 100_000)
+        self.assertEqual(sender.bufferedAmount, 100_010)  # 2 + 8-byte length
+        drained = sender.drained()
+        self.assertNoResult(drained)
+        client.resumeReading()
+        self.successResultOf(drained)
+        self.assertEqual(client.readMessages(), [b"\x00" * 100_000])

@@ -17,6 +17,8 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from txclws._bufferedtransport import IBufferedTransport
+
 __all__ = ["DrainWaiters", "bufferedBytes"]
 
 
@@ -29,8 +31,11 @@ def bufferedBytes(transport: Any) -> int:
     encrypted in the TCP transport below it, and cleartext written before
     the TLS handshake completes in C{_appSendBuffer}).  These attributes
     are private to Twisted but have kept their names since Twisted 8;
-    a transport that has none of them counts as empty.
+    a transport that has none of them counts as empty.  A transport that
+    provides L{IBufferedTransport} is asked instead.
     """
+    if IBufferedTransport.providedBy(transport):
+        return int(transport.bufferedAmount())
     total = 0
     for _ in range(4):  # a transport wrapped a few times at most
         # Each object's own attributes only: a protocol wrapper (TLS, those

@@ -3,7 +3,7 @@
 Helpers for testing WebSocket resources without sockets.
 
 What C{twisted.internet.testing} gives for protocols, for resources: an
-L{InMemoryServer} serves resources over C{StringTransport}s with a
+L{InMemoryServer} serves resources over L{InMemoryTransport}s with a
 C{MemoryReactorClock} for its timeouts, and each L{InMemoryClient} connected
 to it speaks the client side of RFC 6455 in memory.  A test sends text,
 binary, ping, pong and close frames, reads back the messages the resource
@@ -30,6 +30,73 @@ fires later (on L{InMemoryServer.clock}, or fired by the test) is waited
 for as a real server would, and whatever it writes is read by the next
 L{InMemoryClient.readMessages}.
 
+Slow, silent and vanishing peers
+================================
+
+Each connection's L{InMemoryTransport} behaves as a TCP socket does for
+the server: what the server writes waits in a buffer until the client
+reads it; past 64 KiB (Twisted's C{FileDescriptor.bufferSize}) the server
+is told to pause, and once the client has read everything it is told to
+resume, so C{client.bufferedAmount}, C{client.drained()} and the factory's
+slow-client policy behave as they do on a real socket.  The kernel's own
+socket buffers are not modelled: the client reads straight from the
+server's buffer.
+
+By default a client reads everything at once (C{reading=True}).  Made with
+C{reading=False} it reads nothing until told to (L{InMemoryClient.readBytes},
+L{InMemoryClient.resumeReading}); made with C{reading=N} it reads N bytes
+at each L{InMemoryClient.step} and each C{advance()}.  The other way, when
+the server stops reading a client (it does while a callback is pending
+with the client's next events queued, and while its own writes wait),
+L{InMemoryClient.serverReading} is False and whatever the client sends
+meanwhile waits, to be delivered when the server reads again.
+
+A resource that paces its writes with C{drained()}, and a client that
+reads 16 KiB at a time::
+
+    class Download(WebSocketResource):
+        def receivedText(self, client, message):
+            return ensureDeferred(self.send(client))
+
+        async def send(self, client):
+            for _ in range(64):
+                client.writeBinary(b"x" * 16384)
+                await client.drained()
+
+    def test_paced():
+        client = connect(Download(), "/", reading=16384)
+        client.sendText("go")
+        received = []
+        for _ in range(200):
+            # the high-water mark, and the write that passed it
+            assert client.bufferedAtServer <= 65536 + 16388
+            client.step()
+            received += client.readMessages()
+        assert len(received) == 64
+
+The slow-client policy: broadcasts to a client that does not read, over
+C{maxBuffer} for C{slowClientTimeout} seconds, close it with 1008; the
+close frame waits behind the messages until the client reads again::
+
+    def test_slowClient():
+        server = InMemoryServer(maxBuffer=100_000, slowClientTimeout=10)
+        server.register("/feed", WebSocketResource())
+        client = server.connect("/feed", reading=False)
+        for _ in range(3):
+            writeToClientsText([client.protocol], "x" * 60_000)
+        server.advance(9.5)
+        assert client.bufferedAtServer == 3 * 60_004  # no close frame yet
+        server.advance(0.5)
+        client.resumeReading()
+        assert client.readMessages() == ["x" * 60_000] * 3
+        assert client.closeCode == 1008 and client.disconnected
+
+A client can also go away at any moment, even while the server is not
+reading it: L{InMemoryClient.vanish} drops the connection as a reset does
+(the server's protocol gets C{connectionLost} with L{ConnectionLost} at
+once), L{InMemoryClient.shutdownWrite} half-closes it (the server reads
+the end of the stream after whatever came before it).
+
 @since: 0.1.0
 """
 
@@ -37,14 +104,26 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IProtocol, IProtocolFactory
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import (
+    IAddress,
+    IConsumer,
+    IHalfCloseableProtocol,
+    IProducer,
+    IProtocol,
+    IProtocolFactory,
+    IPullProducer,
+    IPushProducer,
+    ITransport,
+)
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
+from txclws._bufferedtransport import IBufferedTransport
 from txclws._core.close import parseClosePayload, serializeClosePayload
 from txclws._core.frames import Opcode, serializeFrame
 from txclws._core.handshake import acceptKey
@@ -56,6 +135,7 @@ __all__ = [
     "HandshakeRefused",
     "InMemoryClient",
     "InMemoryServer",
+    "InMemoryTransport",
     "ServerProtocolError",
     "connect",
 ]
@@ -66,6 +146,14 @@ MASK = b"\x37\xfa\x21\x3d"
 
 #: The C{Sec-WebSocket-Key} an in-memory client sends (RFC 6455 section 1.3).
 KEY = base64.b64encode(b"the sample nonce").decode("ascii")
+
+#: The most a client takes from its transport in one read, as a socket's
+#: C{recv} would: it keeps the decoding of a large backlog linear.
+_READ_SIZE = 65536
+
+#: How a client reads: C{True} everything at once, C{False} nothing, an
+#: C{int} that many bytes at each step.
+Reading = bool | int
 
 
 class HandshakeRefused(Exception):
@@ -107,14 +195,21 @@ def connect(
     @param clock: the clock for the server's timeouts; a new one by default
         (then reach it as C{client.server.clock}).
     @param options: keyword arguments of L{InMemoryServer.connect}
-        (C{origin}, C{headers}, C{subprotocols}, C{requireAccept}, ...);
-        any other is a limit passed to L{WebSocketFactory}, e.g.
-        C{maxMessageSize=1024}.
+        (C{origin}, C{headers}, C{subprotocols}, C{requireAccept},
+        C{reading}, ...); any other is a limit passed to
+        L{WebSocketFactory}, e.g. C{maxMessageSize=1024}.
     @return: the connected client.
     @raise HandshakeRefused: the handshake was refused (unless
         C{requireAccept=False}).
     """
-    connectNames = {"origin", "headers", "subprotocols", "requireAccept", "autoClose"}
+    connectNames = {
+        "origin",
+        "headers",
+        "subprotocols",
+        "requireAccept",
+        "autoClose",
+        "reading",
+    }
     connectOptions = {k: v for k, v in options.items() if k in connectNames}
     limits = {k: v for k, v in options.items() if k not in connectNames}
     server = InMemoryServer(clock=clock, **limits)
@@ -122,10 +217,320 @@ def connect(
     return server.connect(target, **connectOptions)
 
 
+@implementer(ITransport, IConsumer, IPushProducer, IBufferedTransport)
+class InMemoryTransport:
+    """
+    The server's side of one in-memory connection: a transport that keeps
+    what the server writes until the client reads it, with the flow control
+    of Twisted's TCP transport (C{FileDescriptor}).
+
+    Its producer, registered with C{registerProducer(producer, True)}, is
+    paused whenever a write leaves more than L{bufferSize} bytes buffered,
+    and resumed once the client has read them all.  C{loseConnection} waits
+    for the buffer to drain (and, if the producer is paused then, resumes
+    it instead, as Twisted does: unregister it first);
+    C{loseWriteConnection} half-closes once it has drained;
+    C{abortConnection} drops the connection, buffer and all.  The server's
+    C{pauseProducing}/C{resumeProducing} stop and start reading: bytes the
+    client sends meanwhile wait, in order, behind any end of stream.
+
+    Like a reactor, it calls its protocol only from the client's side
+    (L{InMemoryClient}'s reads, sends and steps), never from inside the
+    protocol's own calls: a resumed read, a drained buffer or an abort
+    takes effect at the client's next step.
+
+    @ivar protocol: the protocol this transport delivers to.
+    @ivar producer: the registered producer, or L{None}.
+    @ivar streamingProducer: whether it is a push producer.
+    @ivar reading: whether the server reads: False once it paused reading
+        (C{pauseProducing}), or lost or is closing the connection.
+    @ivar connected: whether the connection is up (also while closing).
+    @ivar disconnecting: C{loseConnection} was called.
+    @ivar disconnected: the connection is gone; the protocol was told.
+    @ivar bufferSize: the high-water mark of the write buffer, in bytes.
+
+    @since: 0.2.0
+    """
+
+    bufferSize = 65536
+
+    def __init__(
+        self, protocol: IProtocol, hostAddress: IAddress, peerAddress: IAddress
+    ) -> None:
+        """
+        @param protocol: the protocol to deliver the client's bytes to.
+        @param hostAddress: what L{getHost} answers.
+        @param peerAddress: what L{getPeer} answers.
+        """
+        self.protocol = protocol
+        self.producer: IProducer | None = None
+        self.streamingProducer = False
+        self.reading = True
+        self.connected = True
+        self.disconnecting = False
+        self.disconnected = False
+        self._host = hostAddress
+        self._peer = peerAddress
+        self._outgoing = bytearray()
+        self._incoming = bytearray()
+        self._producerPaused = False
+        #: Like FileDescriptor.startWriting: the buffer needs attention.
+        self._writing = False
+        self._writeClosing = False
+        self._writeShut = False
+        self._aborting = False
+        self._peerEOF = False
+
+    # -- ITransport, as the server sees it -----------------------------
+
+    def write(self, data: bytes) -> None:
+        """
+        Buffer C{data} for the client; past L{bufferSize}, pause the
+        streaming producer (every such write, as Twisted does).
+
+        @raise TypeError: C{data} is not C{bytes}.
+        """
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        if not self.connected or self._writeShut or self._aborting or not data:
+            return
+        self._outgoing += data
+        self._writing = True
+        producer = self.producer
+        if producer is not None and self.streamingProducer:
+            if len(self._outgoing) > self.bufferSize:
+                self._producerPaused = True
+                cast(IPushProducer, producer).pauseProducing()
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        """
+        Write each of C{data}, in order.
+        """
+        self.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        """
+        Close once the client has read everything buffered; stop reading.
+        """
+        if self.connected and not self.disconnecting:
+            self.disconnecting = True
+            self.reading = False
+            self._writing = True
+
+    def loseWriteConnection(self) -> None:
+        """
+        Half-close: once the buffer has drained, the client reads the end
+        of the stream; reading goes on.
+        """
+        if self.connected:
+            self._writeClosing = True
+            self._writing = True
+
+    def abortConnection(self) -> None:
+        """
+        Drop the connection now, discarding the buffer; the protocol gets
+        C{connectionLost} with L{ConnectionAborted} at the client's next
+        step, as Twisted's C{callLater(0, ...)} does.
+        """
+        if self.disconnected or self._aborting:
+            return
+        self._aborting = True
+        self.reading = False
+        self._writing = False
+        self._outgoing.clear()
+
+    def getPeer(self) -> IAddress:
+        """
+        The client's address.
+        """
+        return self._peer
+
+    def getHost(self) -> IAddress:
+        """
+        The server's address.
+        """
+        return self._host
+
+    def bufferedAmount(self) -> int:
+        """
+        Bytes written and not yet read by the client
+        (L{IBufferedTransport}).
+        """
+        return len(self._outgoing)
+
+    def value(self) -> bytes:
+        """
+        The bytes written and not yet read by the client, without reading
+        them.
+        """
+        return bytes(self._outgoing)
+
+    # -- IConsumer -------------------------------------------------------
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """
+        Register C{producer} to be paused and resumed as the buffer fills
+        and drains.
+
+        @raise RuntimeError: another producer is registered.
+        """
+        if self.producer is not None:
+            raise RuntimeError(f"{self.producer!r} was never unregistered")
+        if self.disconnected:
+            producer.stopProducing()
+            return
+        self.producer = producer
+        self.streamingProducer = streaming
+        if not streaming:
+            cast(IPullProducer, producer).resumeProducing()
+
+    def unregisterProducer(self) -> None:
+        """
+        Forget the producer; a pending C{loseConnection} may now complete.
+        """
+        self.producer = None
+        self._producerPaused = False
+        if self.connected and self.disconnecting:
+            self._writing = True
+
+    # -- IPushProducer: the server stops and starts reading ------------
+
+    def pauseProducing(self) -> None:
+        """
+        Stop reading the client: what it sends waits.
+        """
+        self.reading = False
+
+    def resumeProducing(self) -> None:
+        """
+        Read the client again, unless the connection is closing.
+        """
+        if self.connected and not self.disconnecting and not self._aborting:
+            self.reading = True
+
+    def stopProducing(self) -> None:
+        """
+        As Twisted's transports: close the connection.
+        """
+        self.loseConnection()
+
+    # -- the client's side ----------------------------------------------
+
+    def _peerRead(self, size: int) -> bytes:
+        """
+        The client reads up to C{size} of the buffered bytes.
+        """
+        if size <= 0 or not self.connected or self._aborting:
+            return b""
+        data = bytes(self._outgoing[:size])
+        del self._outgoing[:size]
+        return data
+
+    @property
+    def _eofToPeer(self) -> bool:
+        """
+        Whether the client has read the end of the server's stream.
+        """
+        return self._writeShut and not self._outgoing
+
+    def _peerSend(self, data: bytes) -> None:
+        """
+        The client sends C{data}: it waits until the server reads.
+        """
+        if self.connected and not self._peerEOF and not self.disconnecting:
+            self._incoming += data
+
+    def _peerShutdownWrite(self) -> None:
+        """
+        The client half-closes: the server reads the end of the stream
+        after what came before it.
+        """
+        self._peerEOF = True
+
+    def _peerReset(self) -> None:
+        """
+        The connection is reset by the client: lost at once, whether the
+        server is reading or not.
+        """
+        if not self.disconnected:
+            self._lose(ConnectionLost("the client vanished"))
+
+    def _serve(self) -> bool:
+        """
+        One turn of the reactor for this connection, the client's reading
+        apart: a drained buffer, an abort, bytes or an end of stream from
+        the client.
+
+        @return: whether anything happened.
+        """
+        if self.disconnected:
+            return False
+        if self._aborting:
+            self._lose(ConnectionAborted("aborted by the server"))
+        elif self._writing and not self._outgoing:
+            self._writing = False
+            self._bufferEmptied()
+        elif self.reading and self._incoming:
+            data = bytes(self._incoming)
+            self._incoming.clear()
+            self.protocol.dataReceived(data)
+        elif self.reading and self._peerEOF:
+            self._endOfStream()
+        else:
+            return False
+        return True
+
+    def _bufferEmptied(self) -> None:
+        """
+        What Twisted's C{FileDescriptor.doWrite} does once its buffer is
+        empty: resume a paused producer, or else finish a pending close.
+        """
+        producer = self.producer
+        if producer is not None and (
+            not self.streamingProducer or self._producerPaused
+        ):
+            self._producerPaused = False
+            # Push and pull producers alike are resumed when it drains.
+            cast(IPushProducer, producer).resumeProducing()
+        elif self.disconnecting:
+            self._lose(ConnectionDone("the server closed the connection"))
+        elif self._writeClosing and not self._writeShut:
+            self._writeShut = True
+            halfCloseable = IHalfCloseableProtocol(self.protocol, None)
+            if halfCloseable is not None:
+                halfCloseable.writeConnectionLost()
+
+    def _endOfStream(self) -> None:
+        """
+        The server reads the client's end of stream: a half-closeable
+        protocol is told so; any other loses the connection, as Twisted's
+        TCP transport does.
+        """
+        self._peerEOF = False
+        self.reading = False
+        halfCloseable = IHalfCloseableProtocol(self.protocol, None)
+        if halfCloseable is not None:
+            halfCloseable.readConnectionLost()
+        else:
+            self._lose(ConnectionDone("the client closed the connection"))
+
+    def _lose(self, reason: Exception) -> None:
+        self.disconnected = True
+        self.connected = False
+        self.reading = False
+        self._writing = False
+        self._outgoing.clear()
+        self._incoming.clear()
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            producer.stopProducing()
+        self.protocol.connectionLost(Failure(reason))
+
+
 class InMemoryServer:
     """
     A server with no sockets: a protocol factory whose connections are
-    L{StringTransport}s, and a fake clock for its timeouts.
+    L{InMemoryTransport}s, and a fake clock for its timeouts.
 
     @ivar clock: the L{MemoryReactorClock} the server's timeouts run on.
     @ivar factory: the protocol factory serving each connection: a
@@ -183,6 +588,7 @@ class InMemoryServer:
         subprotocols: Sequence[str] = (),
         requireAccept: bool = True,
         autoClose: bool = True,
+        reading: Reading = True,
     ) -> InMemoryClient:
         """
         Connect a new client and send its opening handshake.
@@ -194,9 +600,15 @@ class InMemoryServer:
         @param subprotocols: the subprotocols to offer.
         @param requireAccept: raise L{HandshakeRefused} unless the answer
             is C{101}; when False, look at C{client.status} instead.
-        @param autoClose: answer the server's close frame with our own, as
-            browsers do; when False the test must call
-            L{InMemoryClient.sendClose} (or let the server time out).
+        @param autoClose: answer the server's close frame with our own, and
+            close our side once the server has closed its own, as browsers
+            do; when False the test must call L{InMemoryClient.sendClose}
+            (or let the server time out).
+        @param reading: how the client reads once the handshake is
+            answered (the answer's head is always read): C{True}, all the
+            server writes; C{False}, nothing until told; an C{int} N, N
+            bytes at each L{InMemoryClient.step} (and each C{advance}).
+            See L{InMemoryClient.reading}.  (@since: 0.2.0)
         @return: the client, its handshake answered.
         @raise HandshakeRefused: see C{requireAccept}.
         """
@@ -205,12 +617,10 @@ class InMemoryServer:
         protocol = self.factory.buildProtocol(peer)
         if protocol is None:
             raise HandshakeRefused(0, b"the factory refused the connection")
-        transport = StringTransport(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 80),
-            peerAddress=peer,
-            lenient=True,
+        transport = InMemoryTransport(
+            protocol, IPv4Address("TCP", "127.0.0.1", 80), peer
         )
-        client = InMemoryClient(self, protocol, transport, autoClose)
+        client = InMemoryClient(self, protocol, transport, autoClose, reading)
         self.clients.append(client)
         protocol.makeConnection(transport)
         client._handshake(target, origin, headers, subprotocols)
@@ -221,11 +631,12 @@ class InMemoryServer:
     def advance(self, seconds: float) -> None:
         """
         Move the clock on by C{seconds}, running the timeouts that expire,
-        and let every client read what the server then wrote.
+        then L{step <InMemoryClient.step>} every client: each reads as its
+        L{InMemoryClient.reading} says.
         """
         self.clock.advance(seconds)
         for client in self.clients:
-            client._pump()
+            client.step()
 
 
 class InMemoryClient:
@@ -235,12 +646,17 @@ class InMemoryClient:
     Frames sent are masked with L{MASK}; frames received are checked and
     decoded.  The server's pings are answered at once, as browsers do.
 
+    Every method and property first lets the connection catch up: the
+    server reads what the client sent (if it is reading), the client reads
+    what the server wrote (as L{reading} allows), until neither has
+    anything left to do.
+
     @ivar server: the L{InMemoryServer} connected to.
     @ivar protocol: the protocol the server's factory built for this
         connection (for a L{WebSocketFactory}, the
         L{txclws.WebSocketServerProtocol}: the very C{client} object the
         resource is given).
-    @ivar transport: the server's L{StringTransport}.
+    @ivar transport: the server's L{InMemoryTransport}.
     @ivar status: the HTTP status of the handshake answer (101: accepted).
     @ivar responseHeaders: the answer's headers, by lower-case name.
     @ivar responseBody: the answer's body (a refusal's explanation).
@@ -252,8 +668,9 @@ class InMemoryClient:
         self,
         server: InMemoryServer,
         protocol: IProtocol,
-        transport: StringTransport,
+        transport: InMemoryTransport,
         autoClose: bool,
+        reading: Reading = True,
     ) -> None:
         self.server = server
         self.protocol = protocol
@@ -264,12 +681,16 @@ class InMemoryClient:
         self.pings: list[bytes] = []
         self.pongs: list[bytes] = []
         self._autoClose = autoClose
+        self._reading: Reading = True
+        self._afterHandshake = _checkReading(reading)
         self._messages: list[str | bytes] = []
         self._reader = _ServerFrameReader()
         self._head: bytearray | None = bytearray()
         self._closeSent = False
         self._closeReceived: tuple[int, str] | None = None
         self._lost = False
+        self._sawEOF = False
+        self._writeShut = False
         self._pumping = False
 
     # -- sending ---------------------------------------------------------
@@ -321,28 +742,139 @@ class InMemoryClient:
 
     def sendBytes(self, data: bytes) -> None:
         """
-        Send raw bytes to the server, then read what it answered.
+        Send raw bytes to the server, then let it answer.  While the server
+        is not reading (L{serverReading}) they wait, in order; once the
+        connection is gone, or our side shut (L{shutdownWrite}), they are
+        dropped.
         """
-        if self._lost:
+        if self._lost or self._writeShut:
             return
-        self.protocol.dataReceived(data)
+        self.transport._peerSend(data)
         self._pump()
 
     def disconnect(self) -> None:
         """
-        Drop the connection without a close handshake, as a client that
-        vanishes does.
+        Read what is there to read, then drop the connection without a
+        close handshake, as a client that vanishes does (see L{vanish}).
         """
         self._pump()
+        self.vanish()
+
+    def vanish(self) -> None:
+        """
+        Drop the connection at once, as a reset does: the server's protocol
+        gets C{connectionLost} with L{ConnectionLost} now, even while it is
+        not reading this client (say, while a callback is pending with the
+        client's next events queued); what either side had not yet read is
+        lost.
+
+        @since: 0.2.0
+        """
         if not self._lost:
-            self._lose(ConnectionLost("the client vanished"))
+            self._lost = True
+            self.transport._peerReset()
+
+    def shutdownWrite(self) -> None:
+        """
+        Half-close: the server reads the end of the stream after what we
+        sent before it, once it reads this client again.  A protocol that
+        does not provide C{IHalfCloseableProtocol} (L{WebSocketFactory}'s
+        does not) then loses the connection, as on TCP.
+
+        @since: 0.2.0
+        """
+        if not self._lost and not self._writeShut:
+            self._writeShut = True
+            self.transport._peerShutdownWrite()
+            self._pump()
+
+    # -- reading ---------------------------------------------------------
+
+    @property
+    def reading(self) -> Reading:
+        """
+        How this client reads what the server writes: C{True}, everything,
+        whenever it is looked at; C{False}, nothing (until L{readBytes});
+        an C{int} N, N bytes at each L{step} and each C{advance}.  Settable.
+
+        @since: 0.2.0
+        """
+        return self._reading
+
+    @reading.setter
+    def reading(self, mode: Reading) -> None:
+        self._reading = _checkReading(mode)
+        self._pump()
+
+    def stopReading(self) -> None:
+        """
+        Read nothing more until told to, as a stalled peer: the server's
+        buffer for this client grows.
+
+        @since: 0.2.0
+        """
+        self.reading = False
+
+    def resumeReading(self) -> None:
+        """
+        Read everything, now and from now on.
+
+        @since: 0.2.0
+        """
+        self.reading = True
+
+    def readBytes(self, size: int) -> int:
+        """
+        Read up to C{size} of the bytes the server has buffered, now,
+        whatever L{reading} says; then let the server react.
+
+        @return: how many bytes were read.
+        @since: 0.2.0
+        """
+        return self._pump(size)
+
+    def step(self) -> int:
+        """
+        One read as L{reading} says (everything, nothing, or N bytes), then
+        let the server react: what L{InMemoryServer.advance} does for each
+        client after moving the clock.
+
+        @return: how many bytes were read.
+        @since: 0.2.0
+        """
+        mode = self._reading
+        return self._pump(mode if mode is not True else None)
+
+    @property
+    def serverReading(self) -> bool:
+        """
+        Whether the server reads this client: False while it has paused
+        reading (a pending callback with events queued, a full write
+        buffer) and once the connection is closing or gone.
+
+        @since: 0.2.0
+        """
+        self._pump()
+        return self.transport.reading
+
+    @property
+    def bufferedAtServer(self) -> int:
+        """
+        Bytes the server has written that this client has not read: what
+        the server's C{client.bufferedAmount} reports.
+
+        @since: 0.2.0
+        """
+        self._pump()
+        return self.transport.bufferedAmount()
 
     # -- receiving -------------------------------------------------------
 
     def readMessages(self) -> list[str | bytes]:
         """
         The messages the server sent since the last call, oldest first:
-        C{str} for text, C{bytes} for binary.
+        C{str} for text, C{bytes} for binary.  Only what this client has
+        read counts (see L{reading}).
         """
         self._pump()
         messages, self._messages = self._messages, []
@@ -362,8 +894,8 @@ class InMemoryClient:
     @property
     def closeCode(self) -> int | None:
         """
-        The code of the server's close frame, or L{None} before one came
-        (1005 for a close frame without a code).
+        The code of the server's close frame, or L{None} before one was
+        read (1005 for a close frame without a code).
         """
         self._pump()
         return self._closeReceived[0] if self._closeReceived else None
@@ -414,6 +946,10 @@ class InMemoryClient:
         headers: Iterable[tuple[str, str]],
         subprotocols: Sequence[str],
     ) -> None:
+        """
+        Send the opening handshake and read the answer's head (all of a
+        refusal); then read as the test asked.
+        """
         lines = [
             f"GET {target} HTTP/1.1",
             "Host: localhost",
@@ -427,29 +963,65 @@ class InMemoryClient:
         if subprotocols:
             lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
         lines.extend(f"{name}: {value}" for name, value in headers)
+        self._reading = False
         self.sendBytes(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        end = self.transport.value().find(b"\r\n\r\n")
+        if end >= 0:
+            self._pump(end + 4)
+        if self.status != 101:
+            self._pump(None)
+        self.reading = self._afterHandshake
 
-    def _pump(self) -> None:
+    def _pump(self, allowance: int | None = 0) -> int:
         """
-        Read what the server wrote; deliver the loss of the connection
-        once the server closed it.
+        Let the connection catch up: the server reads what we sent, we read
+        what it wrote (at most C{allowance} bytes more than L{reading}
+        allows: L{None}, no limit), until neither has anything to do.
 
         Not reentrant: an answer sent while reading (a pong, our close
-        frame) may make the server write more, which the loop here reads
-        after what came before it, in order.
+        frame) waits to be delivered by the loop here, after what came
+        before it, in order.
+
+        @return: how many bytes we read.
         """
         if self._pumping:
-            return
+            return 0
+        if self._reading is True:
+            allowance = None
         self._pumping = True
+        read = 0
+        transport = self.transport
         try:
-            while data := self.transport.value():
-                self.transport.clear()
-                self._received(data)
+            while True:
+                size = _READ_SIZE if allowance is None else min(allowance, _READ_SIZE)
+                data = transport._peerRead(size)
+                if data:
+                    read += len(data)
+                    if allowance is not None:
+                        allowance -= len(data)
+                    self._received(data)
+                elif not (transport._serve() or self._noticeEOF()):
+                    break
         finally:
             self._pumping = False
-        transport = self.transport
-        if not self._lost and (transport.disconnecting or transport.disconnected):
-            self._lose(ConnectionDone("the server closed the connection"))
+        if transport.disconnected:
+            self._lost = True
+        return read
+
+    def _noticeEOF(self) -> bool:
+        """
+        Once we have read the end of the server's stream, close our side
+        too (with C{autoClose}), as browsers do.
+
+        @return: whether that is news.
+        """
+        if self._sawEOF or not self.transport._eofToPeer:
+            return False
+        self._sawEOF = True
+        if self._autoClose and not self._writeShut:
+            self._writeShut = True
+            self.transport._peerShutdownWrite()
+        return True
 
     def _received(self, data: bytes) -> None:
         if self._head is not None:
@@ -497,19 +1069,33 @@ class InMemoryClient:
                 code = self._closeReceived[0]
                 self.sendClose(None if code == 1005 else code)
 
-    def _lose(self, reason: Exception) -> None:
-        self._lost = True
-        self.protocol.connectionLost(Failure(reason))
+
+def _checkReading(mode: Reading) -> Reading:
+    """
+    @return: C{mode}, a valid L{InMemoryClient.reading}.
+    @raise ValueError: an C{int} below 1.
+    @raise TypeError: neither a C{bool} nor an C{int}.
+    """
+    if isinstance(mode, bool):
+        return mode
+    if not isinstance(mode, int):
+        raise TypeError(f"reading must be a bool or an int, not {mode!r}")
+    if mode < 1:
+        raise ValueError(f"reading must be at least 1 byte, not {mode}")
+    return mode
 
 
 class _ServerFrameReader:
     """
     Reassembles the server's (unmasked) frames into messages and control
     frames, checking what a client must check (RFC 6455 section 5).
+
+    The unparsed bytes live in a C{bytearray} consumed from the front, so
+    reading a large backlog in socket-sized chunks stays linear.
     """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
         self._opcode = 0
         self._fragments: list[bytes] = []
 
@@ -549,8 +1135,9 @@ class _ServerFrameReader:
             offset += size
         if len(buffer) < offset + length:
             return None
-        self._buffer = buffer[offset + length :]
-        return bool(first & 0x80), first & 0x0F, buffer[offset : offset + length]
+        payload = bytes(buffer[offset : offset + length])
+        del buffer[: offset + length]
+        return bool(first & 0x80), first & 0x0F, payload
 
     def _assemble(
         self, fin: bool, opcode: int, payload: bytes
