@@ -72,7 +72,7 @@ def isValidCloseCode(code: int, version: int = 13) -> bool:
 
 #: The draft code sent to a version 7 or 8 peer in place of each RFC 6455
 #: code that hybi-07/08 section 7.4.1 does not define.
-_DRAFT_CODES = {
+_DRAFT_CODES: dict[int, int] = {
     # Invalid UTF-8: the drafts' text frames carry UTF-8 (hybi-07/08
     # section 4.6, RFC 6455 5.6) but they give no code for breaking that;
     # a payload that breaks its frame type's rule is a protocol error,
