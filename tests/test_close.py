@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import pytest
 
+from tests._frames_helpers import CLOSE, TEXT, clientFrame
 from txclws._core.close import (
     MAX_CLOSE_REASON,
     checkOutgoingCloseCode,
     isValidCloseCode,
     parseClosePayload,
     serializeClosePayload,
+    wireCloseCode,
 )
+from txclws._core.connection import WebSocketConnection
 from txclws._core.errors import InvalidFrame, InvalidPayload
 from txclws._core.frames import CloseCode
 
@@ -177,3 +180,111 @@ class TestParseClosePayload:
         A 2-byte payload is a code with an empty reason.
         """
         assert parseClosePayload(b"\x03\xe9") == (1001, "")
+
+
+#: Codes hybi-07/08 section 7.4.1 define for a close frame (1005 and 1006,
+#: which draft 08 adds, are never sent), and their section 7.4.2 ranges.
+DRAFT_CODES = [1000, 1001, 1002, 1003, 1004, *range(3000, 5000)]
+
+
+class TestWireCloseCode:
+    """
+    hybi-07/08 peers (versions 7 and 8) are only sent codes their drafts
+    define (section 7.4.1); RFC 6455 peers get every code as it is.
+    """
+
+    @pytest.mark.parametrize(
+        "code, draft",
+        [(1007, 1002), (1009, 1004), (1008, 1001), (1010, 1001), (1011, 1001)],
+    )
+    @pytest.mark.parametrize("version", [7, 8])
+    def test_mapped(self, version: int, code: int, draft: int) -> None:
+        """
+        The RFC 6455 codes the drafts lack map to the drafts' nearest:
+        invalid payload to protocol error, too big to frame too large, the
+        server's own reasons to going away.
+        """
+        assert wireCloseCode(code, version) == draft
+
+    @pytest.mark.parametrize("version", [7, 8])
+    def test_onlyDraftCodesSent(self, version: int) -> None:
+        """
+        Every code a version 7 or 8 connection may be asked to send goes
+        out as a code of the drafts.
+        """
+        sendable = [c for c in range(5001) if isValidCloseCode(c, version)]
+        assert {wireCloseCode(c, version) for c in sendable} <= set(DRAFT_CODES)
+
+    def test_rfc6455Unchanged(self) -> None:
+        """
+        Version 13 sends every valid code as it is.
+        """
+        sendable = [c for c in range(5001) if isValidCloseCode(c)]
+        assert [wireCloseCode(c, 13) for c in sendable] == sendable
+
+
+def _closeSentAfter(version: int, data: bytes, maxSize: int = 1 << 16) -> bytes:
+    """
+    The close frame a connection of C{version} sends when it fails on
+    C{data}: the failure's code, echoed by the owner as the adapter does.
+    """
+    connection = WebSocketConnection(maxSize, maxSize, version=version)
+    [failed] = connection.receiveData(data)
+    return connection.sendClose(failed.code, "")
+
+
+class TestFailureCodesByVersion:
+    """
+    The close frame that fails a connection, byte for byte, for versions
+    7, 8 and 13 (the framing is the same; the code differs).
+    """
+
+    @pytest.mark.parametrize(
+        "version, expected",
+        # 0x88: FIN, close; 0x02: length 2; then the code.
+        [(13, b"\x88\x02\x03\xef"), (8, b"\x88\x02\x03\xea"), (7, b"\x88\x02\x03\xea")],
+        ids=["13-1007", "8-1002", "7-1002"],
+    )
+    def test_invalidUtf8(self, version: int, expected: bytes) -> None:
+        """
+        Invalid UTF-8 in a text frame: 1007 (03 ef) for RFC 6455, 1002
+        (03 ea) for the drafts.
+        """
+        assert _closeSentAfter(version, clientFrame(TEXT, b"\xff")) == expected
+
+    @pytest.mark.parametrize(
+        "version, expected",
+        [(13, b"\x88\x02\x03\xf1"), (8, b"\x88\x02\x03\xec"), (7, b"\x88\x02\x03\xec")],
+        ids=["13-1009", "8-1004", "7-1004"],
+    )
+    def test_tooBig(self, version: int, expected: bytes) -> None:
+        """
+        A frame over the limit: 1009 (03 f1) for RFC 6455, 1004 (03 ec),
+        "frame too large", for the drafts.
+        """
+        data = clientFrame(TEXT, b"x" * 11)
+        assert _closeSentAfter(version, data, maxSize=10) == expected
+
+    @pytest.mark.parametrize(
+        "version, expected",
+        [(13, b"\x88\x02\x03\xf3"), (8, b"\x88\x02\x03\xe9"), (7, b"\x88\x02\x03\xe9")],
+        ids=["13-1011", "8-1001", "7-1001"],
+    )
+    def test_internalError(self, version: int, expected: bytes) -> None:
+        """
+        A close the server starts with 1011 goes to the drafts as 1001.
+        """
+        connection = WebSocketConnection(1 << 16, 1 << 16, version=version)
+        assert connection.sendClose(1011) == expected
+
+    @pytest.mark.parametrize("version", [7, 8, 13])
+    def test_echoKeepsDraftCodes(self, version: int) -> None:
+        """
+        The peer's 1000 (and a draft peer's 1004) is echoed unchanged.
+        """
+        connection = WebSocketConnection(1 << 16, 1 << 16, version=version)
+        code = 1004 if version != 13 else 1000
+        [closed] = connection.receiveData(clientFrame(CLOSE, code.to_bytes(2, "big")))
+        assert connection.sendClose(closed.code) == b"\x88\x02" + code.to_bytes(
+            2, "big"
+        )

@@ -1206,3 +1206,145 @@ class TestReader:
         client = zlib.decompressobj(-bits)
         for _ in range(2):
             assert windowInflate(codec.compress(message), bits, client) == message
+
+
+# -- the end of the deflate stream and empty messages (issue 11) -----------
+
+#: A final, empty, fixed-Huffman block: bits BFINAL=1, BTYPE=01, then the
+#: 7-bit end-of-block code 0, padded: the end of a DEFLATE stream.
+FINAL_EMPTY_BLOCK = b"\x03\x00"
+
+
+class TestEndOfStream:
+    """
+    RFC 7692 section 7.2.2: a message's payload is one DEFLATE stream.
+    Bytes after its final block are refused (1007) rather than kept in
+    zlib's C{unused_data}, which grew without bound.
+    """
+
+    def test_dataAfterFinalBlockInOnePiece(self) -> None:
+        """
+        A byte after the final block, in the same piece, is
+        L{InvalidPayload}.
+        """
+        codec = makeCodec()
+        with pytest.raises(InvalidPayload) as info:
+            codec.decompress(FINAL_EMPTY_BLOCK + b"\x00", MIB)
+        assert info.value.closeCode == 1007
+
+    def test_dataAfterFinalBlockInALaterPiece(self) -> None:
+        """
+        The final block alone inflates to nothing; any later piece of the
+        same message is L{InvalidPayload}, and an empty piece is not.
+        """
+        codec = makeCodec()
+        assert codec.decompress(FINAL_EMPTY_BLOCK, MIB) == b""
+        assert codec.decompress(b"", MIB) == b""
+        with pytest.raises(InvalidPayload):
+            codec.decompress(b"\x00" * 65536, MIB)
+
+    def test_finalBlockThenFinIsAnEmptyMessage(self) -> None:
+        """
+        A message that is only a final block is an empty message, the
+        appended trailer is not refused, and the next message starts a new
+        stream.
+        """
+        codec = makeCodec()
+        assert codec.decompress(FINAL_EMPTY_BLOCK, MIB) == b""
+        assert codec.endMessage(MIB) == b""
+        payload = clientCompress(clientCompressor(), JSON)
+        assert codec.decompress(payload, MIB) + codec.endMessage(MIB) == JSON
+
+    def test_readerFailsWithoutHolding(self) -> None:
+        """
+        The reader fed the first frame (RSV1, no FIN, C{03 00}) and then
+        1 MiB continuation frames that never set FIN fails with 1007 at
+        the first continuation byte, ignores the rest, and holds less
+        than 1 MiB in all (traced allocations) over 40 MiB fed, against a
+        C{maxMessageSize} of 1 MiB.
+        """
+        target = reader(maxMessageSize=MIB)
+        # 0x41: FIN clear, RSV1, text.
+        first = clientFrame(TEXT, FINAL_EMPTY_BLOCK, fin=False, rsv=0x40)
+        assert first[:2] == b"\x41\x82"
+        assert target.feed(first) == []
+        continuation = clientFrame(CONT, b"\x00" * MIB, fin=False)
+        # 0x00: FIN clear, continuation; 0xff: MASK, 64-bit length.
+        assert continuation[:10] == b"\x00\xff" + (MIB).to_bytes(8, "big")
+        events = []
+        tracemalloc.start()
+        try:
+            base, _ = tracemalloc.get_traced_memory()
+            for _ in range(40):
+                events += target.feed(continuation)
+            current, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert events == [
+            ConnectionFailed(1007, "data after the end of the deflate stream")
+        ]
+        assert current - base < MIB
+
+
+class TestEmptyMessage:
+    """
+    An empty compressed message with context takeover leaves the inflater
+    usable (RFC 7692 section 7.2.3.6: an empty message compresses to
+    C{00}; some clients send no payload at all).
+    """
+
+    @pytest.mark.parametrize("empty", [b"", b"\x00"], ids=["no-payload", "00"])
+    def test_contextSurvives(self, empty: bytes) -> None:
+        """
+        Between two messages whose second refers back to the first, an
+        empty compressed message (one frame: FIN, RSV1) is delivered as
+        empty and the second message still inflates.
+        """
+        compressor = clientCompressor()
+        one = clientCompress(compressor, JSON * 4)
+        two = clientCompress(compressor, JSON * 4)
+        # The second message is a back-reference: far shorter than the first.
+        assert len(two) < len(one) // 2
+        target = reader()
+        stream = (
+            compressedFrames(TEXT, one)
+            + clientFrame(TEXT, empty, rsv=0x40)
+            + compressedFrames(TEXT, two)
+        )
+        # 0xc1: FIN, RSV1, text; 0x80 | length: masked.
+        header = clientFrame(TEXT, empty, rsv=0x40)[:2]
+        assert header == bytes((0xC1, 0x80 | len(empty)))
+        assert target.feed(stream) == [
+            TextMessage((JSON * 4).decode()),
+            TextMessage(""),
+            TextMessage((JSON * 4).decode()),
+        ]
+
+    def test_emptyFragments(self) -> None:
+        """
+        An empty compressed message in three empty fragments is the same.
+        """
+        compressor = clientCompressor()
+        one = clientCompress(compressor, JSON * 4)
+        two = clientCompress(compressor, JSON * 4)
+        target = reader()
+        stream = (
+            compressedFrames(BINARY, one)
+            + compressedFrames(BINARY, b"", [0, 0])
+            + compressedFrames(BINARY, two)
+        )
+        assert target.feed(stream) == [
+            BinaryMessage(JSON * 4),
+            BinaryMessage(b""),
+            BinaryMessage(JSON * 4),
+        ]
+
+    def test_emptyFirstMessage(self) -> None:
+        """
+        An empty compressed message first, before the inflater exists,
+        then a normal one.
+        """
+        target = reader()
+        payload = clientCompress(clientCompressor(), JSON)
+        stream = clientFrame(BINARY, b"", rsv=0x40) + compressedFrames(BINARY, payload)
+        assert target.feed(stream) == [BinaryMessage(b""), BinaryMessage(JSON)]

@@ -9,6 +9,7 @@ subprocess where its memory is measured.
 from __future__ import annotations
 
 import random
+import select
 import subprocess
 import sys
 import zlib
@@ -526,6 +527,46 @@ def test_bombInSubprocess() -> None:
             client.send(clientFrame(0x8, closePayload(1009)))
             assert client.atEOF()
         assert after - before < 8 << 20, (before, after)
+    finally:
+        process.terminate()
+        process.wait(WAIT)
+
+
+def test_streamTailInSubprocess() -> None:
+    """
+    Issue 11, defect 1: a compressed message whose first frame is a final
+    empty deflate block (C{03 00}, RSV1, no FIN), followed by up to 40 MiB
+    of continuation frames that never set FIN, against a server whose
+    C{maxMessageSize} is 1 MiB: the server closes with 1007 (bytes after
+    the end of the message's deflate stream) and its peak RSS grows by
+    less than 16 MiB.  (It grew by about 50 MiB, and never closed.)
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with RawClient(port) as client:
+            assert openRaw(client, "permessage-deflate") == "permessage-deflate"
+            warm = zlib.compressobj(6, zlib.DEFLATED, -15)
+            client.send(clientFrame(0x1, compress(warm, JSON.encode() * 40), rsv=0x40))
+            assert client.readFrame().rsv == 0x40
+            before = peakRss(process.pid)
+            client.send(clientFrame(0x1, b"\x03\x00", fin=False, rsv=0x40))
+            continuation = clientFrame(0x0, b"\x00" * (1 << 20), fin=False)
+            sent = 0
+            while sent < 40 and not select.select([client.sock], [], [], 0)[0]:
+                client.send(continuation)
+                sent += 1
+            frames, close = client.readUntilClose()
+            after = peakRss(process.pid)
+            assert frames == []
+            assert close.closeCode == 1007
+        assert after - before < 16 << 20, (before, after, sent)
     finally:
         process.terminate()
         process.wait(WAIT)

@@ -535,6 +535,36 @@ async def test_closeCode1004(echoServer: Any, version: int, answer: int) -> None
     assert (frame.opcode, frame.closeCode) == (0x8, answer)
 
 
+@pytest.mark.parametrize(
+    ("version", "badUtf8", "tooBig"),
+    [(7, 1002, 1004), (8, 1002, 1004), (13, 1007, 1009)],
+)
+@pytest.mark.parametrize("fault", ["badUtf8", "tooBig"])
+@pytest_twisted.ensureDeferred
+async def test_failureCodeByVersion(
+    echoServer: Any, version: int, badUtf8: int, tooBig: int, fault: str
+) -> None:
+    """
+    A version 7 or 8 peer is failed only with codes its draft defines
+    (hybi-07/08 section 7.4.1): invalid UTF-8 with 1002 and a frame over
+    C{maxFrameSize} with 1004 ("frame too large"), where an RFC 6455 peer
+    gets 1007 and 1009.
+    """
+    port, factory, _ = echoServer
+    factory.maxFrameSize = 100
+
+    def run() -> ServerFrame:
+        client, _ = hybiOpen(port, version)
+        with client:
+            payload = b"\xff" if fault == "badUtf8" else b"x" * 101
+            client.send(clientFrame(0x1, payload))
+            return client.readFrame()
+
+    frame = await deferToThread(run)
+    expected = badUtf8 if fault == "badUtf8" else tooBig
+    assert (frame.opcode, frame.closeCode) == (0x8, expected)
+
+
 @pytest.mark.parametrize(("version", "allowed"), [(8, True), (13, False)])
 @pytest_twisted.ensureDeferred
 async def test_resourceCloses1004(echoServer: Any, version: int, allowed: bool) -> None:

@@ -246,12 +246,29 @@ class TestRequestLine:
         assert refusal(*RFC_HEADERS, requestLine=requestLine).status == 400
 
     @pytest.mark.parametrize(
-        "target", ["chat", "*", "http://server.example.com/chat", "/chat#frag"]
+        "target",
+        [
+            "chat",
+            "*",
+            "server.example.com:80",
+            "/chat#frag",
+            "http://server.example.com/chat#frag",
+            "ftp://server.example.com/chat",
+            "http:/chat",
+            "http:///chat",
+            "http://user@server.example.com/chat",
+            "http://server.example.com:8x/chat",
+            "http://server.example.com chat",
+            "urn:chat",
+        ],
     )
     def test_targetNotAbsolutePath(self, target: str) -> None:
         """
         RFC 6455 section 3: the resource name is an absolute path and has no
-        fragment; anything else is 400.
+        fragment; a target that is neither that (origin form) nor an
+        http, https, ws or wss URI (absolute form) is 400: the asterisk and
+        authority forms, other schemes, no authority, userinfo (RFC 9110
+        4.2.4), a bad port.
         """
         error = refusal(*RFC_HEADERS, requestLine=f"GET {target} HTTP/1.1")
         assert error.status == 400
@@ -273,6 +290,122 @@ class TestRequestLine:
         """
         request = parseRequestHead(head(requestLine=f"GET {target} HTTP/1.1"))
         assert (request.target, request.path, request.query) == (target, path, query)
+
+
+class TestAbsoluteForm:
+    """
+    Issue 11, defect 7: RFC 9112 section 3.2.2 (and RFC 6455 4.2.1): a
+    server accepts a target in absolute form; its path and query are the
+    resource, as they would be in origin form.
+    """
+
+    @pytest.mark.parametrize(
+        ("target", "authority", "origin", "path", "query"),
+        [
+            ("http://127.0.0.1/echo", "127.0.0.1", "/echo", "/echo", None),
+            (
+                "http://127.0.0.1:8080/echo?a=1",
+                "127.0.0.1:8080",
+                "/echo?a=1",
+                "/echo",
+                "a=1",
+            ),
+            ("HTTP://Example.COM/echo", "Example.COM", "/echo", "/echo", None),
+            ("https://example.com/a/b?", "example.com", "/a/b?", "/a/b", ""),
+            ("ws://example.com/chat", "example.com", "/chat", "/chat", None),
+            ("wss://[::1]:443/chat?x", "[::1]:443", "/chat?x", "/chat", "x"),
+            ("ws://example.com", "example.com", "/", "/", None),
+            ("ws://example.com?q=1", "example.com", "/?q=1", "/", "q=1"),
+            ("http://example.com:/echo", "example.com:", "/echo", "/echo", None),
+        ],
+    )
+    def test_accepted(
+        self, target: str, authority: str, origin: str, path: str, query: str | None
+    ) -> None:
+        """
+        The authority is kept apart; the target, path and query are those
+        of the origin form (an empty path is C{/}, RFC 6455 section 3).
+        """
+        request = parseRequestHead(head(requestLine=f"GET {target} HTTP/1.1"))
+        assert (request.authority, request.target, request.path, request.query) == (
+            authority,
+            origin,
+            path,
+            query,
+        )
+
+    def test_sameUpgradeAsOriginForm(self) -> None:
+        """
+        The RFC 6455 section 1.3 request with an absolute-form target is
+        the same upgrade as with its origin form.
+        """
+        absolute = handshake(
+            *RFC_HEADERS, requestLine="GET http://server.example.com/chat HTTP/1.1"
+        )
+        origin = handshake(*RFC_HEADERS)
+        assert absolute.request.authority == "server.example.com"
+        assert origin.request.authority is None
+        assert (absolute.key, absolute.version, absolute.request.path) == (
+            origin.key,
+            origin.version,
+            origin.request.path,
+        )
+
+    def test_originFormHasNoAuthority(self) -> None:
+        """
+        A target that starts with C{//} is an origin-form path, not an
+        authority.
+        """
+        request = parseRequestHead(head(requestLine="GET //echo HTTP/1.1"))
+        assert (request.authority, request.path) == (None, "//echo")
+
+
+#: The header lines of a hixie-76 request (draft section 1.3's keys).
+HIXIE_HEADERS = (
+    "Host: example.com",
+    "Upgrade: WebSocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5",
+    "Sec-WebSocket-Key2: 12998 5 Y3 1  .P00",
+)
+
+
+class TestNonAsciiTarget:
+    """
+    Issue 11, defect 6: a request target with an octet that is not visible
+    US-ASCII (RFC 9112 section 3.2, RFC 3986 section 2: such octets are
+    percent-encoded) is 400, the same for every protocol version, before
+    anything is built from it.
+    """
+
+    @pytest.mark.parametrize(
+        "lines",
+        [
+            RFC_HEADERS,
+            replaced("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"),
+            HIXIE_HEADERS,
+        ],
+        ids=["13", "8", "hixie-76"],
+    )
+    @pytest.mark.parametrize(
+        "target",
+        [b"/echo?\xe9", b"/\xc3\xa9", b"/echo\x7f", b"/e\x01cho", b"http://h/\xe9"],
+    )
+    def test_refused(self, lines: tuple[str, ...], target: bytes) -> None:
+        """
+        Whatever the version asked for, the head is refused with 400.
+        """
+        data = b"GET " + target + b" HTTP/1.1\r\n" + "\r\n".join(lines).encode()
+        with pytest.raises(HandshakeError) as info:
+            checkUpgrade(parseRequestHead(data), allowHixie76=True)
+        assert info.value.status == 400
+
+    def test_percentEncodedAccepted(self) -> None:
+        """
+        The same target percent-encoded is fine, and kept as sent.
+        """
+        request = parseRequestHead(head(requestLine="GET /echo?%E9 HTTP/1.1"))
+        assert (request.path, request.query) == ("/echo", "%E9")
 
 
 class TestHeaderLines:

@@ -228,6 +228,21 @@ class TestResponse:
 # -- framing the server reads (section 5.3) ----------------------------------
 
 
+class TestResponseLocation:
+    """
+    The location is a URI, so ASCII (RFC 3986 section 2).
+    """
+
+    def test_nonAsciiLocationRefused(self) -> None:
+        """
+        A location that is not ASCII is a 400 L{HandshakeError}, not an
+        encoding error while answering.
+        """
+        with pytest.raises(HandshakeError) as info:
+            hixie76Response(ANSWER, None, "ws://example.com/demo?\xe9")
+        assert info.value.status == 400
+
+
 class TestReaderText:
     """
     Text frames: C{0x00}, UTF-8, C{0xFF}.
@@ -665,6 +680,25 @@ class TestAdapter:
             transport.value()
         )
         assert transport.value().endswith(b"\r\n\r\n" + ANSWER)
+
+    def test_nonAsciiTarget(self) -> None:
+        """
+        Issue 11, defect 6: a target with a non-ASCII byte is answered 400
+        (from the head, before any location is built) and closed, where it
+        used to end in a C{UnicodeEncodeError} and a reset.
+        """
+        resource = Sample()
+        factory, _ = makeServer(resource)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(
+            DRAFT_REQUEST.replace(b"GET /demo ", b"GET /demo?\xe9 ") + BODY
+        )
+        assert transport.value().startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        assert transport.value().endswith(
+            b"\r\n\r\nrequest target is not visible ASCII\n"
+        )
+        assert transport.disconnecting
+        assert resource.named("clientConnected") == []
 
     def test_badKeyAfterBody(self) -> None:
         """

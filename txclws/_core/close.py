@@ -17,6 +17,12 @@ version 7 or 8 peer may send it and we may echo it.  Draft 08 adds 1005
 and 1006 as values never to be sent, as RFC 6455 does.  The codes the
 later drafts added (1007-1011) are accepted from every version: drafts 09
 to 12 still send version 8, and define 1007 onwards from draft 10.
+
+What we send to a version 7 or 8 peer is held to the codes hybi-07/08
+section 7.4.1 define (1000-1004; 1005 and 1006 are never sent) and the
+ranges of their section 7.4.2 (3000-4999): L{wireCloseCode} maps the
+RFC 6455 codes those drafts lack onto their nearest draft code, in one
+place, for the close frames of failures and of resources alike.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "isValidCloseCode",
     "parseClosePayload",
     "serializeClosePayload",
+    "wireCloseCode",
 ]
 
 #: Largest close reason, in UTF-8 bytes.  RFC 6455 allows 123 (125 less the
@@ -61,6 +68,41 @@ def isValidCloseCode(code: int, version: int = 13) -> bool:
     if code == 1004:
         return version in _FRAME_TOO_LARGE_VERSIONS
     return 1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999
+
+
+#: The draft code sent to a version 7 or 8 peer in place of each RFC 6455
+#: code that hybi-07/08 section 7.4.1 does not define.
+_DRAFT_CODES: dict[int, int] = {
+    # Invalid UTF-8: the drafts' text frames carry UTF-8 (hybi-07/08
+    # section 4.6, RFC 6455 5.6) but they give no code for breaking that;
+    # a payload that breaks its frame type's rule is a protocol error,
+    # 1002.  Their 1003 ("a type of data it cannot accept", e.g. binary at
+    # a text-only endpoint) is about the message's type, which was right.
+    CloseCode.INVALID_PAYLOAD: CloseCode.PROTOCOL_ERROR,
+    # Too big: their 1004, "received a frame that is too large".
+    CloseCode.MESSAGE_TOO_BIG: 1004,
+    # The server ends the connection for its own reasons (a policy such as
+    # a slow reader or a resource's REJECT, an extension the client lacks,
+    # an internal error): the drafts' 1001, an endpoint "going away".  The
+    # reason text still says which.
+    CloseCode.POLICY_VIOLATION: CloseCode.GOING_AWAY,
+    CloseCode.MANDATORY_EXTENSION: CloseCode.GOING_AWAY,
+    CloseCode.INTERNAL_ERROR: CloseCode.GOING_AWAY,
+}
+
+
+def wireCloseCode(code: int, version: int = 13) -> int:
+    """
+    The code to put in a close frame to a peer of C{version}, for a code
+    that L{isValidCloseCode} allows.
+
+    @return: C{code} itself for RFC 6455 (version 13); for hybi-07/08
+        (versions 7 and 8), the draft's code where the draft lacks C{code}:
+        1007 gives 1002, 1009 gives 1004, 1008, 1010 and 1011 give 1001.
+    """
+    if version in _FRAME_TOO_LARGE_VERSIONS:
+        return _DRAFT_CODES.get(code, code)
+    return code
 
 
 def checkOutgoingCloseCode(code: int, reason: str, version: int = 13) -> bytes:

@@ -13,7 +13,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from txclws._core.close import checkOutgoingCloseCode, serializeClosePayload
+from txclws._core.close import (
+    checkOutgoingCloseCode,
+    serializeClosePayload,
+    wireCloseCode,
+)
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.events import CloseReceived, ConnectionFailed, Event
 from txclws._core.frames import (
@@ -272,7 +276,8 @@ class WebSocketConnection:
             payload = serializeClosePayload(None)
         else:
             reasonBytes = checkOutgoingCloseCode(code, reason, self._version)
-            payload = serializeClosePayload(code, reasonBytes)
+            wire = wireCloseCode(code, self._version)
+            payload = serializeClosePayload(wire, reasonBytes)
         return serializeFrame(Opcode.CLOSE, payload)
 
 

@@ -220,9 +220,19 @@ class DeflateCodec:
         message are equal, which is what lets a broadcast compress once per
         setting: the setting itself without context takeover, else this
         codec.
+    @ivar _messageStarted: the client's message being inflated has given
+        us compressed bytes (an empty payload gives none).
     """
 
-    __slots__ = ("_compressor", "_inflater", "minSize", "params", "policy", "wireKey")
+    __slots__ = (
+        "_compressor",
+        "_inflater",
+        "_messageStarted",
+        "minSize",
+        "params",
+        "policy",
+        "wireKey",
+    )
 
     def __init__(self, params: DeflateParameters, policy: PerMessageDeflate) -> None:
         self.params = params
@@ -230,6 +240,7 @@ class DeflateCodec:
         self.minSize = policy.minSize
         self._compressor: zlib._Compress | None = None
         self._inflater: zlib._Decompress | None = None
+        self._messageStarted = False
         self.wireKey: object = (
             (
                 "deflate",
@@ -282,9 +293,18 @@ class DeflateCodec:
         Inflate the next piece of a compressed message, producing at most
         C{limit} bytes.
 
+        Nothing of C{data} is kept but what it inflates to: input that
+        zlib could not inflate within C{limit} (its C{unconsumed_tail}) is
+        refused as too big, and input after the end of the deflate stream
+        (its C{unused_data}) as invalid, so what this codec holds for a
+        message is its output and the inflater's window.
+
         @raise MessageTooBig: it would produce more.
-        @raise InvalidPayload: the data is not valid deflate.
+        @raise InvalidPayload: the data is not valid deflate, or follows
+            the end of the message's deflate stream.
         """
+        if not data:
+            return b""
         inflater = self._inflater
         if inflater is None:
             # A wider window than the client's is always safe to inflate
@@ -292,27 +312,61 @@ class DeflateCodec:
             inflater = self._inflater = zlib.decompressobj(
                 -max(self.params.clientMaxWindowBits, _MIN_SERVER_BITS)
             )
-        try:
-            # limit + 1: one byte past the limit proves it is exceeded
-            # without inflating a byte more.
-            out = inflater.decompress(data, limit + 1)
-        except zlib.error as exc:
-            raise InvalidPayload("invalid compressed data") from exc
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise MessageTooBig("message inflates past the size limit")
+        elif inflater.eof:
+            raise _afterTheEnd()
+        self._messageStarted = True
+        out = _inflate(inflater, data, limit)
+        if inflater.unused_data:
+            raise _afterTheEnd()
         return out
 
     def endMessage(self, limit: int) -> bytes:
         """
         Inflate what the end of a compressed message releases (RFC 7692
         section 7.2.2: the receiver appends C{00 00 ff ff}).
+
+        A message whose payload was empty inflates to nothing and leaves
+        the context as it was: appended to nothing, C{00 00 ff ff} would
+        begin a stored block that the next message could not continue
+        (RFC 7692 section 7.2.3.6 makes an empty message's payload
+        C{00}).  A message that ended its deflate stream with a final
+        block (BFINAL, section 7.2.3.5) needs no trailer, and the next one
+        starts a new stream.
         """
-        out = self.decompress(_TRAILER, limit)
         inflater = self._inflater
+        out = b""
+        if self._messageStarted and inflater is not None and not inflater.eof:
+            # What follows the end of the stream here is our own trailer.
+            out = _inflate(inflater, _TRAILER, limit)
+        self._messageStarted = False
         if self.params.clientNoContextTakeover or (
             inflater is not None and inflater.eof
         ):
-            # No context to keep (or the client ended its deflate stream
-            # with a final block): start afresh next message.
             self._inflater = None
         return out
+
+
+def _inflate(inflater: zlib._Decompress, data: bytes, limit: int) -> bytes:
+    """
+    Inflate C{data}, producing at most C{limit} bytes.
+
+    @raise MessageTooBig: it would produce more.
+    @raise InvalidPayload: the data is not valid deflate.
+    """
+    try:
+        # limit + 1: one byte past the limit proves it is exceeded
+        # without inflating a byte more.
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise InvalidPayload("invalid compressed data") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise MessageTooBig("message inflates past the size limit")
+    return out
+
+
+def _afterTheEnd() -> InvalidPayload:
+    # RFC 7692 7.2.2: a message's payload (with 00 00 ff ff appended) is
+    # one DEFLATE stream (RFC 1951); bytes after its final block belong to
+    # no block.  zlib would keep them, unbounded, in unused_data.  1007, as
+    # for any payload that is not what RSV1 declares it (RFC 6455 7.4.1).
+    return InvalidPayload("data after the end of the deflate stream")

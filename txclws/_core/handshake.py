@@ -59,6 +59,21 @@ _VERSIONS = ", ".join(map(str, SUPPORTED_VERSIONS))
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)\Z")
+# RFC 9112 3.2 / RFC 3986 2: a request target is visible US-ASCII (other
+# octets arrive percent-encoded).
+_TARGET = re.compile(r"[\x21-\x7e]+\Z")
+# RFC 9112 3.2.2 absolute-form, for the schemes that can name a WebSocket
+# resource (RFC 6455 3 and 4.2.1; http and https for proxies' forms): the
+# scheme (case-insensitive, RFC 3986 3.1), then an authority (RFC 3986
+# 3.2.2 and 3.2.3: an IP literal or a reg-name, an optional port; no
+# userinfo, which RFC 9110 4.2.4 says to treat as an error), then the
+# path and query.
+_ABSOLUTE_FORM = re.compile(
+    r"(?i:https?|wss?)://"
+    r"((?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~!$&'()*+,;=%]+)(?::[0-9]*)?)"
+    r"([/?].*)?\Z",
+    re.DOTALL,
+)
 
 _REASONS = {
     400: "Bad Request",
@@ -128,12 +143,17 @@ class HandshakeRequest:
     An HTTP request head.
 
     @ivar method: the method, e.g. C{"GET"}.
-    @ivar target: the request target as sent, e.g. C{"/chat?room=1"}.
+    @ivar target: the request target in origin form, e.g.
+        C{"/chat?room=1"}: as sent, or the path and query of an
+        absolute-form target.
     @ivar path: the target before any C{?}: the resource name.
     @ivar query: the target after the first C{?}, or L{None} when there is
         no C{?}.
     @ivar httpVersion: C{(major, minor)}.
     @ivar headers: the L{RequestHeaders}.
+    @ivar authority: the C{host[:port]} of an absolute-form target, which
+        RFC 9112 section 3.2.2 says to use instead of the C{Host} header;
+        L{None} for an origin-form target.
     """
 
     method: str
@@ -142,6 +162,7 @@ class HandshakeRequest:
     query: str | None
     httpVersion: tuple[int, int]
     headers: RequestHeaders
+    authority: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +236,15 @@ def parseRequestHead(head: bytes, maxHeaders: int = 100) -> HandshakeRequest:
     """
     Parse a request head (without its final empty line).
 
+    The request target may be in origin form (C{/chat?room=1}) or in
+    absolute form (C{http://host:port/chat?room=1}, also C{https}, C{ws}
+    and C{wss}: RFC 9112 section 3.2.2, RFC 6455 section 4.2.1), which is
+    reduced to the same path and query; every other form is refused.
+
     @raise HandshakeError: 400 for anything that is not an HTTP/1.x request
-        head, 431 for more than C{maxHeaders} header lines.
+        head (a target that is not visible ASCII included, whatever the
+        protocol version asked for), 505 for another HTTP major version,
+        431 for more than C{maxHeaders} header lines.
     """
     lines = head.split(b"\r\n")
     match = _REQUEST_LINE.match(lines[0])
@@ -228,19 +256,46 @@ def parseRequestHead(head: bytes, maxHeaders: int = 100) -> HandshakeRequest:
     if len(lines) - 1 > maxHeaders:
         raise HandshakeError(431, "too many header lines")
     raw = tuple(_parseHeaderLine(line) for line in lines[1:])
-    targetText = target.decode("ascii", "replace")
-    if not targetText.startswith("/") or "#" in targetText:
-        # RFC 6455 3: the resource name is an absolute path; no fragment.
-        raise HandshakeError(400, "request target must be an absolute path")
-    path, sep, query = targetText.partition("?")
+    authority, originForm = _parseTarget(target)
+    path, sep, query = originForm.partition("?")
     return HandshakeRequest(
         method=method.decode("ascii"),
-        target=targetText,
+        target=originForm,
         path=path,
         query=query if sep else None,
         httpVersion=(int(major), int(minor)),
         headers=RequestHeaders(raw),
+        authority=authority,
     )
+
+
+def _parseTarget(target: bytes) -> tuple[str | None, str]:
+    """
+    The authority (L{None} in origin form) and the origin-form target
+    (path, then any query) of a request target.
+
+    @raise HandshakeError: 400 for a target that is not ASCII, has a
+        fragment, or is neither in origin nor in absolute form.
+    """
+    # Decoded strictly: with "replace", two different targets (/?\xe9 and
+    # /?\xea) read the same, and a location built from one cannot be
+    # written back in ASCII.
+    text = target.decode("latin-1")
+    if not _TARGET.match(text):
+        raise HandshakeError(400, "request target is not visible ASCII")
+    if "#" in text:
+        # RFC 6455 3: the resource name has no fragment.
+        raise HandshakeError(400, "request target has a fragment")
+    if text.startswith("/"):
+        return None, text
+    absolute = _ABSOLUTE_FORM.match(text)
+    if absolute is None:
+        raise HandshakeError(400, "request target must be an absolute path or URI")
+    authority, rest = absolute.groups()
+    # RFC 6455 3: an empty path is the resource "/".
+    if not rest:
+        return authority, "/"
+    return authority, rest if rest.startswith("/") else "/" + rest
 
 
 def _parseHeaderLine(line: bytes) -> tuple[str, str]:

@@ -91,7 +91,12 @@ def hixie76Response(
     @param challenge: the L{hixie76Challenge} answer.
     @param origin: the client's C{Origin}, echoed in C{Sec-WebSocket-Origin}.
     @param location: the URL of the resource, e.g. C{ws://host/chat?x}.
+    @raise HandshakeError: 400 when C{location} is not ASCII (a URI is,
+        RFC 3986 section 2; the client compares it with the one it
+        opened), rather than an encoding error while answering.
     """
+    if not location.isascii():
+        raise HandshakeError(400, "the resource's location is not ASCII")
     lines = [
         "HTTP/1.1 101 WebSocket Protocol Handshake",
         "Upgrade: WebSocket",

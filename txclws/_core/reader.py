@@ -168,6 +168,9 @@ class IncomingCompression(Protocol):
         @param limit: the most bytes the whole message may inflate to, less
             what it already did.
         @raise MessageTooBig: the output would exceed C{limit}.
+        @raise InvalidPayload: the data is not valid for the extension
+            (for permessage-deflate: not deflate, or after the end of the
+            message's deflate stream), so nothing of it is kept.
         """
 
     def endMessage(self, limit: int) -> bytes:
