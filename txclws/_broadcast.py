@@ -6,16 +6,24 @@ C{write-to-clients-text} and C{write-to-clients-binary}).
 Server frames are never masked (RFC 6455 section 5.1), so every client that
 speaks the same wire form receives the very same bytes: the message is
 encoded and framed once per distinct form (L{WebSocketConnection.wireKey}),
-then written to each client.
+then written to each client, through L{IFramedWriter.writeFramed}.  Any
+other L{IWebSocketClient} is sent the message with its C{writeText} or
+C{writeBinary}; anything else is a C{TypeError}.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from txclws._core.connection import encodeText
+from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.frames import Opcode
 from txclws._resource import IWebSocketClient
+from txclws._session.session import IFramedWriter
+
+if TYPE_CHECKING:
+    from txclws._session.session import WebSocketSession
 
 __all__ = ["writeToClientsBinary", "writeToClientsText"]
 
@@ -62,10 +70,40 @@ def _writeToClients(
     frameSize: int | None,
 ) -> int:
     frames: dict[object, bytes | None] = {}
+    #: Whether each class of client seen provides IFramedWriter.
+    framed: dict[type, bool] = {}
     sent = 0
     for client in clients:
-        # A private fast path of WebSocketServerProtocol, outside the
-        # interface: a message is framed once per wire format, not per client.
-        if client._writePrepared(opcode, payload, frameSize, frames):  # type: ignore[attr-defined]
+        kind = type(client)
+        fast = framed.get(kind)
+        if fast is None:
+            fast = framed[kind] = IFramedWriter.implementedBy(kind)
+        if fast:
+            # Framed once per wire form, not per client.
+            writer = cast("WebSocketSession", client)
+            if writer.writeFramed(opcode, payload, frameSize, frames):
+                sent += 1
+        elif _writeMessage(client, opcode, payload, frameSize):
             sent += 1
     return sent
+
+
+def _writeMessage(
+    client: object, opcode: Opcode, payload: bytes, frameSize: int | None
+) -> bool:
+    """
+    Send a broadcast message through the client's own C{writeText} or
+    C{writeBinary}: for an L{IWebSocketClient} that is not an
+    L{IFramedWriter} (say, a test double).
+    """
+    if not IWebSocketClient.providedBy(client):
+        raise TypeError(f"{client!r} does not provide IWebSocketClient")
+    peer = cast(Any, client)
+    try:
+        if opcode == Opcode.TEXT:
+            peer.writeText(payload, frameSize)
+        else:
+            peer.writeBinary(payload, frameSize)
+    except (ConnectionClosed, UnsupportedByProtocol):
+        return False
+    return True

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from hashlib import sha1
 
 from txclws._core.errors import HandshakeError
+from txclws._core.hixie76 import hixie76Keys
 
 __all__ = [
     "SUPPORTED_VERSIONS",
@@ -30,6 +31,7 @@ __all__ = [
     "acceptResponse",
     "checkUpgrade",
     "parseRequestHead",
+    "reasonPhrase",
     "rejectResponse",
 ]
 
@@ -311,18 +313,13 @@ def _checkHixie76(request: HandshakeRequest, allowed: bool) -> ClientHandshake:
             "draft-hixie-76 / hybi-00 is not enabled on this server",
             (("Sec-WebSocket-Version", _VERSIONS),),
         )
-    if (
-        headers.count("Sec-WebSocket-Key1") != 1
-        or headers.count("Sec-WebSocket-Key2") != 1
-    ):
-        raise HandshakeError(400, "hixie-76 needs one Key1 and one Key2")
     return ClientHandshake(
         request=request,
         key="",
         version=0,
         origin=headers.get("Origin"),
         subprotocols=tuple(headers.tokens("Sec-WebSocket-Protocol")),
-        hixieKeys=(headers["Sec-WebSocket-Key1"], headers["Sec-WebSocket-Key2"]),
+        hixieKeys=hixie76Keys(headers),
     )
 
 
@@ -396,6 +393,14 @@ def acceptResponse(
         lines.append(f"Sec-WebSocket-Extensions: {extensions}")
     lines.extend(f"{name}: {value}" for name, value in extraHeaders)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def reasonPhrase(status: int) -> str | None:
+    """
+    The reason phrase of an HTTP status this module answers with (RFC 9110
+    section 15), or L{None} for another status.
+    """
+    return _REASONS.get(status)
 
 
 def rejectResponse(error: HandshakeError) -> bytes:
