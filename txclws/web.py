@@ -36,12 +36,9 @@ from txclws._core.accept import (
     checkResourcePath,
 )
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import (
-    HandshakeRequest,
-    RequestHeaders,
-    reasonPhrase,
-)
+from txclws._core.handshake import HandshakeRequest, RequestHeaders
 from txclws._core.origin import OriginCheck
+from txclws._core.responses import reasonPhrase
 from txclws._factory import WebSocketFactory
 from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
@@ -130,7 +127,10 @@ class WebSocketUpgradeResource(Resource):
         apply.
     """
 
-    isLeaf = True
+    # Not a leaf: a resource mounted below it (C{/rooms/main} under
+    # C{/rooms}) is found by twisted.web's traversal; any other path below
+    # it is 404 (see getChild), as on the direct path.
+    isLeaf = False
 
     def __init__(
         self,
@@ -151,6 +151,13 @@ class WebSocketUpgradeResource(Resource):
         self.factory = (
             factory if factory is not None else WebSocketFactory(ResourceRegistry())
         )
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        """
+        Nothing is served below an upgrade resource but what is mounted
+        there: routing is exact.
+        """
+        return _MountNode()
 
     def render(self, request: Request) -> bytes | int:
         """
@@ -194,6 +201,12 @@ class _MountNode(Resource):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        """
+        Nothing is below it either.
+        """
+        return _MountNode()
 
     def render(self, request: Request) -> bytes:
         """

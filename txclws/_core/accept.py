@@ -20,15 +20,10 @@ from typing import Generic, TypeVar
 from txclws._core.connection import WebSocketConnection
 from txclws._core.deflate import DeflateCodec, PerMessageDeflate
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import (
-    ClientHandshake,
-    HandshakeRequest,
-    acceptResponse,
-    checkUpgrade,
-    rejectResponse,
-)
+from txclws._core.handshake import ClientHandshake, HandshakeRequest, checkUpgrade
 from txclws._core.hixie76 import BODY_SIZE, hixie76Location, startHixie76
 from txclws._core.origin import OriginCheck
+from txclws._core.responses import acceptResponse, rejectResponse
 
 __all__ = [
     "MAX_HEADERS",

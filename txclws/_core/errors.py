@@ -10,7 +10,7 @@ L{txclws._core.events.ConnectionFailed} event in
 L{txclws._core.reader.EventReader.feed}, whose code the session sends back
 in its close frame (L{txclws._core.connection.WebSocketConnection.frameClose});
 a handshake error becomes a L{txclws._core.accept.Refused}, whose bytes
-L{txclws._core.handshake.rejectResponse} builds.
+L{txclws._core.responses.rejectResponse} builds.
 """
 
 from __future__ import annotations
