@@ -509,3 +509,34 @@ class TestEncodeText:
         result = encodeText(bytearray(b"\xe2\x82\xac"))  # type: ignore[arg-type]
         assert type(result) is bytes
         assert result == b"\xe2\x82\xac"
+
+
+@pytest.mark.parametrize(
+    ("state", "maySend", "mayBroadcast"),
+    [
+        (S.OPEN, True, True),
+        (S.REMOTE_CLOSING, True, True),
+        (S.FAILING, True, False),
+        (S.LOCAL_CLOSING, False, False),
+        (S.CLOSED, False, False),
+    ],
+)
+def test_maySendMayBroadcast(
+    state: ConnectionState, maySend: bool, mayBroadcast: bool
+) -> None:
+    """
+    The one rule for sending, owned by the connection: answers (direct
+    writes) may go out until our close frame is sent, FAILING included (the
+    events before the failure are answered first); unsolicited messages
+    (broadcasts, keepalive pings) not to a peer that is FAILING.
+    """
+    connection = inState(state)
+    assert connection.mayBroadcast is mayBroadcast
+    frames: dict[object, bytes | None] = {}
+    framed = connection.broadcastFrame(0x1, b"hi", None, frames)
+    assert framed == (b"\x81\x02hi" if mayBroadcast else None)
+    if maySend:
+        assert connection.frameText("hi") == b"\x81\x02hi"
+    else:
+        with pytest.raises(ConnectionClosed):
+            connection.frameText("hi")

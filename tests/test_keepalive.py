@@ -1,6 +1,6 @@
 """
-Tests for keepalive and the idle timeout (L{txclws._keepalive} and the
-adapter's C{_keepaliveTick}): over a L{StringTransport} and a
+Tests for keepalive and the idle timeout (L{txclws._session.keepalive} and
+the session's C{keepaliveCheck}): over a L{StringTransport} and a
 L{MemoryReactorClock}, then once over a real socket.
 
 The sweep runs every quarter of the shortest interval configured, so the

@@ -13,17 +13,14 @@ C{writeBinary}; anything else is a C{TypeError}.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from txclws._core.connection import encodeText
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.frames import Opcode
 from txclws._resource import IWebSocketClient
 from txclws._session.session import IFramedWriter
-
-if TYPE_CHECKING:
-    from txclws._session.session import WebSocketSession
 
 __all__ = ["writeToClientsBinary", "writeToClientsText"]
 
@@ -70,18 +67,20 @@ def _writeToClients(
     frameSize: int | None,
 ) -> int:
     frames: dict[object, bytes | None] = {}
-    #: Whether each class of client seen provides IFramedWriter.
-    framed: dict[type, bool] = {}
+    #: By class of client seen: its IFramedWriter.writeFramed, or None.
+    framed: dict[type, Callable[..., bool] | None] = {}
     sent = 0
     for client in clients:
         kind = type(client)
-        fast = framed.get(kind)
-        if fast is None:
-            fast = framed[kind] = IFramedWriter.implementedBy(kind)
-        if fast:
+        if kind in framed:
+            writeFramed = framed[kind]
+        else:
+            writeFramed = framed[kind] = (
+                kind.writeFramed if IFramedWriter.implementedBy(kind) else None
+            )
+        if writeFramed is not None:
             # Framed once per wire form, not per client.
-            writer = cast("WebSocketSession", client)
-            if writer.writeFramed(opcode, payload, frameSize, frames):
+            if writeFramed(client, opcode, payload, frameSize, frames):
                 sent += 1
         elif _writeMessage(client, opcode, payload, frameSize):
             sent += 1

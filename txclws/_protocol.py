@@ -143,7 +143,8 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         try:
             state = self._state
             if state is _S.OPEN:
-                self.receiveData(data)
+                if self._inputOpen:  # receiveData, inlined: the hot path
+                    self._receive(data)
             elif state is _S.READING_HEAD:
                 self._receiveHead(data)
             elif state is _S.AWAITING_BODY:
