@@ -563,3 +563,33 @@ def test_siteALPN() -> None:
     A L{WebSocketSite} offers only HTTP/1.1 by ALPN, for now.
     """
     assert FrontSite().site.acceptableProtocols() == [b"http/1.1"]
+
+
+def test_daemonTreeBehindWebSocketSite() -> None:
+    """
+    The daemon's tree (from C{tap.makeService}, unchanged) served by a
+    L{WebSocketSite} with the daemon's factory, which is the one-line change
+    C{tap.py} needs: the demo page goes to HTTP, C{/echo} upgrades through
+    the front door and is a client of the daemon's factory.
+    """
+    from tests.test_tap import parse, siteOf
+    from txclws.tap import makeService
+
+    service = makeService(parse("--port", "tcp:0"))
+    root = siteOf(service).resource
+    (factory,) = {
+        child.factory
+        for child in service
+        if isinstance(getattr(child, "factory", None), WebSocketFactory)
+    }
+    clock = MemoryReactorClock()
+    factory.reactor = clock
+    site = WebSocketSite(root, factory, reactor=clock)
+    page = rawRequest(site, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").value()
+    assert page.startswith(b"HTTP/1.1 200 OK\r\n")
+    client = InMemoryServer(site, clock=clock).connect(  # type: ignore[arg-type]
+        "/echo", origin="http://localhost"
+    )
+    client.sendText("daemon")
+    assert client.readMessages() == ["daemon"]
+    assert len(factory.clients) == 1
