@@ -230,7 +230,7 @@ def _closeSentAfter(version: int, data: bytes, maxSize: int = 1 << 16) -> bytes:
     """
     connection = WebSocketConnection(maxSize, maxSize, version=version)
     [failed] = connection.receiveData(data)
-    return connection.sendClose(failed.code, "")
+    return connection.frameClose(failed.code, "")
 
 
 class TestFailureCodesByVersion:
@@ -275,7 +275,7 @@ class TestFailureCodesByVersion:
         A close the server starts with 1011 goes to the drafts as 1001.
         """
         connection = WebSocketConnection(1 << 16, 1 << 16, version=version)
-        assert connection.sendClose(1011) == expected
+        assert connection.frameClose(1011) == expected
 
     @pytest.mark.parametrize("version", [7, 8, 13])
     def test_echoKeepsDraftCodes(self, version: int) -> None:
@@ -285,6 +285,6 @@ class TestFailureCodesByVersion:
         connection = WebSocketConnection(1 << 16, 1 << 16, version=version)
         code = 1004 if version != 13 else 1000
         [closed] = connection.receiveData(clientFrame(CLOSE, code.to_bytes(2, "big")))
-        assert connection.sendClose(closed.code) == b"\x88\x02" + code.to_bytes(
+        assert connection.frameClose(closed.code) == b"\x88\x02" + code.to_bytes(
             2, "big"
         )

@@ -55,13 +55,13 @@ def inState(state: ConnectionState) -> WebSocketConnection:
     """
     connection = makeConnection()
     if state is S.LOCAL_CLOSING:
-        connection.sendClose(1000)
+        connection.frameClose(1000)
     elif state is S.REMOTE_CLOSING:
         connection.receiveData(clientClose(1001))
     elif state is S.FAILING:
         connection.receiveData(clientFrame(TEXT, b"", mask=None))
     elif state is S.CLOSED:
-        connection.sendClose(1000)
+        connection.frameClose(1000)
         connection.receiveData(clientClose(1000))
     assert connection.state is state
     return connection
@@ -113,7 +113,7 @@ class TestOpen:
         A text message is one unmasked frame.
         """
         # 0x81: FIN, text; 0x05: MASK 0, length 5.
-        assert makeConnection().sendText("Hello") == b"\x81\x05Hello"
+        assert makeConnection().frameText("Hello") == b"\x81\x05Hello"
 
     def test_sendTextUtf8(self) -> None:
         """
@@ -121,8 +121,8 @@ class TestOpen:
         """
         connection = makeConnection()
         # 0x81: FIN, text; 0x02: length 2; c3 a9 = U+00E9.
-        assert connection.sendText("\u00e9") == b"\x81\x02\xc3\xa9"
-        assert connection.sendText(b"\xc3\xa9") == b"\x81\x02\xc3\xa9"
+        assert connection.frameText("\u00e9") == b"\x81\x02\xc3\xa9"
+        assert connection.frameText(b"\xc3\xa9") == b"\x81\x02\xc3\xa9"
 
     @pytest.mark.parametrize("data", [b"\xff", b"\xed\xa0\x80", b"\xc3"])
     def test_sendTextNotUtf8(self, data: bytes) -> None:
@@ -132,8 +132,8 @@ class TestOpen:
         """
         connection = makeConnection()
         with pytest.raises(ValueError, match="UTF-8"):
-            connection.sendText(data)
-        assert connection.sendText("ok") == b"\x81\x02ok"
+            connection.frameText(data)
+        assert connection.frameText("ok") == b"\x81\x02ok"
 
     def test_sendTextLoneSurrogate(self) -> None:
         """
@@ -141,14 +141,14 @@ class TestOpen:
         (C{UnicodeEncodeError}), never invalid text on the wire.
         """
         with pytest.raises(ValueError):
-            makeConnection().sendText("a\ud800b")
+            makeConnection().frameText("a\ud800b")
 
     def test_sendBinary(self) -> None:
         """
         A binary message is one unmasked frame.
         """
         # 0x82: FIN, binary; 0x03: length 3.
-        assert makeConnection().sendBinary(b"\x00\x01\x02") == b"\x82\x03\x00\x01\x02"
+        assert makeConnection().frameBinary(b"\x00\x01\x02") == b"\x82\x03\x00\x01\x02"
 
     def test_sendFragmented(self) -> None:
         """
@@ -159,8 +159,8 @@ class TestOpen:
             b"\x00\x02ll"  # FIN 0, continuation
             b"\x80\x01o"  # FIN 1, continuation
         )
-        assert makeConnection().sendText("Hello", frameSize=2) == expected
-        assert makeConnection().sendBinary(b"abc", frameSize=2) == (
+        assert makeConnection().frameText("Hello", frameSize=2) == expected
+        assert makeConnection().frameBinary(b"abc", frameSize=2) == (
             b"\x02\x02ab\x80\x01c"  # binary FIN 0, continuation FIN 1
         )
 
@@ -170,29 +170,29 @@ class TestOpen:
         """
         connection = makeConnection()
         # 0x89: FIN, ping.
-        assert connection.sendPing() == b"\x89\x00"
-        assert connection.sendPing(b"x" * 125) == b"\x89\x7d" + b"x" * 125
+        assert connection.framePing() == b"\x89\x00"
+        assert connection.framePing(b"x" * 125) == b"\x89\x7d" + b"x" * 125
 
     def test_sendPingTooLong(self) -> None:
         """
         A ping payload over 125 bytes is a C{ValueError} (RFC 6455 5.5).
         """
         with pytest.raises(ValueError, match="125"):
-            makeConnection().sendPing(b"x" * 126)
+            makeConnection().framePing(b"x" * 126)
 
     def test_sendPong(self) -> None:
         """
         A pong echoes the ping's payload (RFC 6455 section 5.5.3).
         """
         # 0x8a: FIN, pong; 0x05: length 5.
-        assert makeConnection().sendPong(b"Hello") == b"\x8a\x05Hello"
+        assert makeConnection().framePong(b"Hello") == b"\x8a\x05Hello"
 
     def test_sendPongTooLong(self) -> None:
         """
         A pong payload over 125 bytes is a C{ValueError}.
         """
         with pytest.raises(ValueError, match="125"):
-            makeConnection().sendPong(b"x" * 126)
+            makeConnection().framePong(b"x" * 126)
 
 
 class TestLocalClose:
@@ -205,7 +205,7 @@ class TestLocalClose:
         C{sendClose} in OPEN gives our close frame and LOCAL_CLOSING.
         """
         connection = makeConnection()
-        assert connection.sendClose(1000) == CLOSE_1000
+        assert connection.frameClose(1000) == CLOSE_1000
         assert connection.state is S.LOCAL_CLOSING
 
     def test_peerCloseCompletes(self) -> None:
@@ -214,7 +214,7 @@ class TestLocalClose:
         with the peer's code and reason.
         """
         connection = makeConnection()
-        connection.sendClose(1001, "bye")
+        connection.frameClose(1001, "bye")
         events = connection.receiveData(clientClose(1000, b"ok"))
         assert events == [CloseReceived(1000, "ok")]
         assert connection.state is S.CLOSED
@@ -240,22 +240,22 @@ class TestLocalClose:
         assert events == [ConnectionFailed(1002, events[0].reason)]  # type: ignore[union-attr]
         assert connection.state is S.CLOSED
         assert connection.closeCode == 1002
-        assert connection.sendClose(1002) == b""
+        assert connection.frameClose(1002) == b""
 
     def test_sendCloseWithReason(self) -> None:
         """
         Our close frame carries code and UTF-8 reason.
         """
         # 0x88: FIN, close; 0x05: length 5; 03 e9 = 1001; "bye".
-        assert makeConnection().sendClose(1001, "bye") == b"\x88\x05\x03\xe9bye"
+        assert makeConnection().frameClose(1001, "bye") == b"\x88\x05\x03\xe9bye"
 
     def test_sendCloseOnce(self) -> None:
         """
         A second C{sendClose} gives nothing and changes nothing.
         """
         connection = makeConnection()
-        assert connection.sendClose(1000) == CLOSE_1000
-        assert connection.sendClose(1001, "again") == b""
+        assert connection.frameClose(1000) == CLOSE_1000
+        assert connection.frameClose(1001, "again") == b""
         assert connection.state is S.LOCAL_CLOSING
 
     def test_sendCloseNoStatus(self) -> None:
@@ -264,7 +264,7 @@ class TestLocalClose:
         """
         connection = makeConnection()
         # 0x88: FIN, close; 0x00: length 0.
-        assert connection.sendClose(None) == b"\x88\x00"
+        assert connection.frameClose(None) == b"\x88\x00"
         assert connection.state is S.LOCAL_CLOSING
 
 
@@ -289,7 +289,7 @@ class TestRemoteClose:
         """
         connection = inState(S.REMOTE_CLOSING)
         # 0x88 0x02; 03 e9 = 1001.
-        assert connection.sendClose(1001) == b"\x88\x02\x03\xe9"
+        assert connection.frameClose(1001) == b"\x88\x02\x03\xe9"
         assert connection.state is S.CLOSED
 
     def test_echoCloseWithoutStatus(self) -> None:
@@ -304,7 +304,7 @@ class TestRemoteClose:
             ]
             assert connection.closeCode == 1005
             # 0x88: FIN, close; 0x00: no payload.
-            assert connection.sendClose(code) == b"\x88\x00"
+            assert connection.frameClose(code) == b"\x88\x00"
             assert connection.state is S.CLOSED
 
     def test_sendsAllowedInRemoteClosing(self) -> None:
@@ -312,10 +312,10 @@ class TestRemoteClose:
         Until we answer, we may finish sending messages and pings.
         """
         connection = inState(S.REMOTE_CLOSING)
-        assert connection.sendText("last") == b"\x81\x04last"
-        assert connection.sendBinary(b"b") == b"\x82\x01b"
-        assert connection.sendPing(b"") == b"\x89\x00"
-        assert connection.sendPong(b"") == b"\x8a\x00"
+        assert connection.frameText("last") == b"\x81\x04last"
+        assert connection.frameBinary(b"b") == b"\x82\x01b"
+        assert connection.framePing(b"") == b"\x89\x00"
+        assert connection.framePong(b"") == b"\x8a\x00"
 
     def test_inputAfterPeerCloseIgnored(self) -> None:
         """
@@ -366,7 +366,7 @@ class TestFail:
         connection = makeConnection()
         connection.receiveData(data)
         assert connection.closeCode == code
-        assert connection.sendClose(code) == frame
+        assert connection.frameClose(code) == frame
         assert connection.state is S.CLOSED
 
     def test_sendsAllowedWhileFailing(self) -> None:
@@ -375,10 +375,10 @@ class TestFail:
         for the events before the failure still goes out ahead of it.
         """
         connection = inState(S.FAILING)
-        assert connection.sendText("reply") == b"\x81\x05reply"
-        assert connection.sendBinary(b"b") == b"\x82\x01b"
-        assert connection.sendPing(b"") == b"\x89\x00"
-        assert connection.sendPong(b"p") == b"\x8a\x01p"
+        assert connection.frameText("reply") == b"\x81\x05reply"
+        assert connection.frameBinary(b"b") == b"\x82\x01b"
+        assert connection.framePing(b"") == b"\x89\x00"
+        assert connection.framePong(b"p") == b"\x8a\x01p"
         assert connection.state is S.FAILING
 
     def test_inputAfterFailureIgnored(self) -> None:
@@ -415,11 +415,11 @@ class TestWritesAfterClose:
         """
         connection = inState(state)
         with pytest.raises(ConnectionClosed):
-            connection.sendText("x")
+            connection.frameText("x")
         with pytest.raises(ConnectionClosed):
-            connection.sendBinary(b"x")
+            connection.frameBinary(b"x")
         with pytest.raises(ConnectionClosed):
-            connection.sendPing(b"x")
+            connection.framePing(b"x")
         assert connection.state is state
 
     @pytest.mark.parametrize("state", [S.LOCAL_CLOSING, S.CLOSED])
@@ -427,14 +427,14 @@ class TestWritesAfterClose:
         """
         A pong owed for a late ping is silently dropped: nothing to write.
         """
-        assert inState(state).sendPong(b"x") == b""
+        assert inState(state).framePong(b"x") == b""
 
     def test_sendCloseInClosed(self) -> None:
         """
         C{sendClose} in CLOSED gives nothing and stays CLOSED.
         """
         connection = inState(S.CLOSED)
-        assert connection.sendClose(1000) == b""
+        assert connection.frameClose(1000) == b""
         assert connection.state is S.CLOSED
 
     def test_receiveInClosed(self) -> None:
@@ -458,9 +458,9 @@ class TestSendCloseChecks:
         """
         connection = makeConnection()
         with pytest.raises(ValueError, match=str(code)):
-            connection.sendClose(code)
+            connection.frameClose(code)
         assert connection.state is S.OPEN
-        assert connection.sendClose(1000) == CLOSE_1000
+        assert connection.frameClose(1000) == CLOSE_1000
 
     @pytest.mark.parametrize("reason", ["a" * 123, "\u00e9" * 62])
     def test_reasonTooLong(self, reason: str) -> None:
@@ -470,14 +470,14 @@ class TestSendCloseChecks:
         """
         connection = makeConnection()
         with pytest.raises(ValueError, match="reason"):
-            connection.sendClose(1000, reason)
+            connection.frameClose(1000, reason)
         assert connection.state is S.OPEN
 
     def test_reasonAtLimit(self) -> None:
         """
         A 122-byte reason makes a 124-byte close payload.
         """
-        frame = makeConnection().sendClose(4000, "r" * 122)
+        frame = makeConnection().frameClose(4000, "r" * 122)
         # 0x88: FIN, close; 0x7c: length 124; 0f a0 = 4000.
         assert frame == b"\x88\x7c\x0f\xa0" + b"r" * 122
 
@@ -487,7 +487,7 @@ class TestSendCloseChecks:
         """
         connection = inState(S.REMOTE_CLOSING)
         with pytest.raises(ValueError):
-            connection.sendClose(1006)
+            connection.frameClose(1006)
         assert connection.state is S.REMOTE_CLOSING
 
 
@@ -509,3 +509,34 @@ class TestEncodeText:
         result = encodeText(bytearray(b"\xe2\x82\xac"))  # type: ignore[arg-type]
         assert type(result) is bytes
         assert result == b"\xe2\x82\xac"
+
+
+@pytest.mark.parametrize(
+    ("state", "maySend", "mayBroadcast"),
+    [
+        (S.OPEN, True, True),
+        (S.REMOTE_CLOSING, True, True),
+        (S.FAILING, True, False),
+        (S.LOCAL_CLOSING, False, False),
+        (S.CLOSED, False, False),
+    ],
+)
+def test_maySendMayBroadcast(
+    state: ConnectionState, maySend: bool, mayBroadcast: bool
+) -> None:
+    """
+    The one rule for sending, owned by the connection: answers (direct
+    writes) may go out until our close frame is sent, FAILING included (the
+    events before the failure are answered first); unsolicited messages
+    (broadcasts, keepalive pings) not to a peer that is FAILING.
+    """
+    connection = inState(state)
+    assert connection.mayBroadcast is mayBroadcast
+    frames: dict[object, bytes | None] = {}
+    framed = connection.broadcastFrame(0x1, b"hi", None, frames)
+    assert framed == (b"\x81\x02hi" if mayBroadcast else None)
+    if maySend:
+        assert connection.frameText("hi") == b"\x81\x02hi"
+    else:
+        with pytest.raises(ConnectionClosed):
+            connection.frameText("hi")

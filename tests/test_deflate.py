@@ -725,7 +725,7 @@ class TestCompress:
         """
         codec = makeCodec(minSize=10)
         connection = WebSocketConnection(MIB, MIB, codec)
-        data = connection.sendBinary(JSON, frameSize=8)
+        data = connection.frameBinary(JSON, frameSize=8)
         frames = parseServerFrames(data)
         assert [rsv for _, rsv, _, _ in frames] == [0x40] + [0] * (len(frames) - 1)
         assert [opcode for _, _, opcode, _ in frames] == [BINARY] + [CONT] * (
@@ -733,7 +733,7 @@ class TestCompress:
         )
         assert inflate(b"".join(payload for *_, payload in frames)) == JSON
         # 0x81 = FIN + text, RSV1 clear; 0x09 = 9 bytes, unmasked.
-        assert connection.sendText("123456789") == b"\x81\x09123456789"
+        assert connection.frameText("123456789") == b"\x81\x09123456789"
 
 
 # -- the codec: inflating --------------------------------------------------

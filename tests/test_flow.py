@@ -1,6 +1,6 @@
 """
-Tests for L{txclws._flow}: the buffered amount read from Twisted's
-transports, and L{DrainWaiters}.
+Tests for L{txclws._session.flow} and L{txclws._session.stream}: the buffered
+amount read from Twisted's transports, and L{DrainWaiters}.
 
 L{bufferedBytes} reads attributes private to Twisted, so these tests use
 Twisted's own classes (a C{FileDescriptor} on a L{MemoryReactor}, a real
@@ -24,7 +24,8 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from txclws import ConnectionClosed
-from txclws._flow import DrainWaiters, bufferedBytes
+from txclws._session.flow import DrainWaiters
+from txclws._session.stream import bufferedBytes
 
 
 class KernelSocket(FileDescriptor):

@@ -140,15 +140,15 @@ class CoreFuzzer(RuleBasedStateMachine):
         assert connection is not None
         try:
             if kind == "text":
-                connection.sendText(payload.decode("latin-1"))
+                connection.frameText(payload.decode("latin-1"))
             elif kind == "binary":
-                connection.sendBinary(payload)
+                connection.frameBinary(payload)
             elif kind == "ping":
-                connection.sendPing(payload)
+                connection.framePing(payload)
             elif kind == "pong":
-                connection.sendPong(payload)
+                connection.framePong(payload)
             else:
-                connection.sendClose(1000, payload.decode("latin-1")[:40])
+                connection.frameClose(1000, payload.decode("latin-1")[:40])
         except ConnectionClosed:
             assert connection.state in (
                 ConnectionState.LOCAL_CLOSING,

@@ -15,11 +15,10 @@ from txclws._core.handshake import (
     RequestHeaders,
     RequestHeadReader,
     acceptKey,
-    acceptResponse,
     checkUpgrade,
     parseRequestHead,
-    rejectResponse,
 )
+from txclws._core.responses import acceptResponse, rejectResponse
 
 #: The RFC 6455 section 1.3 client key and the server's answer to it.
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="

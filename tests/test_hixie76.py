@@ -487,9 +487,9 @@ class TestConnection:
         split it (hixie-76 has no fragments).
         """
         connection = Hixie76Connection(LIMIT, LIMIT)
-        assert connection.sendText("héllo") == b"\x00h\xc3\xa9llo\xff"
-        assert connection.sendText(b"abcdef", frameSize=2) == b"\x00abcdef\xff"
-        assert connection.sendText("") == b"\x00\xff"
+        assert connection.frameText("héllo") == b"\x00h\xc3\xa9llo\xff"
+        assert connection.frameText(b"abcdef", frameSize=2) == b"\x00abcdef\xff"
+        assert connection.frameText("") == b"\x00\xff"
 
     def test_sendTextNotUtf8(self) -> None:
         """
@@ -497,7 +497,7 @@ class TestConnection:
         6455 (an 0xFF byte would end the frame early).
         """
         with pytest.raises(ValueError):
-            Hixie76Connection(LIMIT, LIMIT).sendText(b"a\xffb")
+            Hixie76Connection(LIMIT, LIMIT).frameText(b"a\xffb")
 
     def test_noBinaryNoPing(self) -> None:
         """
@@ -506,10 +506,10 @@ class TestConnection:
         """
         connection = Hixie76Connection(LIMIT, LIMIT)
         with pytest.raises(UnsupportedByProtocol):
-            connection.sendBinary(b"\x01")
+            connection.frameBinary(b"\x01")
         with pytest.raises(UnsupportedByProtocol):
-            connection.sendPing(b"")
-        assert connection.sendText("still") == b"\x00still\xff"
+            connection.framePing(b"")
+        assert connection.frameText("still") == b"\x00still\xff"
 
     def test_frameMessage(self) -> None:
         """
@@ -527,11 +527,11 @@ class TestConnection:
         sent once; the client's C{0xFF 0x00} then completes it.
         """
         connection = Hixie76Connection(LIMIT, LIMIT)
-        assert connection.sendClose(1001, "going") == CLOSING_FRAME
+        assert connection.frameClose(1001, "going") == CLOSING_FRAME
         assert connection.state is ConnectionState.LOCAL_CLOSING
-        assert connection.sendClose() == b""
+        assert connection.frameClose() == b""
         with pytest.raises(ConnectionClosed):
-            connection.sendText("late")
+            connection.frameText("late")
         events = connection.receiveData(CLOSING_FRAME)
         assert events == [CloseReceived(CloseCode.NO_STATUS_RCVD, "")]
         assert connection.state is ConnectionState.CLOSED
@@ -543,7 +543,7 @@ class TestConnection:
         connection = Hixie76Connection(LIMIT, LIMIT)
         [event] = connection.receiveData(CLOSING_FRAME)
         assert connection.state is ConnectionState.REMOTE_CLOSING
-        assert connection.sendClose(event.code) == CLOSING_FRAME  # type: ignore[union-attr]
+        assert connection.frameClose(event.code) == CLOSING_FRAME  # type: ignore[union-attr]
         assert connection.state is ConnectionState.CLOSED
 
     def test_failureClose(self) -> None:
@@ -554,7 +554,7 @@ class TestConnection:
         connection = Hixie76Connection(LIMIT, LIMIT)
         [failed] = connection.receiveData(b"\x00\xc0")
         assert isinstance(failed, ConnectionFailed)
-        assert connection.sendClose(failed.code, failed.reason) == CLOSING_FRAME
+        assert connection.frameClose(failed.code, failed.reason) == CLOSING_FRAME
 
     def test_smallerLimitApplies(self) -> None:
         """

@@ -1,6 +1,6 @@
 """
-Tests for keepalive and the idle timeout (L{txclws._keepalive} and the
-adapter's C{_keepaliveTick}): over a L{StringTransport} and a
+Tests for keepalive and the idle timeout (L{txclws._session.keepalive} and
+the session's C{keepaliveCheck}): over a L{StringTransport} and a
 L{MemoryReactorClock}, then once over a real socket.
 
 The sweep runs every quarter of the shortest interval configured, so the
@@ -116,7 +116,7 @@ def test_drainingClientKeptAlive(
     transfer takes.
     """
     buffered = [10_000_000]
-    monkeypatch.setattr("txclws._protocol.bufferedBytes", lambda t: buffered[0])
+    monkeypatch.setattr("txclws._session.stream.bufferedBytes", lambda t: buffered[0])
     factory, clock = makeFactory(recorder, pingInterval=20.0, pingTimeout=20.0)
     protocol, transport = openClient(factory)
     protocol.pauseProducing()  # the transport's buffer is full
@@ -134,7 +134,7 @@ def test_stalledClientDropped(
     C{pingInterval} passes and dropped when C{pingTimeout} passes after
     that: a stalled peer is not kept forever.
     """
-    monkeypatch.setattr("txclws._protocol.bufferedBytes", lambda t: 10_000_000)
+    monkeypatch.setattr("txclws._session.stream.bufferedBytes", lambda t: 10_000_000)
     factory, clock = makeFactory(recorder, pingInterval=20.0, pingTimeout=20.0)
     protocol, transport = openClient(factory)
     protocol.pauseProducing()

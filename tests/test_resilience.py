@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.sync.client import ClientConnection
 from zope.interface.verify import verifyObject
 
-import txclws._protocol
+import txclws._session.stream
 from tests._daemon import Daemon, _environment
 from tests._daemon import connect as wsConnect
 from tests._rawsocket import (
@@ -91,7 +91,7 @@ def recorder() -> RecordingResource:
 
 class Backlog:
     """
-    Stands in for L{txclws._flow.bufferedBytes}: what each transport holds
+    Stands in for L{txclws._session.stream.bufferedBytes}: what each transport holds
     unsent is what the test says.
     """
 
@@ -108,7 +108,7 @@ def backlog(monkeypatch: pytest.MonkeyPatch) -> Backlog:
     A L{Backlog} the adapter reads its clients' buffered amounts from.
     """
     stand = Backlog()
-    monkeypatch.setattr(txclws._protocol, "bufferedBytes", stand)
+    monkeypatch.setattr(txclws._session.stream, "bufferedBytes", stand)
     return stand
 
 
@@ -145,7 +145,7 @@ def test_interface(recorder: RecordingResource) -> None:
 
 def test_bufferedAmount(recorder: RecordingResource, backlog: Backlog) -> None:
     """
-    C{client.bufferedAmount} is what L{txclws._flow.bufferedBytes} reads
+    C{client.bufferedAmount} is what L{txclws._session.stream.bufferedBytes} reads
     from the client's own transport.
     """
     factory, _ = slowFactory(recorder)
@@ -619,7 +619,7 @@ async def tlsEcho(tmp_path: Path) -> Any:
     yield listening.getHost().port, cert, factory
     await listening.stopListening()
     for client in list(factory.clients):
-        client._abort()
+        client.abort()
     if factory.clients:
         gone: Deferred[None] = Deferred()
         factory._whenEmpty.append(gone)

@@ -39,8 +39,7 @@ from txclws import (
     originExact,
     writeToClientsText,
 )
-from txclws._bufferedtransport import IBufferedTransport
-from txclws._flow import bufferedBytes
+from txclws._session.stream import IBufferedTransport, bufferedBytes
 from txclws.demo import ChatResource, EchoResource
 from txclws.testing import (
     HandshakeRefused,

@@ -15,6 +15,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import deferLater
 from twisted.internet.testing import (
     EventLoggingObserver,
@@ -23,6 +24,7 @@ from twisted.internet.testing import (
 )
 from twisted.internet.threads import deferToThread
 from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -37,7 +39,7 @@ from txclws import (
 from txclws._core.frames import Opcode, serializeFrame
 from txclws.demo import EchoResource
 from txclws.testing import MASK, InMemoryServer
-from txclws.web import WebSocketUpgradeResource, mountWebSocket
+from txclws.web import WebSocketSite, WebSocketUpgradeResource, mountWebSocket
 
 HANDSHAKE = (
     b"GET /echo HTTP/1.1\r\n"
@@ -375,3 +377,219 @@ def test_cohostExample() -> None:
     assert b"/ticks" in page.value()
     api = rawRequest(site, b"GET /api/time HTTP/1.1\r\nHost: x\r\n\r\n")  # type: ignore[arg-type]
     assert b'{"time": "' in api.value()
+
+
+# -- exact routing through a plain Site -------------------------------------
+
+
+def test_noPrefixRouting(site: AppSite) -> None:
+    """
+    Routing is exact, as on the direct path: an upgrade for a path below
+    the mounted one (C{/echo/anything}) is 404, not served by C{/echo}.
+    """
+    transport = site.raw(HANDSHAKE.replace(b"GET /echo ", b"GET /echo/anything "))
+    assert transport.value().startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert site.resource.connected == []
+
+
+def test_nestedMountsServedByTheirOwn() -> None:
+    """
+    With C{/rooms} and C{/rooms/main} both mounted, C{/rooms/main} is served
+    by its own resource, not by C{/rooms}.
+    """
+    clock = MemoryReactorClock()
+    factory = WebSocketFactory(reactor=clock)
+    root = Resource()
+    rooms, main = Recording(), Recording()
+    mountWebSocket(root, "/rooms", rooms, anyOrigin, factory)
+    mountWebSocket(root, "/rooms/main", main, anyOrigin, factory)
+    server = InMemoryServer(Site(root), clock=clock)  # type: ignore[arg-type]
+    server.connect("/rooms/main")
+    assert (len(rooms.connected), len(main.connected)) == (0, 1)
+
+
+def test_mountNodeIs404() -> None:
+    """
+    A node that L{mountWebSocket} made on the way (C{/rooms} when only
+    C{/rooms/main} is mounted) answers 404 in plain text, as the direct
+    path does, not 405 with an HTML page.
+    """
+    root = Resource()
+    factory = WebSocketFactory(reactor=MemoryReactorClock())
+    mountWebSocket(root, "/rooms/main", Recording(), anyOrigin, factory)
+    for data in (
+        HANDSHAKE.replace(b"/echo", b"/rooms"),
+        b"GET /rooms HTTP/1.1\r\n\r\n",
+    ):
+        response = rawRequest(Site(root), data).value()
+        assert response.startswith(b"HTTP/1.1 404 Not Found\r\n"), response
+        assert b"text/plain" in response
+
+
+def test_oversizedHeadAfterTheFact() -> None:
+    """
+    Through a plain Site (which reads the head itself), a head over the
+    factory's C{maxHeadSize} is still refused with 431 before any upgrade.
+    """
+    site = AppSite(maxHeadSize=1000)
+    big = HANDSHAKE.replace(b"\r\n\r\n", b"\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n")
+    assert (
+        site.raw(big)
+        .value()
+        .startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    )
+    assert site.resource.connected == []
+
+
+# -- WebSocketSite: the front door first ------------------------------------
+
+
+class FrontSite:
+    """
+    A L{WebSocketSite} with a page at C{/} and an echo at C{/echo}, on a
+    fake clock.
+    """
+
+    def __init__(self, **limits: Any) -> None:
+        self.clock = MemoryReactorClock()
+        self.factory = WebSocketFactory(reactor=self.clock, **limits)
+        self.resource = Recording()
+        self.root = Resource()
+        self.root.putChild(b"", Page(b"<p>the app</p>"))
+        mountWebSocket(self.root, "/echo", self.resource, anyOrigin, self.factory)
+        self.site = WebSocketSite(self.root, self.factory, reactor=self.clock)
+        self.server = InMemoryServer(self.site, clock=self.clock)  # type: ignore[arg-type]
+
+    def connection(self) -> tuple[Any, StringTransport]:
+        """
+        A new connection to the site, nothing sent yet.
+        """
+        peer = IPv4Address("TCP", "127.0.0.1", 40000)
+        protocol = self.site.buildProtocol(peer)
+        assert protocol is not None
+        transport = StringTransport(peerAddress=peer)
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+
+def test_siteUpgradesThroughTheFrontDoor() -> None:
+    """
+    A L{WebSocketSite} accepts an upgrade for a mounted path itself: the
+    client is a L{WebSocketServerProtocol} of the resource's factory.
+    """
+    front = FrontSite()
+    client = front.server.connect("/echo?x=1")
+    client.sendText("front door")
+    assert client.readMessages() == ["front door"]
+    (seen,) = front.resource.connected
+    assert isinstance(seen, WebSocketServerProtocol)
+    assert (seen.resourceName, seen.queryString) == ("/echo", "x=1")
+    assert front.factory.clients == {seen}
+
+
+def test_siteHandsPagesToHTTP() -> None:
+    """
+    Every other request goes, with the bytes read so far, to the site's own
+    HTTP channel: pages are served, a request body sent with its head
+    arrives, and later bytes and the connection's end reach the channel.
+    """
+    front = FrontSite()
+    protocol, transport = front.connection()
+    protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.value().startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.value().endswith(b"<p>the app</p>")
+    transport.clear()
+    protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # kept alive
+    assert transport.value().endswith(b"<p>the app</p>")
+    channel = protocol._http
+    lost: list[object] = []
+    channel.connectionLost = lost.append
+    protocol.connectionLost(Failure(ConnectionDone()))
+    assert len(lost) == 1
+    assert front.resource.connected == []
+
+
+def test_siteBoundsTheHead() -> None:
+    """
+    The factory's head rules apply to every request through a
+    L{WebSocketSite}, pages included: a head trickled past
+    C{handshakeTimeout} is answered 408 and dropped, an oversized one 431,
+    too many header lines 431, and an obs-fold line 400.
+    """
+    front = FrontSite(handshakeTimeout=5.0, maxHeadSize=1000)
+    protocol, transport = front.connection()
+    for byte in b"GET / HT":
+        protocol.dataReceived(bytes((byte,)))
+        front.clock.advance(0.5)
+    front.clock.advance(2)
+    assert transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert transport.disconnecting
+    cases = [
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n", b" 431 "),
+        (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 150 + b"\r\n", b" 431 "),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", b" 400 "),
+    ]
+    for data, status in cases:
+        protocol, transport = front.connection()
+        protocol.dataReceived(data)
+        assert status in transport.value().split(b"\r\n")[0], data[:40]
+
+
+def test_siteRoutesExactly() -> None:
+    """
+    Through a L{WebSocketSite}, C{/echo/anything} is not C{/echo}: the
+    request goes to the HTTP channel, which answers 404.
+    """
+    front = FrontSite()
+    protocol, transport = front.connection()
+    protocol.dataReceived(HANDSHAKE.replace(b"GET /echo ", b"GET /echo/x "))
+    assert transport.value().startswith(b"HTTP/1.1 404 ")
+    assert front.resource.connected == []
+
+
+def test_siteFactoryRegistry() -> None:
+    """
+    A L{WebSocketSite} also serves the resources of its factory's registry.
+    """
+    front = FrontSite()
+    other = Recording()
+    front.factory.registerResource("/registered", other, anyOrigin)
+    front.server.connect("/registered")
+    assert len(other.connected) == 1
+
+
+def test_siteALPN() -> None:
+    """
+    A L{WebSocketSite} offers only HTTP/1.1 by ALPN, for now.
+    """
+    assert FrontSite().site.acceptableProtocols() == [b"http/1.1"]
+
+
+def test_daemonTreeBehindWebSocketSite() -> None:
+    """
+    The daemon's tree (from C{tap.makeService}, unchanged) served by a
+    L{WebSocketSite} with the daemon's factory, which is the one-line change
+    C{tap.py} needs: the demo page goes to HTTP, C{/echo} upgrades through
+    the front door and is a client of the daemon's factory.
+    """
+    from tests.test_tap import parse, siteOf
+    from txclws.tap import makeService
+
+    service = makeService(parse("--port", "tcp:0"))
+    root = siteOf(service).resource
+    (factory,) = {
+        child.factory
+        for child in service
+        if isinstance(getattr(child, "factory", None), WebSocketFactory)
+    }
+    clock = MemoryReactorClock()
+    factory.reactor = clock
+    site = WebSocketSite(root, factory, reactor=clock)
+    page = rawRequest(site, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").value()
+    assert page.startswith(b"HTTP/1.1 200 OK\r\n")
+    client = InMemoryServer(site, clock=clock).connect(  # type: ignore[arg-type]
+        "/echo", origin="http://localhost"
+    )
+    client.sendText("daemon")
+    assert client.readMessages() == ["daemon"]
+    assert len(factory.clients) == 1

@@ -21,17 +21,15 @@ from txclws._core.errors import (
 )
 from txclws._core.frames import CloseCode, Opcode
 from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
-from txclws._factory import (
-    DEFAULT_BACKLOG,
+from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory, runServer
+from txclws._hub import HubUnavailable, IHub, LocalHub
+from txclws._protocol import WebSocketServerProtocol
+from txclws._registry import (
     ResourceRegistry,
-    WebSocketFactory,
     findGlobalResource,
     globalResources,
     registerGlobalResource,
-    runServer,
 )
-from txclws._hub import HubUnavailable, IHub, LocalHub
-from txclws._protocol import WebSocketServerProtocol
 from txclws._resource import (
     REJECT,
     IWebSocketClient,

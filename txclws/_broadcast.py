@@ -6,16 +6,21 @@ C{write-to-clients-text} and C{write-to-clients-binary}).
 Server frames are never masked (RFC 6455 section 5.1), so every client that
 speaks the same wire form receives the very same bytes: the message is
 encoded and framed once per distinct form (L{WebSocketConnection.wireKey}),
-then written to each client.
+then written to each client, through L{IFramedWriter.writeFramed}.  Any
+other L{IWebSocketClient} is sent the message with its C{writeText} or
+C{writeBinary}; anything else is a C{TypeError}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from txclws._core.connection import encodeText
+from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.frames import Opcode
 from txclws._resource import IWebSocketClient
+from txclws._session.session import IFramedWriter
 
 __all__ = ["writeToClientsBinary", "writeToClientsText"]
 
@@ -62,10 +67,42 @@ def _writeToClients(
     frameSize: int | None,
 ) -> int:
     frames: dict[object, bytes | None] = {}
+    #: By class of client seen: its IFramedWriter.writeFramed, or None.
+    framed: dict[type, Callable[..., bool] | None] = {}
     sent = 0
     for client in clients:
-        # A private fast path of WebSocketServerProtocol, outside the
-        # interface: a message is framed once per wire format, not per client.
-        if client._writePrepared(opcode, payload, frameSize, frames):  # type: ignore[attr-defined]
+        kind = type(client)
+        if kind in framed:
+            writeFramed = framed[kind]
+        else:
+            writeFramed = framed[kind] = (
+                kind.writeFramed if IFramedWriter.implementedBy(kind) else None
+            )
+        if writeFramed is not None:
+            # Framed once per wire form, not per client.
+            if writeFramed(client, opcode, payload, frameSize, frames):
+                sent += 1
+        elif _writeMessage(client, opcode, payload, frameSize):
             sent += 1
     return sent
+
+
+def _writeMessage(
+    client: object, opcode: Opcode, payload: bytes, frameSize: int | None
+) -> bool:
+    """
+    Send a broadcast message through the client's own C{writeText} or
+    C{writeBinary}: for an L{IWebSocketClient} that is not an
+    L{IFramedWriter} (say, a test double).
+    """
+    if not IWebSocketClient.providedBy(client):
+        raise TypeError(f"{client!r} does not provide IWebSocketClient")
+    peer = cast(Any, client)
+    try:
+        if opcode == Opcode.TEXT:
+            peer.writeText(payload, frameSize)
+        else:
+            peer.writeBinary(payload, frameSize)
+    except (ConnectionClosed, UnsupportedByProtocol):
+        return False
+    return True

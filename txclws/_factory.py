@@ -1,13 +1,12 @@
 # -*- test-case-name: tests.test_factory -*-
 """
-The resource registry, the server factory that holds the limits, and
-L{runServer}, CLWS's C{run-server}.
+The server factory that holds the limits and the clients, and L{runServer},
+CLWS's C{run-server}.
 """
 
 from __future__ import annotations
 
-import pdb
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -15,13 +14,19 @@ from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
+from txclws._core.accept import ServerSettings
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck
-from txclws._keepalive import KeepaliveSweep
+from txclws._protocol import WebSocketServerProtocol
+from txclws._registry import (
+    ResourceRegistry,
+    findGlobalResource,
+    globalResources,
+    registerGlobalResource,
+)
 from txclws._resource import IWebSocketResource
-
-if TYPE_CHECKING:
-    from txclws._protocol import WebSocketServerProtocol
+from txclws._session.keepalive import KeepalivePolicy, KeepaliveSweep
+from txclws._session.session import WebSocketSession
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -37,84 +42,6 @@ __all__ = [
 #: connections under any burst; 511 is what nginx and Redis use, and Linux
 #: caps it at C{net.core.somaxconn} anyway.
 DEFAULT_BACKLOG = 511
-
-
-class ResourceRegistry:
-    """
-    Resources by path, each with its origin policy.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[IWebSocketResource, OriginCheck]] = {}
-
-    def register(
-        self, path: str, resource: IWebSocketResource, originCheck: OriginCheck
-    ) -> None:
-        """
-        Serve C{resource} at C{path}, to clients whose origin passes
-        C{originCheck}; replaces whatever was there.
-
-        @param path: the absolute path part of the URI, like C{"/chat"}.
-        @param originCheck: L{anyOrigin}, L{originPrefix}, L{originExact} or
-            any callable from origin (or L{None}) to bool.
-        @raise ValueError: C{path} does not start with C{/} or has a C{?}.
-        @raise TypeError: C{resource} does not provide L{IWebSocketResource}.
-        """
-        if not path.startswith("/") or "?" in path or "#" in path:
-            raise ValueError(f"resource path must be an absolute path: {path!r}")
-        if not IWebSocketResource.providedBy(resource):
-            raise TypeError(f"{resource!r} does not provide IWebSocketResource")
-        self._entries[path] = (resource, originCheck)
-
-    def unregister(self, path: str) -> None:
-        """
-        Stop serving the resource at C{path}; new clients get 404.
-
-        @raise KeyError: nothing is registered there.
-        """
-        del self._entries[path]
-
-    def find(self, path: str) -> IWebSocketResource | None:
-        """
-        The resource at C{path}, or L{None}.
-        """
-        entry = self._entries.get(path)
-        return entry[0] if entry is not None else None
-
-    def lookup(self, path: str) -> tuple[IWebSocketResource, OriginCheck] | None:
-        """
-        The resource at C{path} with its origin policy, or L{None}.
-        """
-        return self._entries.get(path)
-
-    def paths(self) -> list[str]:
-        """
-        Every registered path, sorted.
-        """
-        return sorted(self._entries)
-
-
-#: The registry of L{registerGlobalResource}, served by every factory made
-#: without a registry of its own.
-globalResources = ResourceRegistry()
-
-
-def registerGlobalResource(
-    path: str, resource: IWebSocketResource, originCheck: OriginCheck
-) -> None:
-    """
-    Register C{resource} at C{path} in the global registry (CLWS's
-    C{register-global-resource}).  See L{ResourceRegistry.register}.
-    """
-    globalResources.register(path, resource, originCheck)
-
-
-def findGlobalResource(path: str) -> IWebSocketResource | None:
-    """
-    The resource registered globally at C{path}, or L{None} (CLWS's
-    C{find-global-resource}).
-    """
-    return globalResources.find(path)
 
 
 class WebSocketFactory(Factory):
@@ -147,7 +74,8 @@ class WebSocketFactory(Factory):
     @ivar slowClientTimeout: see L{WebSocketFactory.__init__}.
     """
 
-    protocol: Any
+    #: The protocol built per connection: a subclass may set its own.
+    protocol: type[WebSocketServerProtocol] = WebSocketServerProtocol
 
     def __init__(
         self,
@@ -213,11 +141,8 @@ class WebSocketFactory(Factory):
         @param slowClientTimeout: the grace period above, in seconds.
         @param reactor: the reactor for timeouts; the global one by default.
         """
-        from txclws._protocol import WebSocketServerProtocol
-
-        self.protocol = WebSocketServerProtocol
         self.registry = registry if registry is not None else globalResources
-        self.clients: set[WebSocketServerProtocol] = set()
+        self.clients: set[WebSocketSession] = set()
         self.maxClients = maxClients
         self.maxFrameSize = maxFrameSize
         self.maxMessageSize = maxMessageSize
@@ -233,7 +158,9 @@ class WebSocketFactory(Factory):
         self.idleTimeout = idleTimeout
         self.maxBuffer = maxBuffer
         self.slowClientTimeout = slowClientTimeout
-        self._keepalive = KeepaliveSweep(self)
+        self._keepalive = KeepaliveSweep(
+            lambda: self.reactor, self.keepalivePolicy, self.clients
+        )
         self._whenEmpty: list[Deferred[None]] = []
         if reactor is None:
             from twisted.internet import reactor as globalReactor
@@ -241,11 +168,38 @@ class WebSocketFactory(Factory):
             reactor = globalReactor
         self.reactor: IReactorTime = reactor
 
-    def _addClient(self, client: WebSocketServerProtocol) -> None:
+    @property
+    def settings(self) -> ServerSettings:
+        """
+        The L{ServerSettings} acceptance applies, from the current limits.
+        """
+        return ServerSettings(
+            maxFrameSize=self.maxFrameSize,
+            maxMessageSize=self.maxMessageSize,
+            deflate=self.deflate,
+            protocol76Support=self.protocol76Support,
+            maxClients=self.maxClients,
+        )
+
+    def keepalivePolicy(self) -> KeepalivePolicy:
+        """
+        The current keepalive settings.
+        """
+        return KeepalivePolicy(self.pingInterval, self.pingTimeout, self.idleTimeout)
+
+    def clientOpened(self, client: WebSocketSession) -> None:
+        """
+        The client registration contract, called by each session: C{client}
+        is past its opening handshake; it counts against C{maxClients}, is
+        in L{clients} and is swept for keepalive until L{clientClosed}.
+        """
         self.clients.add(client)
         self._keepalive.clientsChanged()
 
-    def _removeClient(self, client: WebSocketServerProtocol) -> None:
+    def clientClosed(self, client: WebSocketSession) -> None:
+        """
+        C{client}'s connection is gone (see L{clientOpened}).
+        """
         self.clients.discard(client)
         self._keepalive.clientsChanged()
         if not self.clients:
@@ -287,7 +241,7 @@ class WebSocketFactory(Factory):
 
     def _dropAll(self) -> None:
         for client in list(self.clients):
-            client._abort()
+            client.abort()
 
     def registerResource(
         self, path: str, resource: IWebSocketResource, originCheck: OriginCheck
@@ -310,6 +264,8 @@ class WebSocketFactory(Factory):
         only when L{debugResourceErrors} or L{debugServerErrors} asks for
         it.  Override to do something else.
         """
+        import pdb
+
         tb = failure.getTracebackObject()
         if tb is not None:
             pdb.post_mortem(tb)

@@ -22,6 +22,7 @@ from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
 
 from txclws._broadcast import writeToClientsBinary, writeToClientsText
+from txclws._core.errors import WebSocketError
 from txclws._resource import IWebSocketClient
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["HubUnavailable", "IHub", "LocalHub"]
 
 
-class HubUnavailable(Exception):
+class HubUnavailable(WebSocketError):
     """
     A message could not be handed to the other processes (Redis is down or
     did not answer); this process's subscribers got it all the same.

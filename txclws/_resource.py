@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_resource -*-
+# -*- test-case-name: tests.test_protocol,tests.test_testing -*-
 """
 The resource API: what a WebSocket application implements, and what it is
 given for each client.

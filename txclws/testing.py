@@ -123,13 +123,13 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txclws._bufferedtransport import IBufferedTransport
 from txclws._core.close import parseClosePayload, serializeClosePayload
 from txclws._core.frames import Opcode, serializeFrame
 from txclws._core.handshake import acceptKey
 from txclws._core.origin import OriginCheck, anyOrigin
 from txclws._factory import ResourceRegistry, WebSocketFactory
 from txclws._resource import IWebSocketResource
+from txclws._session.stream import IBufferedTransport
 
 __all__ = [
     "HandshakeRefused",

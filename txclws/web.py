@@ -5,41 +5,115 @@ its pages.
 
     root = Resource()
     root.putChild(b"", File("index.html"))
-    root.putChild(b"echo", WebSocketUpgradeResource(EchoResource(), anyOrigin))
-    reactor.listenTCP(8080, Site(root))
+    mountWebSocket(root, "/echo", EchoResource(), anyOrigin, factory)
+    reactor.listenTCP(8080, WebSocketSite(root, factory))
 
-A request for the mounted path is checked as an opening handshake; a good
-one is handed, with its connection, to a L{WebSocketServerProtocol}; a plain
-HTTP request gets C{426 Upgrade Required}, any other refusal its usual status.
+L{WebSocketSite} runs the txclws front door first: it reads every request
+head with the factory's limits and timers, accepts WebSocket upgrades for
+the paths it routes (the factory's registry, and the
+L{WebSocketUpgradeResource}s of the site's tree, by exact path) through
+L{txclws._core.accept}, and hands every other request, with the bytes read
+so far, to the site's own C{HTTPChannel}.  A plain C{Site} also works,
+through L{WebSocketUpgradeResource.render} (the same acceptance, exact
+routing), but twisted.web then reads the head, without the factory's
+C{handshakeTimeout}; its size is checked after the fact.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.interfaces import IConsumer, IPushProducer
+from twisted.internet.interfaces import IAddress, IConsumer, IProtocol, IPushProducer
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from txclws._core.errors import HandshakeError
-from txclws._core.handshake import (
-    _REASONS,
-    HandshakeRequest,
-    RequestHeaders,
-    checkUpgrade,
+from txclws._core.accept import (
+    Refused,
+    checkHeadSize,
+    checkRequest,
+    checkResourcePath,
 )
+from txclws._core.errors import HandshakeError
+from txclws._core.handshake import HandshakeRequest, RequestHeaders
 from txclws._core.origin import OriginCheck
-from txclws._factory import ResourceRegistry, WebSocketFactory
+from txclws._core.responses import reasonPhrase
+from txclws._factory import WebSocketFactory
+from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
 
 if TYPE_CHECKING:
-    from txclws._protocol import WebSocketServerProtocol
+    from txclws._protocol import Route, WebSocketServerProtocol
 
-__all__ = ["WebSocketUpgradeResource", "handshakeRequestFrom", "mountWebSocket"]
+__all__ = [
+    "WebSocketSite",
+    "WebSocketUpgradeResource",
+    "handshakeRequestFrom",
+    "mountWebSocket",
+]
 
 _log = Logger()
+
+
+class WebSocketSite(Site):
+    """
+    A C{twisted.web} site whose connections go through the txclws front
+    door first (see the module docstring).
+
+    @ivar wsFactory: the L{WebSocketFactory} whose head limits and timers
+        apply to every request, and whose registry is routed first.
+    @since: 0.2.0
+    """
+
+    def __init__(
+        self, root: Resource, factory: WebSocketFactory | None = None, **siteKwargs: Any
+    ) -> None:
+        """
+        @param factory: the limits and resources; a factory with the
+            defaults and an empty registry when L{None}.
+        @param siteKwargs: passed to C{Site} (e.g. C{logPath}, C{timeout}).
+        """
+        super().__init__(root, **siteKwargs)  # type: ignore[no-untyped-call]
+        self.wsFactory = (
+            factory if factory is not None else WebSocketFactory(ResourceRegistry())
+        )
+
+    def buildProtocol(self, addr: IAddress) -> WebSocketServerProtocol | None:  # type: ignore[override]
+        """
+        The front door, with this site's HTTP channel as its fallback.
+        """
+        protocol = cast("WebSocketServerProtocol", self.wsFactory.buildProtocol(addr))
+        protocol.httpFallback = lambda: cast(IProtocol, Site.buildProtocol(self, addr))
+        protocol.routeLookup = self.route
+        return protocol
+
+    def route(self, path: str) -> Route | None:
+        """
+        The route of C{path}: the factory's registry, else the
+        L{WebSocketUpgradeResource} at exactly that path in the site's tree
+        (static children only), else L{None}.
+        """
+        factory = self.wsFactory
+        entry = factory.registry.lookup(path)
+        if entry is not None:
+            return entry[0], entry[1], factory
+        node: Resource = self.resource
+        for segment in path[1:].encode("latin-1").split(b"/"):
+            child = node.children.get(segment)
+            if child is None:
+                return None
+            node = child
+        if isinstance(node, WebSocketUpgradeResource):
+            return node.resource, node.originCheck, node.factory
+        return None
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The ALPN protocols offered: HTTP/1.1 only, for now (WebSocket over
+        HTTP/2, RFC 8441, comes later).
+        """
+        return [b"http/1.1"]
 
 
 class WebSocketUpgradeResource(Resource):
@@ -53,7 +127,10 @@ class WebSocketUpgradeResource(Resource):
         apply.
     """
 
-    isLeaf = True
+    # Not a leaf: a resource mounted below it (C{/rooms/main} under
+    # C{/rooms}) is found by twisted.web's traversal; any other path below
+    # it is 404 (see getChild), as on the direct path.
+    isLeaf = False
 
     def __init__(
         self,
@@ -75,6 +152,13 @@ class WebSocketUpgradeResource(Resource):
             factory if factory is not None else WebSocketFactory(ResourceRegistry())
         )
 
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        """
+        Nothing is served below an upgrade resource but what is mounted
+        there: routing is exact.
+        """
+        return _MountNode()
+
     def render(self, request: Request) -> bytes | int:
         """
         Check the upgrade and hand the connection over, or refuse it.
@@ -83,18 +167,64 @@ class WebSocketUpgradeResource(Resource):
             if not isinstance(request.channel, HTTPChannel):
                 # RFC 8441 (WebSocket over HTTP/2) is not supported.
                 raise HandshakeError(400, "WebSocket needs an HTTP/1.1 connection")
-            handshake = checkUpgrade(
-                handshakeRequestFrom(request), self.factory.protocol76Support
+            handshakeRequest = handshakeRequestFrom(request)
+            if request.postpath:
+                # Exact routing, as the direct path: not a prefix.
+                raise HandshakeError(
+                    404, f"no WebSocket resource at {handshakeRequest.path}"
+                )
+            checkHeadSize(
+                _headSize(request),
+                len(handshakeRequest.headers.raw),
+                self.factory.maxHeadSize,
             )
         except HandshakeError as error:
-            return _refuse(request, error)
+            return _refuse(request, Refused.fromError(error))
+        checked = checkRequest(handshakeRequest, self.factory.settings)
+        if isinstance(checked, Refused):
+            return _refuse(request, checked)
         protocol = cast(
             "WebSocketServerProtocol",
             self.factory.buildProtocol(request.getClientAddress()),
         )
         leftover = _takeOver(request.channel, protocol)
-        protocol.acceptUpgrade(handshake, self.resource, self.originCheck, leftover)
+        entry = (self.resource, self.originCheck, self.factory)
+        protocol.takeOver(checked, leftover, lambda path: entry)
         return NOT_DONE_YET
+
+
+class _MountNode(Resource):
+    """
+    A resource L{mountWebSocket} made on the way to an upgrade resource:
+    it serves nothing, and answers 404 as the direct path does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        """
+        Nothing is below it either.
+        """
+        return _MountNode()
+
+    def render(self, request: Request) -> bytes:
+        """
+        404.
+        """
+        path = request.path.decode("latin-1")
+        return _refuse(request, Refused(404, f"no WebSocket resource at {path}"))
+
+
+def _headSize(request: Request) -> int:
+    """
+    The size of C{request}'s head as sent, near enough: its request line
+    and header lines, with their line ends.
+    """
+    size = len(request.method) + len(request.uri) + len(request.clientproto) + 4
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        size += sum(len(name) + len(value) + 4 for value in values)
+    return size
 
 
 def _takeOver(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> bytes:
@@ -145,14 +275,13 @@ def mountWebSocket(
     @raise ValueError: C{path} is not an absolute path.
     @since: 0.1.0
     """
-    if not path.startswith("/") or "?" in path or "#" in path:
-        raise ValueError(f"resource path must be an absolute path: {path!r}")
+    checkResourcePath(path)
     *parents, last = path[1:].encode("utf-8").split(b"/")
     parent = root
     for segment in parents:
         child = parent.children.get(segment)
         if child is None:
-            child = Resource()
+            child = _MountNode()
             parent.putChild(segment, child)
         parent = child
     upgrade = WebSocketUpgradeResource(resource, originCheck, factory)
@@ -184,18 +313,18 @@ def handshakeRequestFrom(request: Request) -> HandshakeRequest:
     )
 
 
-def _refuse(request: Request, error: HandshakeError) -> bytes:
+def _refuse(request: Request, refusal: Refused) -> bytes:
     peer = request.getClientAddress()
     _log.info(
         "refused {peer}: {status} {reason}",
         peer=f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', 0)}",
-        status=error.status,
-        reason=error.reason,
+        status=refusal.status,
+        reason=refusal.reason,
     )
     # twisted.web knows no phrase for 426 or 431.
-    phrase = _REASONS.get(error.status)
-    request.setResponseCode(error.status, phrase.encode() if phrase else None)
+    phrase = reasonPhrase(refusal.status)
+    request.setResponseCode(refusal.status, phrase.encode() if phrase else None)
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    for name, value in error.headers:
+    for name, value in refusal.headers:
         request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
-    return (error.reason + "\n").encode("utf-8")
+    return (refusal.reason + "\n").encode("utf-8")

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_layers -*-
 """
 The sans-I/O WebSocket core: bytes in, events and bytes out.
 

@@ -3,7 +3,7 @@
 The sans-I/O server side of one RFC 6455 connection, after the handshake.
 
 L{WebSocketConnection} takes the client's bytes and returns events; each
-C{send*} method returns the bytes to write.  It does no I/O, keeps no clock
+C{frame*} method returns the bytes to write.  It does no I/O, keeps no clock
 and calls nobody: its owner (the Twisted adapter, or a test) moves the bytes
 and decides when.
 """
@@ -27,20 +27,10 @@ from txclws._core.frames import (
     serializeFrame,
     serializeMessage,
 )
-from txclws._core.reader import MessageReader
+from txclws._core.reader import EventReader, MessageReader
 
 if TYPE_CHECKING:
-    from typing import Protocol
-
     from txclws._core.deflate import DeflateCodec
-
-    class _EventReader(Protocol):
-        """
-        What a connection parses its input with: a L{MessageReader}, or
-        another framing's reader (L{txclws._core.hixie76.Hixie76Reader}).
-        """
-
-        def feed(self, data: bytes) -> list[Event]: ...
 
 
 __all__ = ["ConnectionState", "WebSocketConnection"]
@@ -93,6 +83,14 @@ _RSV1 = 0x40
 #: first, and whatever it sends for them goes out ahead of our close frame.
 _CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING})
 
+#: States in which we may send what the peer did not ask for (a broadcast,
+#: a keepalive ping): L{_CAN_SEND} but FAILING.  A peer that broke the
+#: protocol is owed answers to the events it sent before the failure, and
+#: then our close frame; nothing unsolicited (RFC 6455 7.1.7: fail it, do
+#: not go on talking).  A peer in REMOTE_CLOSING closed cleanly and still
+#: reads until our close frame goes out (RFC 6455 5.5.1).
+_MAY_BROADCAST = frozenset({_S.OPEN, _S.REMOTE_CLOSING})
+
 
 class WebSocketConnection:
     """
@@ -107,15 +105,14 @@ class WebSocketConnection:
     __slots__ = (
         "_compression",
         "_reader",
-        "_version",
         "closeCode",
         "closeReason",
         "state",
+        "version",
     )
 
-    #: Whether messages are RFC 6455 frames, which L{sendText} may build
-    #: directly; a subclass with another framing sets it false.
-    _plainFraming = True
+    #: Whether this protocol has pings (and so keepalive); hixie-76 has none.
+    canPing = True
 
     def __init__(
         self,
@@ -134,8 +131,8 @@ class WebSocketConnection:
             L{txclws._core.close.isValidCloseCode}).
         """
         self._compression = compression
-        self._version = version
-        self._reader: _EventReader = MessageReader(
+        self.version = version
+        self._reader: EventReader = MessageReader(
             maxFrameSize, maxMessageSize, compression, version
         )
         self.state = ConnectionState.OPEN
@@ -158,11 +155,19 @@ class WebSocketConnection:
                 self.closeCode, self.closeReason = last.code, last.reason
         return events
 
+    @property
+    def mayBroadcast(self) -> bool:
+        """
+        Whether unsolicited messages (broadcasts, keepalive pings) may be
+        sent now; see L{_MAY_BROADCAST}.
+        """
+        return self.state in _MAY_BROADCAST
+
     def _checkCanSend(self) -> None:
         if self.state not in _CAN_SEND:
             raise ConnectionClosed(f"connection is {self.state.name}")
 
-    def sendText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
+    def frameText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
         """
         Frame a text message.
 
@@ -175,18 +180,13 @@ class WebSocketConnection:
         if state is not _S.OPEN and state not in _CAN_SEND:
             raise ConnectionClosed(f"connection is {state.name}")
         payload = text.encode("utf-8") if type(text) is str else encodeText(text)
-        if (
-            frameSize is None
-            and len(payload) < 126
-            and self._compression is None
-            and self._plainFraming
-        ):
+        if frameSize is None and len(payload) < 126 and self._compression is None:
             # The common case, framed directly: FIN + text, 7-bit length
             # (RFC 6455 5.2).
             return bytes((0x81, len(payload))) + payload
         return self._frameOrRefuse(Opcode.TEXT, payload, frameSize)
 
-    def sendBinary(self, data: bytes, frameSize: int | None = None) -> bytes:
+    def frameBinary(self, data: bytes, frameSize: int | None = None) -> bytes:
         """
         Frame a binary message.
 
@@ -214,6 +214,28 @@ class WebSocketConnection:
         compression = self._compression
         return "rfc6455" if compression is None else compression.wireKey
 
+    def broadcastFrame(
+        self,
+        opcode: int,
+        payload: bytes,
+        frameSize: int | None,
+        frames: dict[object, bytes | None],
+    ) -> bytes | None:
+        """
+        The bytes of a broadcast message for this peer, framed once per
+        L{wireKey}: reused from C{frames}, or framed and added to it.
+
+        @return: the bytes, or L{None} if this peer may not be sent a
+            broadcast now (L{mayBroadcast}) or its protocol cannot carry it.
+        """
+        if self.state not in _MAY_BROADCAST:
+            return None
+        key = self.wireKey
+        if key in frames:
+            return frames[key]
+        data = frames[key] = self.frameMessage(opcode, payload, frameSize)
+        return data
+
     def frameMessage(
         self, opcode: int, payload: bytes, frameSize: int | None = None
     ) -> bytes | None:
@@ -232,7 +254,7 @@ class WebSocketConnection:
             )
         return serializeMessage(opcode, payload, frameSize)
 
-    def sendPing(self, payload: bytes = b"") -> bytes:
+    def framePing(self, payload: bytes = b"") -> bytes:
         """
         Frame a ping.
 
@@ -242,7 +264,7 @@ class WebSocketConnection:
         self._checkCanSend()
         return serializeFrame(Opcode.PING, _controlPayload(payload))
 
-    def sendPong(self, payload: bytes = b"") -> bytes:
+    def framePong(self, payload: bytes = b"") -> bytes:
         """
         Frame a pong: the answer to a ping, with its payload (RFC 6455 5.5.3).
 
@@ -252,7 +274,7 @@ class WebSocketConnection:
             return b""
         return serializeFrame(Opcode.PONG, _controlPayload(payload))
 
-    def sendClose(self, code: int | None = 1000, reason: str = "") -> bytes:
+    def frameClose(self, code: int | None = 1000, reason: str = "") -> bytes:
         """
         Frame our close frame, once.
 
@@ -275,8 +297,8 @@ class WebSocketConnection:
         if code is None or code == CloseCode.NO_STATUS_RCVD:
             payload = serializeClosePayload(None)
         else:
-            reasonBytes = checkOutgoingCloseCode(code, reason, self._version)
-            wire = wireCloseCode(code, self._version)
+            reasonBytes = checkOutgoingCloseCode(code, reason, self.version)
+            wire = wireCloseCode(code, self.version)
             payload = serializeClosePayload(wire, reasonBytes)
         return serializeFrame(Opcode.CLOSE, payload)
 

@@ -1,12 +1,16 @@
-# -*- test-case-name: tests.test_errors -*-
+# -*- test-case-name: tests.test_reader,tests.test_handshake -*-
 """
 Exceptions raised by the sans-I/O core, each carrying what the peer sees.
 
 A L{WebSocketProtocolError} subclass carries the close code the connection is
 failed with (RFC 6455 section 7.4.1); a L{HandshakeError} carries the HTTP
-status the opening handshake is refused with.  The mapping from exception to
-close frame or HTTP response lives in exactly one place each:
-L{txclws._core.connection.WebSocketConnection} and L{txclws._core.handshake}.
+status the opening handshake is refused with.  Each is turned into what the
+peer sees in exactly one place: a protocol error becomes a
+L{txclws._core.events.ConnectionFailed} event in
+L{txclws._core.reader.EventReader.feed}, whose code the session sends back
+in its close frame (L{txclws._core.connection.WebSocketConnection.frameClose});
+a handshake error becomes a L{txclws._core.accept.Refused}, whose bytes
+L{txclws._core.responses.rejectResponse} builds.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class BinaryMessage:
 @dataclass(frozen=True, slots=True)
 class PingReceived:
     """
-    A ping; the core's owner answers it with L{WebSocketConnection.sendPong}.
+    A ping; the core's owner answers it with L{WebSocketConnection.framePong}.
 
     @ivar payload: the ping's application data.
     """
@@ -72,7 +72,7 @@ class CloseReceived:
 
     If we had not sent a close frame yet, the connection is now
     C{REMOTE_CLOSING} and the owner must answer with
-    L{WebSocketConnection.sendClose}; otherwise the close handshake is
+    L{WebSocketConnection.frameClose}; otherwise the close handshake is
     complete.
 
     @ivar code: the status code; 1005 when the frame carried none.
@@ -88,7 +88,7 @@ class ConnectionFailed:
     """
     The peer broke the protocol; the core discards all further input.
 
-    The owner sends L{WebSocketConnection.sendClose} with this code (once the
+    The owner sends L{WebSocketConnection.frameClose} with this code (once the
     events before this one have been handled) and closes the transport:
     RFC 6455 section 7.1.7, I{Fail the WebSocket Connection}.
 

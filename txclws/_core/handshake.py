@@ -4,9 +4,9 @@ The server's side of the opening handshake (RFC 6455 section 4.2), over bytes.
 
 L{RequestHeadReader} collects a request head within a size bound;
 L{parseRequestHead} turns it into a L{HandshakeRequest}; L{checkUpgrade}
-applies the WebSocket rules and returns a L{ClientHandshake}; L{acceptResponse}
-and L{rejectResponse} build the bytes of the answer.  Every refusal is a
-L{HandshakeError} carrying its HTTP status.
+applies the WebSocket rules and returns a L{ClientHandshake}.  Every refusal
+is a L{HandshakeError} carrying its HTTP status; L{txclws._core.responses}
+builds the bytes of the answer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from hashlib import sha1
 
 from txclws._core.errors import HandshakeError
+from txclws._core.hixie76 import hixie76Keys
 
 __all__ = [
     "SUPPORTED_VERSIONS",
@@ -27,10 +28,8 @@ __all__ = [
     "RequestHeadReader",
     "RequestHeaders",
     "acceptKey",
-    "acceptResponse",
     "checkUpgrade",
     "parseRequestHead",
-    "rejectResponse",
 ]
 
 #: The GUID of RFC 6455 section 1.3, the same in hybi-07 and -08.
@@ -74,19 +73,6 @@ _ABSOLUTE_FORM = re.compile(
     r"([/?].*)?\Z",
     re.DOTALL,
 )
-
-_REASONS = {
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    426: "Upgrade Required",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
 
 
 class RequestHeaders(Mapping[str, str]):
@@ -366,18 +352,13 @@ def _checkHixie76(request: HandshakeRequest, allowed: bool) -> ClientHandshake:
             "draft-hixie-76 / hybi-00 is not enabled on this server",
             (("Sec-WebSocket-Version", _VERSIONS),),
         )
-    if (
-        headers.count("Sec-WebSocket-Key1") != 1
-        or headers.count("Sec-WebSocket-Key2") != 1
-    ):
-        raise HandshakeError(400, "hixie-76 needs one Key1 and one Key2")
     return ClientHandshake(
         request=request,
         key="",
         version=0,
         origin=headers.get("Origin"),
         subprotocols=tuple(headers.tokens("Sec-WebSocket-Protocol")),
-        hixieKeys=(headers["Sec-WebSocket-Key1"], headers["Sec-WebSocket-Key2"]),
+        hixieKeys=hixie76Keys(headers),
     )
 
 
@@ -424,47 +405,3 @@ def acceptKey(key: str) -> str:
     (RFC 6455 section 4.2.2, item 5.4).
     """
     return base64.b64encode(sha1(key.encode("ascii") + _GUID).digest()).decode()
-
-
-def acceptResponse(
-    key: str,
-    subprotocol: str | None = None,
-    extensions: str | None = None,
-    extraHeaders: tuple[tuple[str, str], ...] = (),
-) -> bytes:
-    """
-    The bytes of a C{101 Switching Protocols} answer.
-
-    @param key: the client's C{Sec-WebSocket-Key}.
-    @param subprotocol: the subprotocol chosen, if any.
-    @param extensions: the C{Sec-WebSocket-Extensions} value, if any.
-    """
-    lines = [
-        "HTTP/1.1 101 Switching Protocols",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Accept: {acceptKey(key)}",
-    ]
-    if subprotocol is not None:
-        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
-    if extensions:
-        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
-    lines.extend(f"{name}: {value}" for name, value in extraHeaders)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def rejectResponse(error: HandshakeError) -> bytes:
-    """
-    The bytes of an HTTP answer refusing the handshake, with a plain-text
-    body that says why; the connection is closed after it.
-    """
-    body = (error.reason + "\n").encode("utf-8")
-    status = error.status
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-        "Content-Type: text/plain; charset=utf-8",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-    ]
-    lines.extend(f"{name}: {value}" for name, value in error.headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

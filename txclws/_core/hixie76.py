@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from hashlib import md5
 from struct import pack
+from typing import Protocol
 
-from txclws._core.connection import WebSocketConnection
+from txclws._core.connection import WebSocketConnection, encodeText
 from txclws._core.errors import (
     HandshakeError,
     MessageTooBig,
@@ -28,12 +29,30 @@ from txclws._core.reader import EventReader
 from txclws._core.utf8 import Utf8Validator
 
 __all__ = [
+    "BODY_SIZE",
     "CLOSING_FRAME",
     "Hixie76Connection",
     "Hixie76Reader",
     "hixie76Challenge",
+    "hixie76Keys",
+    "hixie76Location",
     "hixie76Response",
+    "startHixie76",
 ]
+
+#: The bytes of the challenge that follow the request head (hixie-76 5.1).
+BODY_SIZE = 8
+
+
+class _Headers(Protocol):
+    """
+    What L{hixie76Keys} reads: a L{txclws._core.handshake.RequestHeaders}.
+    """
+
+    def count(self, name: str) -> int: ...
+
+    def __getitem__(self, name: str) -> str: ...
+
 
 #: The closing frame, both ways (hixie-76 section 4.2).
 CLOSING_FRAME = b"\xff\x00"
@@ -65,6 +84,51 @@ def _keyNumber(key: str) -> int:
     if number > 0xFFFFFFFF or number % spaces:
         raise HandshakeError(400, "malformed Sec-WebSocket-Key1/Key2")
     return number // spaces
+
+
+def hixie76Keys(headers: _Headers) -> tuple[str, str]:
+    """
+    The C{Sec-WebSocket-Key1} and C{Key2} of a hixie-76 request head.
+
+    @raise HandshakeError: 400 unless each is sent exactly once.
+    """
+    if (
+        headers.count("Sec-WebSocket-Key1") != 1
+        or headers.count("Sec-WebSocket-Key2") != 1
+    ):
+        raise HandshakeError(400, "hixie-76 needs one Key1 and one Key2")
+    return headers["Sec-WebSocket-Key1"], headers["Sec-WebSocket-Key2"]
+
+
+def hixie76Location(host: str, target: str, isTLS: bool) -> str:
+    """
+    The C{Sec-WebSocket-Location} of a resource: its URL as the client
+    asked for it (hixie-76 section 5.2).
+    """
+    return f"{'wss' if isTLS else 'ws'}://{host}{target}"
+
+
+def startHixie76(
+    keys: tuple[str, str],
+    body: bytes,
+    location: str,
+    origin: str | None,
+    subprotocol: str | None,
+    maxFrameSize: int,
+    maxMessageSize: int,
+) -> tuple[bytes, Hixie76Connection, bytes]:
+    """
+    Answer a hixie-76 handshake whose body has arrived.
+
+    @param body: the bytes after the head, at least L{BODY_SIZE} of them.
+    @return: the 101 response, the connection, and the bytes after the
+        challenge (the start of the client's frames).
+    @raise HandshakeError: 400 for a malformed key.
+    """
+    challenge = hixie76Challenge(*keys, body[:BODY_SIZE])
+    response = hixie76Response(challenge, origin, location, subprotocol)
+    connection = Hixie76Connection(maxFrameSize, maxMessageSize)
+    return response, connection, body[BODY_SIZE:]
 
 
 def hixie76Challenge(key1: str, key2: str, key3: bytes) -> bytes:
@@ -208,7 +272,7 @@ class Hixie76Connection(WebSocketConnection):
     A hixie-76 connection: the same state machine and events as
     L{WebSocketConnection}, with hixie-76 framing.
 
-    Text only: L{sendBinary} and L{sendPing} raise L{UnsupportedByProtocol}
+    Text only: L{frameBinary} and L{framePing} raise L{UnsupportedByProtocol}
     (L{frameMessage} has no frame for a binary message), and a broadcast of
     binary data skips these clients.
     """
@@ -216,20 +280,31 @@ class Hixie76Connection(WebSocketConnection):
     __slots__ = ()
 
     wireKey = "hixie76"
-    _plainFraming = False
+    canPing = False
 
     def __init__(self, maxFrameSize: int, maxMessageSize: int) -> None:
-        super().__init__(maxFrameSize, maxMessageSize)
+        super().__init__(maxFrameSize, maxMessageSize, version=0)
         # hixie-76 has no frames beyond messages: one limit covers both.
         self._reader = Hixie76Reader(min(maxFrameSize, maxMessageSize))
 
-    def sendPing(self, payload: bytes = b"") -> bytes:
+    def frameText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
+        """
+        A text frame: C{0x00}, the UTF-8 bytes, C{0xFF} (hixie-76 4.2);
+        C{frameSize} does not apply.
+
+        @raise ConnectionClosed: a closing frame was sent already.
+        @raise ValueError: C{text} is bytes that are not UTF-8.
+        """
+        self._checkCanSend()
+        return b"\x00" + encodeText(text) + b"\xff"
+
+    def framePing(self, payload: bytes = b"") -> bytes:
         """
         @raise UnsupportedByProtocol: hixie-76 has no pings.
         """
         raise UnsupportedByProtocol("hixie-76 has no ping frames")
 
-    def sendPong(self, payload: bytes = b"") -> bytes:
+    def framePong(self, payload: bytes = b"") -> bytes:
         """
         Nothing: hixie-76 has no pongs.
         """

@@ -1,0 +1,42 @@
+"""
+Tests for the public names of L{txclws}: C{__all__} is exactly what the
+package re-exports, and each name is the object of its private module.
+"""
+
+from __future__ import annotations
+
+import types
+
+import txclws
+
+
+def test_allMatchesExports() -> None:
+    """
+    Every public attribute of the package (modules and C{__version__}
+    aside) is in C{__all__}, and every name in C{__all__} exists.
+    """
+    public = {
+        name
+        for name, value in vars(txclws).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(txclws.__all__) == public
+    assert len(txclws.__all__) == len(set(txclws.__all__))
+
+
+def test_exportsComeFromPrivateModules() -> None:
+    """
+    Each exported class and function is defined in a private module of the
+    package (C{txclws._x}), as the layout promises.
+    """
+    for name in txclws.__all__:
+        module = getattr(getattr(txclws, name), "__module__", None)
+        if module is not None and module.startswith("txclws"):
+            assert module.split(".")[1].startswith("_"), (name, module)
+
+
+def test_hubUnavailableIsAWebSocketError() -> None:
+    """
+    L{txclws.HubUnavailable} derives from the library's base error.
+    """
+    assert issubclass(txclws.HubUnavailable, txclws.WebSocketError)

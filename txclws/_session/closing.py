@@ -1,0 +1,112 @@
+# -*- test-case-name: tests.test_close,tests.test_protocol -*-
+"""
+The close handshake of a session (RFC 6455 sections 5.5.1 and 7), and its
+timer.
+
+Every way a session ends goes through here: our close (L{_sendClose}), the
+peer's (L{_closeReceived}), a failure of the peer's (L{_failed}), and the
+close timeout or a drop (L{_abort}).  The hardening of closing states (a
+peer that stops reading after its close frame, one that vanishes while
+paused) belongs here too: each closing path starts the one session timer.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger
+
+from txclws._core.connection import ConnectionState
+from txclws._core.events import CloseReceived, ConnectionFailed
+from txclws._session.base import SessionBase
+
+__all__ = ["ClosingSession"]
+
+_log = Logger()
+
+
+class ClosingSession(SessionBase):
+    """
+    The close handshake, over the declared session state.
+    """
+
+    def _closeReceived(self, event: CloseReceived) -> None:
+        connection = self._connection
+        assert connection is not None and self._stream is not None
+        # Echo the peer's code (RFC 6455 5.5.1); a no-op if ours was sent.
+        self._sink.write(connection.frameClose(event.code))
+        self._inputOpen = False
+        self._cancelTimer()
+        # RFC 6455 7.1.1: the server closes the TCP connection first.
+        self._unwatchWrites()
+        self._stream.loseConnection()
+
+    def _failed(self, event: ConnectionFailed) -> None:
+        connection = self._connection
+        assert connection is not None
+        _log.info(
+            "failed {peer}: {code} {reason}",
+            peer=self._peer(),
+            code=event.code,
+            reason=event.reason,
+        )
+        self._sink.write(connection.frameClose(event.code, event.reason))
+        self._inputOpen = False
+        self._closeWhenPeerDoes()
+
+    def _sendClose(self, code: int, reason: str) -> None:
+        if self._lost:
+            # E.g. a REJECT fired after the client left: nothing to close,
+            # and a close timer would only keep a dead connection alive.
+            return
+        connection = self._connection
+        assert connection is not None and self._stream is not None
+        data = connection.frameClose(code, reason)
+        if not data:
+            return
+        self._sink.write(data)
+        if connection.state is ConnectionState.CLOSED:
+            self._inputOpen = False
+            self._unwatchWrites()
+            self._stream.loseConnection()
+        else:
+            self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
+
+    def _closeWhenPeerDoes(self) -> None:
+        """
+        After failing the connection: stop writing, let the peer read our
+        close frame and close its side, and drop it if it does not.
+
+        Closing at once could reset the connection while the peer's bytes
+        are still arriving, and a reset can destroy our close frame before
+        the peer reads it.
+        """
+        assert self._stream is not None
+        self._unwatchWrites()
+        if not self._stream.loseWriteConnection():
+            return
+        # Read on (and discard), whatever our writes did, to see its EOF.
+        self._updateReading()
+        self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
+
+    def _unwatchWrites(self) -> None:
+        """
+        Stop watching the write buffer before closing the stream or its
+        writing half (see L{IByteStream.unwatchWrites}).
+        """
+        if self._watchingWrites:
+            assert self._stream is not None
+            self._watchingWrites = False
+            self._pausedForWrites = False
+            self._stream.unwatchWrites()
+
+    def _closeTimedOut(self) -> None:
+        self._timer = None
+        _log.info("dropped {peer}: close handshake timed out", peer=self._peer())
+        self._abort()
+
+    def _abort(self) -> None:
+        """
+        Drop the connection at once.
+        """
+        self._inputOpen = False
+        if self._stream is not None:
+            self._stream.abort()

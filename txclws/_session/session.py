@@ -1,0 +1,347 @@
+# -*- test-case-name: tests.test_protocol,tests.test_resilience,tests.test_keepalive -*-
+"""
+L{WebSocketSession}: one WebSocket client over any L{IByteStream}, as its
+resource sees it (L{IWebSocketClient}).
+
+A transport (the TCP/TLS/UNIX front door, a C{twisted.web} takeover, later
+an HTTP/2 stream) accepts the handshake through L{txclws._core.accept}, then
+calls L{WebSocketSession.openSession} with the stream and the accepted
+connection, and hands it the peer's bytes (L{receiveData}) and the stream's
+end (L{streamLost}).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import Interface, implementer
+
+from txclws._core.errors import ConnectionClosed
+from txclws._core.frames import CloseCode
+from txclws._resource import IWebSocketClient
+from txclws._session.base import SessionOwner
+from txclws._session.dispatch import KEEPALIVE_PAYLOAD, DispatchingSession
+from txclws._session.flow import (
+    TRANSPORT_BUFFER_SIZE,
+    Admission,
+    DrainWaiters,
+    admitBroadcast,
+)
+from txclws._session.keepalive import (
+    IKeepaliveClient,
+    Keepalive,
+    KeepalivePolicy,
+    keepaliveDecision,
+)
+
+if TYPE_CHECKING:
+    from txclws._core.accept import Accepted
+    from txclws._core.handshake import ClientHandshake
+    from txclws._resource import IWebSocketResource
+    from txclws._session.stream import IByteStream
+
+__all__ = ["IFramedWriter", "WebSocketSession"]
+
+_log = Logger()
+
+
+class IFramedWriter(Interface):
+    """
+    A client that takes a broadcast message framed once per wire form (the
+    fast path of L{txclws.writeToClientsText}); any other
+    L{IWebSocketClient} is sent it through C{writeText}/C{writeBinary}.
+    """
+
+    def writeFramed(
+        opcode: int,
+        payload: bytes,
+        frameSize: int | None,
+        frames: dict[object, bytes | None],
+    ) -> bool:
+        """
+        Write a broadcast message, reusing or adding to C{frames} (framed
+        bytes by L{txclws._core.connection.WebSocketConnection.wireKey}).
+
+        @return: whether the client got it: false when it is closing or
+            gone, its protocol cannot carry it, or the slow-client policy
+            refused it.
+        """
+
+
+@implementer(IWebSocketClient, IFramedWriter, IKeepaliveClient, IPushProducer)
+class WebSocketSession(DispatchingSession):
+    """
+    One open WebSocket client over an L{IByteStream}.
+    """
+
+    # -- opening and ending ------------------------------------------------
+
+    def describeRequest(self, handshake: ClientHandshake) -> None:
+        """
+        Take the client's identity from its request, before acceptance asks
+        the resource for a subprotocol (the resource may look at it).
+        """
+        request = handshake.request
+        self.resourceName = request.path
+        self.queryString = request.query
+        self.websocketVersion = handshake.version
+        self.connectionHeaders = request.headers
+
+    def openSession(
+        self,
+        owner: SessionOwner,
+        stream: IByteStream,
+        accepted: Accepted[IWebSocketResource],
+    ) -> None:
+        """
+        Start serving: write the 101, register with C{owner}, call
+        C{clientConnected}, and feed whatever followed the handshake.
+        """
+        self.owner = owner
+        self._stream = stream
+        self._sink = stream.sink
+        self._seconds = owner.reactor.seconds
+        self.host, self.port = stream.host, stream.port
+        connection = self._connection = accepted.connection
+        self.websocketVersion = connection.version
+        self.subprotocol = accepted.subprotocol
+        self._resource = resource = accepted.resource
+        self._inputOpen = True
+        self._lastReceived = self._lastActive = self._seconds()
+        owner.clientOpened(self)
+        # The stream tells us when its write buffer fills and empties.
+        stream.watchWrites(self)
+        self._watchingWrites = True
+        self._sink.write(accepted.response)
+        self._openedAt = self._seconds()
+        _log.info(
+            "open {peer} {resource} version={version}",
+            peer=self._peer(),
+            resource=self.resourceName,
+            version=self.websocketVersion,
+        )
+        self._call(resource.clientConnected, self._connected, self)
+        if accepted.leftover:
+            self._receive(accepted.leftover)
+
+    def receiveData(self, data: bytes) -> None:
+        """
+        The peer's next bytes.
+        """
+        if self._inputOpen:
+            self._receive(data)
+
+    def streamLost(self) -> None:
+        """
+        The stream is gone: forget the client, and tell its resource once
+        its last callback is done.
+        """
+        self._lost = True
+        self._inputOpen = False
+        self._cancelTimer()
+        self._cancelSlowTimer()
+        self._queue = None
+        if self._drainWaiters is not None:
+            self._drainWaiters.fail(Failure(ConnectionClosed("connection lost")))
+        if self._stream is not None:
+            self.owner.clientClosed(self)
+        if not self._busy:
+            self._notifyDisconnected()
+
+    def abort(self) -> None:
+        """
+        Drop the connection at once, without a close handshake (what a
+        server does to clients left when it stops).
+        """
+        self._abort()
+
+    # -- IWebSocketClient ------------------------------------------------
+
+    def writeText(self, message: str | bytes, frameSize: int | None = None) -> None:
+        """
+        Send a text message.  See L{IWebSocketClient.writeText}.
+        """
+        connection = self._connection
+        if connection is None or self._lost:
+            raise ConnectionClosed("the client is not connected")
+        self._sink.write(connection.frameText(message, frameSize))
+
+    def writeBinary(self, data: bytes, frameSize: int | None = None) -> None:
+        """
+        Send a binary message.  See L{IWebSocketClient.writeBinary}.
+        """
+        connection = self._connection
+        if connection is None or self._lost:
+            raise ConnectionClosed("the client is not connected")
+        self._sink.write(connection.frameBinary(data, frameSize))
+
+    def ping(self, payload: bytes = b"") -> None:
+        """
+        Send a ping.  See L{IWebSocketClient.ping}.
+        """
+        connection = self._connection
+        if connection is None or self._lost:
+            raise ConnectionClosed("the client is not connected")
+        self._sink.write(connection.framePing(payload))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """
+        Start the close handshake.  See L{IWebSocketClient.close}.
+        """
+        if self._connection is None or self._lost:
+            return
+        self._sendClose(code, reason)
+
+    @property
+    def bufferedAmount(self) -> int:
+        """
+        Bytes written to this client and not yet sent on the network.
+        """
+        return self._stream.bufferedAmount() if self._stream is not None else 0
+
+    def drained(self) -> Deferred[None]:
+        """
+        A Deferred that fires once the write buffer has emptied (at once if
+        it is not full), or fails with L{ConnectionClosed} if the connection
+        is lost first.  See L{IWebSocketClient.drained}.
+        """
+        if self._lost:
+            return fail(ConnectionClosed("the client is not connected"))
+        if not self._pausedForWrites:
+            return succeed(None)
+        if self._drainWaiters is None:
+            self._drainWaiters = DrainWaiters()
+        return self._drainWaiters.wait()
+
+    # -- write-side flow: the stream's verdict on our writes ---------------
+
+    def pauseProducing(self) -> None:
+        """
+        The write buffer is full: the peer reads too slowly.  Stop reading
+        from it, so that what it sends cannot make us write (pongs, echoes)
+        without bound.
+        """
+        self._pausedForWrites = True
+        self._updateReading()
+
+    def resumeProducing(self) -> None:
+        """
+        The write buffer has emptied.
+        """
+        self._pausedForWrites = False
+        self._bufferedAtTick = -1
+        if self._slowTimer is not None:
+            self._cancelSlowTimer()
+        if self._drainWaiters is not None:
+            self._drainWaiters.fire()
+        self._updateReading()
+
+    def stopProducing(self) -> None:
+        """
+        The stream is going away; L{streamLost} follows.
+        """
+
+    def writeFramed(
+        self,
+        opcode: int,
+        payload: bytes,
+        frameSize: int | None,
+        frames: dict[object, bytes | None],
+    ) -> bool:
+        """
+        See L{IFramedWriter.writeFramed}.
+        """
+        connection = self._connection
+        if connection is None or self._lost:
+            return False
+        data = connection.broadcastFrame(opcode, payload, frameSize, frames)
+        if data is None or not self._admitBroadcast(len(data)):
+            return False
+        self._sink.write(data)
+        return True
+
+    def _admitBroadcast(self, size: int) -> bool:
+        """
+        The slow-client policy (see C{WebSocketFactory.maxBuffer}).
+        """
+        limit = self.owner.maxBuffer
+        if not self._pausedForWrites and limit >= TRANSPORT_BUFFER_SIZE:
+            # The stream has not said its buffer is full, so it holds at
+            # most its bufferSize: no need to measure.
+            return True
+        assert self._stream is not None
+        verdict = admitBroadcast(self._stream.bufferedAmount(), size, limit)
+        if verdict is Admission.CLOSE:
+            self._closeSlow()
+            return False
+        if verdict is Admission.SEND_IN_GRACE and self._slowTimer is None:
+            self._slowTimer = self.owner.reactor.callLater(
+                self.owner.slowClientTimeout, self._slowTimedOut
+            )
+        return True
+
+    def _slowTimedOut(self) -> None:
+        self._slowTimer = None
+        if self.bufferedAmount > self.owner.maxBuffer:
+            self._closeSlow()
+
+    def _cancelSlowTimer(self) -> None:
+        if self._slowTimer is not None and self._slowTimer.active():
+            self._slowTimer.cancel()
+        self._slowTimer = None
+
+    def _closeSlow(self) -> None:
+        self._cancelSlowTimer()
+        _log.info(
+            "closing slow client {peer}: {buffered} bytes unsent",
+            peer=self._peer(),
+            buffered=self.bufferedAmount,
+        )
+        self._sendClose(CloseCode.POLICY_VIOLATION, "too slow")
+
+    # -- keepalive ---------------------------------------------------------
+
+    def keepaliveCheck(self, now: float, policy: KeepalivePolicy) -> None:
+        """
+        See L{IKeepaliveClient.keepaliveCheck}: close this client if it has
+        been idle too long, drop it if it did not answer a ping in time,
+        ping it if it has been quiet.
+        """
+        connection = self._connection
+        if not self._inputOpen or connection is None:
+            return
+        if self._pausedForCallback:
+            # We stopped reading (a callback is pending, the client's next
+            # events wait): its silence is ours, and it is not idle.
+            self._lastReceived = self._lastActive = now
+            self._pingSentAt = None
+            return
+        if self._pausedForWrites:
+            # Reading is paused while our writes wait, so the client's
+            # pongs wait too: the sign of life is our buffer shrinking.
+            buffered = self.bufferedAmount
+            if 0 <= buffered < self._bufferedAtTick:
+                self._lastReceived = self._lastActive = now
+                self._pingSentAt = None
+            self._bufferedAtTick = buffered
+        decision = keepaliveDecision(
+            now,
+            self._lastReceived,
+            self._lastActive,
+            self._pingSentAt,
+            policy,
+            connection.canPing and connection.mayBroadcast,
+        )
+        if decision is Keepalive.CLOSE_IDLE:
+            _log.info("closing idle client {peer}", peer=self._peer())
+            self._sendClose(CloseCode.GOING_AWAY, "idle timeout")
+        elif decision is Keepalive.DROP:
+            _log.info("dropped {peer}: no answer to ping", peer=self._peer())
+            self._abort()
+        elif decision is Keepalive.PING:
+            self._pingSentAt = now
+            self._sink.write(connection.framePing(KEEPALIVE_PAYLOAD))
