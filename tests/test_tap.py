@@ -97,7 +97,7 @@ def test_portsRepeated() -> None:
         (["--port", "tcp:notanumber"], "is not usable"),
         (["--port", "ssl:8443:privateKey=/no/such/key.pem"], "No such file"),
         (["--max-clients", "0"], "positive integer"),
-        (["--max-frame-size", "big"], "invalid literal"),
+        (["--max-frame-size", "big"], "--max-frame-size 'big' is not a positive integer"),
         (["--backlog", "-1"], "positive integer"),
     ],
 )
