@@ -26,7 +26,8 @@ from txclws._ports import CannotListen, claimUnixPath
 
 __all__ = ["DaemonService", "GoingAway", "PortEndpoint", "StopAfterClients"]
 
-_log = Logger()
+#: The daemon's own lines keep the namespace they have always had.
+_log = Logger(namespace="txclws.tap")
 
 
 class DaemonService(MultiService):
@@ -98,7 +99,7 @@ class PortEndpoint:
     def _listening(self, port: IListeningPort) -> IListeningPort:
         address = port.getHost()
         host, number = getattr(address, "host", None), getattr(address, "port", None)
-        where = f"{host}:{number}" if number is not None else str(address)
+        where = f"{host}:{number}" if number is not None else _unixName(address)
         _log.info(
             "clws listening on {address} ({endpoint}); WebSocket resources: {paths}",
             address=where,
@@ -116,6 +117,16 @@ class PortEndpoint:
             )
             return Failure(error)
         return reason
+
+
+def _unixName(address: object) -> str:
+    """
+    A unix socket's path as the worker pool logs it, or C{address}.
+    """
+    name = getattr(address, "name", None)
+    if isinstance(name, bytes):
+        return name.decode("utf-8", "replace")
+    return str(name if name is not None else address)
 
 
 class GoingAway(Service):

@@ -64,6 +64,11 @@ class _SharedUNIXPort(unix.Port):
     the path where it is.
     """
 
+    # tcp.Port does not shut down a socket it adopted, but unix.Port does
+    # (it never clears this): shutdown() of a listening socket stops it
+    # listening for every process sharing it, not just this one.
+    _shouldShutdown = False
+
     def connectionLost(self, reason: Failure) -> None:
         # unix.Port.connectionLost unlinks the socket's path, which the
         # other workers still serve on and which a replacement worker will
