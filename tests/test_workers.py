@@ -24,7 +24,8 @@ from websockets.sync.client import ClientConnection, unix_connect
 
 from tests._daemon import WAIT, Daemon, connect, runTwistd
 from tests.test_tls import makeCertificate
-from txclws._workers import WorkerPool, _Worker
+from txclws._workerprocess import WorkerProcess
+from txclws._workers import WorkerPool
 from txclws.tap import Options
 
 LOCAL = "tcp:0:interface=127.0.0.1"
@@ -270,7 +271,7 @@ def test_helpDocumentsScaling() -> None:
     assert "--hub=" in text and "redis://host:port/db" in text
 
 
-class _FakeWorker(_Worker):
+class _FakeWorker(WorkerProcess):
     def __init__(self, index: int, age: float) -> None:
         self.index = index
         self.startedAt = time.monotonic() - age

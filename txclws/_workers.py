@@ -15,18 +15,11 @@ each worker's log lines into its own log, restarts a worker that dies
 On Linux, a tcp: or ssl: port is N listening sockets bound to the same
 address with C{SO_REUSEPORT}, one per worker, all opened by the parent;
 the kernel spreads incoming connections over them by a hash of their
-addresses.  Why not one socket that every worker accepts from: measured
-with 2 workers over 5 runs (C{benchmarks/scaling.py}, on a 2-core machine
-shared with other jobs), a shared socket splits connections as the
-scheduler happens to wake the workers, and Twisted accepts up to 100 per
-wakeup: the load generator's 50 simultaneous connections went 48/2, 47/3,
-41/9, 40/10 and 27/23, and 200 connections one by one anything from 21/179
-to 110/90.  WebSocket connections last, so such a split lasts too.  With a
-C{SO_REUSEPORT} socket per worker the same went 22/28 to 25/25, and 90/110
-to 106/94.  A shared socket does steer new connections away from a busy
-worker (4 to 41 of 200 went to one busy 80% of the time, against about
-100 with C{SO_REUSEPORT}), but that balances only the connections that
-arrive while it is busy, not the long-lived ones it already holds.  The
+addresses.  Why not one socket that every worker accepts from: with one,
+connections are split as the scheduler happens to wake the workers (and
+Twisted accepts up to 100 per wakeup), and WebSocket connections last, so
+the split does too; the figures (C{benchmarks/scaling.py}, "spread") are
+in the scaling documentation.  The
 parent keeps a dead worker's sockets open, so the connections hashed to
 them wait in their queue for the replacement instead of being reset.
 
@@ -47,8 +40,6 @@ endpoint types (systemd:, onion:, ...) are refused with C{--workers}.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import socket
 import sys
 import time
@@ -57,12 +48,11 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.protocol import ProcessProtocol
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txclws._ports import CannotListen, ListenSpec, claimUnixPath, listenSpec
+from txclws._workerprocess import WorkerProcess, howEnded, signalWorker
 
 __all__ = ["FIRST_FD", "STOP_GRACE", "WorkerPool", "bindSockets"]
 
@@ -166,59 +156,9 @@ def _described(sock: socket.socket) -> str:
 # -- the parent ------------------------------------------------------------
 
 
-class _Worker(ProcessProtocol):
-    """
-    One worker process, seen from the parent: relays its output to the
-    parent's log, line by line, and reports its end.
-    """
-
-    def __init__(self, pool: WorkerPool, index: int) -> None:
-        self.pool = pool
-        self.index = index
-        self.pid = 0
-        self.startedAt = time.monotonic()
-        self.ended: Deferred[None] = Deferred()
-        self._partial = {1: b"", 2: b""}
-
-    def connectionMade(self) -> None:
-        # transport is Optional on ProcessProtocol; it is set by now.
-        self.pid = self.transport.pid  # type: ignore[union-attr]
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None:
-        *lines, self._partial[childFD] = (self._partial[childFD] + data).split(b"\n")
-        for line in lines:
-            self._relay(childFD, line)
-
-    def _relay(self, childFD: int, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip("\r")
-        if not line:
-            return
-        level = LogLevel.error if childFD == 2 else LogLevel.info
-        found = _LINE_LEVEL.match(line)
-        if found is not None:
-            level = LogLevel.levelWithName(found.group(1))
-        _log.emit(
-            level,
-            "worker {worker} pid={pid}: {line}",
-            worker=self.index,
-            pid=self.pid,
-            line=line,
-        )
-
-    def processEnded(self, reason: Failure) -> None:
-        for childFD, rest in self._partial.items():
-            self._relay(childFD, rest)
-        self.pool._workerEnded(self, reason)
-        self.ended.callback(None)
-
-
 #: What a worker runs: L{txclws._workerchild.main}, under its module's name
 #: (so that its log lines say C{txclws._workerchild}, not C{__main__}).
 _WORKER_MAIN = "from txclws._workerchild import main; main()"
-
-#: The level of a worker's log line: C{[namespace#level] text}, as
-#: L{txclws._workerchild.formatLine} writes it.
-_LINE_LEVEL = re.compile(r"\[[^\]#]*#(debug|info|warn|error|critical)\] ")
 
 
 class WorkerPool(Service):
@@ -252,7 +192,7 @@ class WorkerPool(Service):
         self.arguments = list(arguments)
         self.stopTimeout = stopTimeout
         self.reactor = reactor
-        self.workers: dict[int, _Worker] = {}
+        self.workers: dict[int, WorkerProcess] = {}
         self.sockets: list[list[socket.socket]] = []
         self._quickDeaths: dict[int, int] = {}
         self._restarts: dict[int, Any] = {}
@@ -300,7 +240,7 @@ class WorkerPool(Service):
 
     def _spawn(self, index: int) -> None:
         self._restarts.pop(index, None)
-        worker = _Worker(self, index)
+        worker = WorkerProcess(index, self._workerEnded)
         childFDs: dict[int, int | str] = {0: "w", 1: "r", 2: "r"}
         for offset, sockets in enumerate(self.sockets):
             sock = sockets[(index - 1) % len(sockets)]
@@ -316,7 +256,7 @@ class WorkerPool(Service):
         self.workers[index] = worker
         _log.info("started worker {worker} pid={pid}", worker=index, pid=worker.pid)
 
-    def _workerEnded(self, worker: _Worker, reason: Failure) -> None:
+    def _workerEnded(self, worker: WorkerProcess, reason: Failure) -> None:
         if self.workers.get(worker.index) is worker:
             del self.workers[worker.index]
         if self._stopping:
@@ -324,7 +264,7 @@ class WorkerPool(Service):
                 "worker {worker} pid={pid} stopped ({how})",
                 worker=worker.index,
                 pid=worker.pid,
-                how=_howEnded(reason),
+                how=howEnded(reason),
             )
             return
         delay = self._restartDelay(worker)
@@ -332,14 +272,14 @@ class WorkerPool(Service):
             "worker {worker} pid={pid} died ({how}); starting another in {delay}s",
             worker=worker.index,
             pid=worker.pid,
-            how=_howEnded(reason),
+            how=howEnded(reason),
             delay=delay,
         )
         self._restarts[worker.index] = self.reactor.callLater(
             delay, self._spawn, worker.index
         )
 
-    def _restartDelay(self, worker: _Worker) -> float:
+    def _restartDelay(self, worker: WorkerProcess) -> float:
         if time.monotonic() - worker.startedAt >= QUICK_DEATH:
             self._quickDeaths[worker.index] = 0
             return 0.0
@@ -361,7 +301,7 @@ class WorkerPool(Service):
         workers = list(self.workers.values())
         _log.info("stopping {count} workers", count=len(workers))
         for worker in workers:
-            _signal(worker, "TERM")
+            signalWorker(worker, "TERM")
         deadline = self.reactor.callLater(self.stopTimeout, self._killAll)
         ended = gatherResults([worker.ended for worker in workers])
 
@@ -380,7 +320,7 @@ class WorkerPool(Service):
                 worker=worker.index,
                 pid=worker.pid,
             )
-            _signal(worker, "KILL")
+            signalWorker(worker, "KILL")
 
     def _closeSockets(self) -> None:
         # The one place a shared unix: path is removed: the workers leave it.
@@ -394,27 +334,6 @@ class WorkerPool(Service):
                         pass
             sock.close()
         self.sockets = []
-
-
-def _signal(worker: _Worker, name: str) -> None:
-    try:
-        # transport is Optional on ProcessProtocol; set while the worker runs.
-        worker.transport.signalProcess(name)  # type: ignore[union-attr]
-    except Exception:  # ProcessExitedAlready: it is ending anyway
-        pass
-
-
-def _howEnded(reason: Failure) -> str:
-    error = reason.value
-    if isinstance(error, ProcessTerminated) and error.signal is not None:
-        try:
-            name = signal.Signals(error.signal).name
-        except ValueError:
-            name = "?"
-        return f"killed by signal {error.signal} ({name})"
-    if isinstance(error, (ProcessDone, ProcessTerminated)):
-        return f"exit code {error.exitCode}"
-    return str(error)
 
 
 def _workerEnvironment() -> dict[str, str]:
