@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import ssl
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,20 +292,20 @@ def test_restartBackoff() -> None:
     assert pool._restartDelay(_FakeWorker(2, 0.1)) == 0.5
 
 
-def startUnixPool(path: Path, workers: int = 2) -> Daemon:
+def startUnixPool(path: Path, workers: int = 2, options: str = "") -> Daemon:
     """
     A daemon serving C{/whoami} on a TCP port and on the unix socket
     C{path} with C{workers} processes, once it serves both (the TCP port
     tells L{Daemon} it listens).
     """
     if workers > 1:
-        daemon = startPool(LOCAL, f"unix:{path}")
+        daemon = startPool(LOCAL, f"unix:{path}{options}")
     else:
         daemon = Daemon(
             "--port",
             LOCAL,
             "--port",
-            f"unix:{path}",
+            f"unix:{path}{options}",
             "--resource",
             "/whoami=tests.scaling_resources.WhoAmI",
             "--close-timeout",
@@ -448,3 +449,18 @@ def test_unixCleanStop(tmp_path: Path, workers: int) -> None:
     assert "Traceback" not in log
     assert not re.search(r"#(critical|error)\]", log), log
     assert not path.exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unixMode(tmp_path: Path, workers: int) -> None:
+    """
+    A unix: socket is created mode 0666 (Twisted's default), or with the
+    C{mode=} of its description, the same with one process or two.
+    """
+    for options, mode in (("", 0o666), (":mode=660", 0o660)):
+        path = tmp_path / f"clws{mode:o}.sock"
+        daemon = startUnixPool(path, workers, options)
+        try:
+            assert stat.S_IMODE(path.stat().st_mode) == mode
+        finally:
+            daemon.stop()

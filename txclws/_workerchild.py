@@ -103,6 +103,9 @@ class AdoptedEndpoint:
             shared = _SharedUNIXPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]  # mypy#16651
                 self.reactor, self.fileno, factory
             )
+            # startListening chmods the path to the port's mode, even on an
+            # adopted socket: keep the one the parent set (mode=).
+            shared.mode = self.spec.mode
             shared.startListening()
             port = shared
         else:
