@@ -14,6 +14,12 @@ With C{--workers N}, N worker processes serve it (L{txclws._workers});
 C{--hub} picks the L{IHub} the demo chat (and resources that take a
 C{hub} argument) publish through.
 
+Every option value is checked in L{Options.postOptions} (by
+L{txclws._tapvalues}): a bad one is a usage error naming the option.  What
+only fails when a port binds stops the start with a message naming the
+port (L{txclws._tapservices.DaemonService}).  A unix: path is claimed
+before binding (L{txclws._ports.claimUnixPath}), with one process or many.
+
 @since: 0.1.0
 """
 
