@@ -97,11 +97,35 @@ def _float(value: str) -> float:
         raise ValueError("is not a number") from None
 
 
-# usage.Options reads a coerce function's coerceDoc for --help.
-seconds.coerceDoc = "A number of seconds."  # type: ignore[attr-defined]
-positiveSeconds.coerceDoc = "A number of seconds over 0."  # type: ignore[attr-defined]
-positiveInt.coerceDoc = "A positive integer."  # type: ignore[attr-defined]
-backlog.coerceDoc = "A positive integer."  # type: ignore[attr-defined]
+#: What C{--help} says of each kind of value (as a coerce function's
+#: C{coerceDoc}).
+_COERCE_DOCS: dict[Callable[[str], object], str] = {
+    seconds: "A number of seconds.",
+    positiveSeconds: "A number of seconds over 0.",
+    positiveInt: "A positive integer.",
+    backlog: "A positive integer.",
+}
+
+
+class _Checked:
+    """
+    The coerce function of one option: its bad value is a usage error
+    naming the option (Twisted's own message does not name it).
+
+    @ivar coerceDoc: what C{--help} says of the value, read by
+        L{usage.Options}.
+    """
+
+    def __init__(self, name: str, coerce: Callable[[str], object]) -> None:
+        self.name = name
+        self.coerce = coerce
+        self.coerceDoc = _COERCE_DOCS.get(coerce, "")
+
+    def __call__(self, value: str) -> object:
+        try:
+            return self.coerce(value)
+        except ValueError as error:
+            raise usage.UsageError(f"--{self.name} {value!r} {error}") from None
 
 
 def parameter(
@@ -109,20 +133,12 @@ def parameter(
 ) -> list[object]:
     """
     An entry of L{usage.Options.optParameters} whose bad value is a usage
-    error naming the option (Twisted's own message does not name it).
+    error naming the option.
 
     @param coerce: turns the argument into the value, or raises
         C{ValueError} with what is wrong (C{"is not a positive integer"}).
     """
-
-    def checked(value: str) -> object:
-        try:
-            return coerce(value)
-        except ValueError as error:
-            raise usage.UsageError(f"--{name} {value!r} {error}") from None
-
-    checked.coerceDoc = getattr(coerce, "coerceDoc", "")  # type: ignore[attr-defined]
-    return [name, None, default, help, checked]
+    return [name, None, default, help, _Checked(name, coerce)]
 
 
 def portDescription(argument: str, backlog: int) -> str:
