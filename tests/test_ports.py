@@ -24,6 +24,7 @@ from txclws._ports import (
     claimUnixPath,
     listenSpec,
     readPort,
+    unixPathOf,
 )
 
 
@@ -183,3 +184,11 @@ def test_noTestingReactorImported() -> None:
         "assert 'twisted.internet.testing' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_unixPathOf() -> None:
+    """
+    The path to claim is that of a unix: port; other ports have none.
+    """
+    assert unixPathOf("unix:/run/x.sock:mode=600") == "/run/x.sock"
+    assert unixPathOf("tcp:0") is None

@@ -42,6 +42,7 @@ __all__ = [
     "claimUnixPath",
     "listenSpec",
     "readPort",
+    "unixPathOf",
 ]
 
 _log = Logger()
@@ -167,6 +168,15 @@ def listenSpec(description: str) -> ListenSpec:
             f"{description!r}: --workers serves tcp:, tcp6:, ssl: and unix: ports only"
         )
     return spec
+
+
+def unixPathOf(description: str) -> str | None:
+    """
+    The path of a unix: port, which must be claimed before it listens, or
+    L{None} for another kind of port.
+    """
+    spec = readPort(description)
+    return spec.address if spec is not None and spec.kind == "unix" else None
 
 
 def checkPort(spec: ListenSpec) -> None:

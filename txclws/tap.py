@@ -42,7 +42,7 @@ from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck, anyOrigin
 from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
 from txclws._hub import IHub, LocalHub
-from txclws._ports import readPort
+from txclws._ports import unixPathOf
 from txclws._resource import IWebSocketResource
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
 from txclws._tapvalues import (
@@ -341,7 +341,7 @@ def makeService(
         if endpoints is not None:
             child.endpoint = endpoints[index]  # the parent claimed any path
         else:
-            unixPath = _unixPath(description)
+            unixPath = unixPathOf(description)
         child.endpoint = PortEndpoint(child.endpoint, description, paths, unixPath)
         child.setServiceParent(service)
     return service
@@ -369,14 +369,6 @@ def _makeFactory(config: Options) -> WebSocketFactory:
         maxBuffer=config["max-buffer"],
         slowClientTimeout=config["slow-client-timeout"],
     )
-
-
-def _unixPath(description: str) -> str | None:
-    """
-    The path of a unix: port, which must be claimed before listening.
-    """
-    spec = readPort(description)
-    return spec.address if spec is not None and spec.kind == "unix" else None
 
 
 def _makeRoot(
