@@ -6,7 +6,9 @@ C{websockets} client and plain HTTP.
 from __future__ import annotations
 
 import json
+import re
 import signal
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -251,6 +253,99 @@ def test_usageErrors(args: list[str], message: str) -> None:
     output = result.stdout + result.stderr
     assert message in output
     assert "Traceback" not in output
+
+
+#: Bad option values, each with the option its message must name.
+BAD_VALUES = [
+    (["--port", "99999999"], "--port"),
+    (["--port", "tcp:-1"], "--port"),
+    (["--port", "tcp:abc"], "--port"),
+    (["--port", "tcp6:70000"], "--port"),
+    (["--port", "ssl:0"], "--port"),  # no server.pem here
+    (["--port", "ssl:0:privateKey=/no/such/key.pem:certKey=/no/cert.pem"], "--port"),
+    (["--port", "tcp:0:backlog=99999999999"], "--port"),
+    (["--port", "unix:/no/such/directory/clws.sock"], "--port"),
+    (["--port", "unix:/tmp/" + "x" * 120], "--port"),
+    (["--port", "unix:/tmp/x.sock:mode=abc"], "--port"),
+    (["--port", "tcp:0:interface=192.0.2.1"], "--port"),  # bind(): not this host
+    (["--port", "tcp:0:interface=192.0.2.1", "--workers", "2"], "--port"),
+    (["--workers", "0"], "--workers"),
+    (["--workers", "-1"], "--workers"),
+    (["--workers", "x"], "--workers"),
+    (["--backlog", "99999999999"], "--backlog"),
+    (["--ping-interval", "-1"], "--ping-interval"),
+    (["--ping-timeout", "x"], "--ping-timeout"),
+    (["--close-timeout", "nan"], "--close-timeout"),
+    (["--idle-timeout", "-0.5"], "--idle-timeout"),
+    (["--slow-client-timeout", "inf"], "--slow-client-timeout"),
+    (["--handshake-timeout", "0"], "--handshake-timeout"),
+    (["--handshake-timeout", "never"], "--handshake-timeout"),
+    (["--max-head-size", "-1"], "--max-head-size"),
+    (["--max-head-size", "16k"], "--max-head-size"),
+    (["--max-frame-size", "-1"], "--max-frame-size"),
+    (["--max-message-size", "1e6"], "--max-message-size"),
+    (["--max-buffer", "0"], "--max-buffer"),
+    (["--max-clients", "0"], "--max-clients"),
+    (["--resource", "/x=no.such.module.Thing"], "--resource"),
+    (["--resource", "x"], "--resource"),
+    (["--hub", "memcached://x"], "--hub"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"), BAD_VALUES, ids=[" ".join(a) for a, _ in BAD_VALUES]
+)
+def test_badValueNamesOption(args: list[str], option: str) -> None:
+    """
+    Every bad option value, whether found while parsing or only when the
+    port binds, stops C{twistd -n clws} (a real process, within L{WAIT}
+    seconds) with a non-zero status and a message naming the option, never
+    a traceback.
+    """
+    if option != "--port":
+        args = ["--port", LOCAL, *args]
+    result = runTwistd(*args)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    assert re.search(rf"twistd( -n| clws): {option} ", lastLine(output)), output
+
+
+def lastLine(output: str) -> str:
+    """
+    The last line of twistd's output: its message.  (The usage text above
+    it names every option.)  Either C{twistd -n: --workers 'x' is not a
+    positive integer}, or C{[stderr#error] twistd clws: --port ...: cannot
+    listen: ...}.
+    """
+    return [line for line in output.splitlines() if line.strip()][-1]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_portInUse(workers: str) -> None:
+    """
+    A TCP port another socket holds: the daemon, one process or many,
+    stops with a message naming the port and why, no traceback.
+    """
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        number = taken.getsockname()[1]
+        result = runTwistd(
+            "--port", f"tcp:{number}:interface=127.0.0.1", "--workers", workers
+        )
+    finally:
+        taken.close()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    message = lastLine(output)
+    assert (
+        f"twistd clws: --port tcp:{number}:interface=127.0.0.1:backlog=511: "
+        "cannot listen: "
+    ) in message, output
+    assert "Address already in use" in message
+    assert "Traceback" not in output, output
 
 
 def test_stopsCleanly() -> None:

@@ -6,6 +6,7 @@ the plugin that offers them to C{twistd}.
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 
 import pytest
@@ -97,8 +98,16 @@ def test_portsRepeated() -> None:
         (["--port", "tcp:notanumber"], "is not usable"),
         (["--port", "ssl:8443:privateKey=/no/such/key.pem"], "No such file"),
         (["--max-clients", "0"], "positive integer"),
-        (["--max-frame-size", "big"], "invalid literal"),
+        (["--max-frame-size", "big"], "^--max-frame-size 'big' is not a positive"),
         (["--backlog", "-1"], "positive integer"),
+        (["--backlog", str(2**31)], "^--backlog '2147483648' is over 2147483647$"),
+        (["--handshake-timeout", "0"], "^--handshake-timeout '0' is not a number of"),
+        (["--handshake-timeout", "inf"], "^--handshake-timeout 'inf' is not a"),
+        (["--max-head-size", "0"], "^--max-head-size '0' is not a positive integer$"),
+        (["--ping-timeout", "nan"], "^--ping-timeout 'nan' is not a number of"),
+        (["--close-timeout", "soon"], "^--close-timeout 'soon' is not a number$"),
+        (["--port", "70000"], "^--port '70000': port 70000 is not 0 to 65535$"),
+        (["--port", "unix:/no/such/dir/x.sock"], "^--port 'unix:/no/such/dir/x.sock'"),
     ],
 )
 def test_badValues(args: list[str], message: str) -> None:
@@ -107,6 +116,25 @@ def test_badValues(args: list[str], message: str) -> None:
     """
     with pytest.raises(UsageError, match=message):
         parse(*args)
+
+
+def test_handshakeOptions() -> None:
+    """
+    C{--handshake-timeout} and C{--max-head-size} default to the factory's
+    defaults (10 s, 16 KiB) and reach the factory every resource shares.
+    """
+    defaults = parse("--port", "tcp:0")
+    assert (defaults["handshake-timeout"], defaults["max-head-size"]) == (10.0, 16384)
+    factory = siteOf(makeService(defaults)).resource.children[b"echo"].factory
+    assert (factory.handshakeTimeout, factory.maxHeadSize) == (10.0, 16384)
+    options = parse(
+        "--port", "tcp:0", "--handshake-timeout", "2.5", "--max-head-size", "4096"
+    )
+    assert (options["handshake-timeout"], options["max-head-size"]) == (2.5, 4096)
+    root = siteOf(makeService(options)).resource
+    for name in (b"echo", b"chat"):
+        factory = root.children[name].factory
+        assert (factory.handshakeTimeout, factory.maxHeadSize) == (2.5, 4096)
 
 
 def test_limits() -> None:
@@ -252,6 +280,8 @@ def test_helpDocumentsEveryOption() -> None:
         "--max-frame-size",
         "--max-message-size",
         "--backlog",
+        "--handshake-timeout",
+        "--max-head-size",
         "--debug-resource-errors",
     ):
         (line,) = [
@@ -303,3 +333,46 @@ def test_listeningLogged() -> Any:
     assert re.fullmatch(r"127\.0\.0\.1:[1-9]\d*", listening["address"])
     assert listening["endpoint"] == "tcp:0:interface=127.0.0.1:backlog=511"
     assert listening["paths"].startswith("/echo, /chat")
+
+
+def test_portInUse() -> None:
+    """
+    A port that cannot be bound (its address is taken) stops the start
+    with a message naming the port and why, as L{SystemExit}: what twistd
+    prints instead of a traceback.
+    """
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        number = taken.getsockname()[1]
+        service = makeService(parse("--port", f"tcp:{number}:interface=127.0.0.1"))
+        with pytest.raises(SystemExit) as caught:
+            service.privilegedStartService()
+    finally:
+        taken.close()
+    message = str(caught.value.code)
+    assert message.startswith(
+        f"twistd clws: --port tcp:{number}:interface=127.0.0.1:backlog=511: "
+        "cannot listen: "
+    )
+    assert "Address already in use" in message
+
+
+def test_unixPathTaken(tmp_path: Any) -> None:
+    """
+    One process or many, a unix: path another process listens on is
+    refused at start, naming the path, and the listener keeps it.
+    """
+    path = tmp_path / "live.sock"
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(str(path))
+    live.listen(1)
+    try:
+        for workers in ("1", "2"):
+            service = makeService(parse("--port", f"unix:{path}", "--workers", workers))
+            with pytest.raises(SystemExit, match="another process is listening on"):
+                service.privilegedStartService()
+            assert path.is_socket()
+    finally:
+        live.close()

@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import ssl
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,8 @@ from websockets.sync.client import ClientConnection, unix_connect
 
 from tests._daemon import WAIT, Daemon, connect, runTwistd
 from tests.test_tls import makeCertificate
-from txclws._workers import WorkerPool, _Worker
+from txclws._workerprocess import WorkerProcess
+from txclws._workers import WorkerPool
 from txclws.tap import Options
 
 LOCAL = "tcp:0:interface=127.0.0.1"
@@ -270,7 +272,7 @@ def test_helpDocumentsScaling() -> None:
     assert "--hub=" in text and "redis://host:port/db" in text
 
 
-class _FakeWorker(_Worker):
+class _FakeWorker(WorkerProcess):
     def __init__(self, index: int, age: float) -> None:
         self.index = index
         self.startedAt = time.monotonic() - age
@@ -288,3 +290,177 @@ def test_restartBackoff() -> None:
     assert pool._restartDelay(_FakeWorker(1, 60.0)) == 0.0
     assert pool._restartDelay(_FakeWorker(1, 0.1)) == 0.5
     assert pool._restartDelay(_FakeWorker(2, 0.1)) == 0.5
+
+
+def startUnixPool(path: Path, workers: int = 2, options: str = "") -> Daemon:
+    """
+    A daemon serving C{/whoami} on a TCP port and on the unix socket
+    C{path} with C{workers} processes, once it serves both (the TCP port
+    tells L{Daemon} it listens).
+    """
+    if workers > 1:
+        daemon = startPool(LOCAL, f"unix:{path}{options}")
+    else:
+        daemon = Daemon(
+            "--port",
+            LOCAL,
+            "--port",
+            f"unix:{path}{options}",
+            "--resource",
+            "/whoami=tests.scaling_resources.WhoAmI",
+            "--close-timeout",
+            "3",
+        )
+    try:
+        daemon.waitForLog(rf"clws listening on {re.escape(str(path))} ")
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def echoOverUnix(path: Path, text: str) -> int:
+    """
+    Connect to C{/whoami} over the unix socket C{path}, check that C{text}
+    comes back, and close.
+
+    @return: the pid of the worker that served it.
+    """
+    with unix_connect(
+        str(path), "ws://localhost/whoami", proxy=None, open_timeout=WAIT
+    ) as client:
+        pid = int(client.recv(WAIT))
+        client.send(text)
+        assert client.recv(WAIT) == text
+    return pid
+
+
+def test_unixWorkerStopKeepsPath(tmp_path: Path) -> None:
+    """
+    A worker of a unix: port that stops (C{SIGTERM}) leaves the socket's
+    path to the others: 50 new connections right after it has gone are
+    all served, and its replacement serves on the same path.
+    """
+    path = tmp_path / "clws.sock"
+    daemon = startUnixPool(path)
+    try:
+        victim = workerPids(daemon)[1]
+        os.kill(victim, signal.SIGTERM)
+        daemon.waitForLog(rf"worker 1 pid={victim} died \(exit code 0\)")
+        served = {echoOverUnix(path, f"after {n}") for n in range(50)}
+        assert victim not in served
+        daemon.waitForLog(r"started worker 1 pid=\d+", count=2)
+        replacement = workerPids(daemon)[1]
+        daemon.waitForLog(rf"worker 1 pid={replacement}: .*worker 1 ready")
+        for _ in range(TRIES):
+            if echoOverUnix(path, "again") == replacement:
+                break
+        else:
+            raise AssertionError(f"the replacement {replacement} served nothing")
+        assert "FileNotFoundError" not in daemon.log()
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unixSecondDaemonRefused(tmp_path: Path, workers: int) -> None:
+    """
+    A second daemon (one process or two) on the unix: path a first one
+    (with two workers) serves is refused with a message naming the path,
+    no traceback; the first keeps serving on it.
+    """
+    path = tmp_path / "clws.sock"
+    first = startUnixPool(path)
+    try:
+        result = runTwistd(
+            "--port", LOCAL, "--port", f"unix:{path}", "--workers", str(workers)
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert f"--port unix:{path}: another process is listening on {path}" in output
+        assert "Traceback" not in output
+        assert echoOverUnix(path, "still mine") in workerPids(first).values()
+    finally:
+        first.stop()
+
+
+def staleSocket(path: Path) -> None:
+    """
+    Leave a socket file at C{path} with nothing listening, as a daemon
+    that was killed does.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unixStaleSocketReplaced(tmp_path: Path, workers: int) -> None:
+    """
+    A stale socket file at the path (nothing listening, no lock file) is
+    removed and the daemon starts, the same with one process as with two.
+    """
+    path = tmp_path / "clws.sock"
+    staleSocket(path)
+    daemon = startUnixPool(path, workers)
+    try:
+        assert echoOverUnix(path, "fresh") != daemon.process.pid or workers == 1
+        daemon.waitForLog(rf"removing the stale socket {re.escape(str(path))} ")
+    finally:
+        daemon.stop()
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unixPathNotASocket(tmp_path: Path, workers: int) -> None:
+    """
+    A file that is not a socket at the path is left alone and the daemon
+    does not start, with a message naming it, the same with one process
+    as with two.
+    """
+    path = tmp_path / "clws.sock"
+    path.write_text("not a socket")
+    result = runTwistd("--port", f"unix:{path}", "--workers", str(workers))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert f"--port unix:{path}: {path} exists and is not a socket" in output
+    assert "Traceback" not in output
+    assert path.read_text() == "not a socket"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unixCleanStop(tmp_path: Path, workers: int) -> None:
+    """
+    A clean stop (C{SIGTERM}) of a daemon serving a unix: port logs no
+    error: no unhandled error, no critical or error line, no traceback;
+    and the path is removed.
+    """
+    path = tmp_path / "clws.sock"
+    daemon = startUnixPool(path, workers)
+    try:
+        echoOverUnix(path, "before the stop")
+        os.kill(daemon.process.pid, signal.SIGTERM)
+        daemon.process.wait(WAIT)
+        daemon.waitForLog("Server Shut Down")
+        log = daemon.log()
+    finally:
+        daemon.stop()
+    assert "Unhandled error" not in log
+    assert "Traceback" not in log
+    assert not re.search(r"#(critical|error)\]", log), log
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unixMode(tmp_path: Path, workers: int) -> None:
+    """
+    A unix: socket is created mode 0666 (Twisted's default), or with the
+    C{mode=} of its description, the same with one process or two.
+    """
+    for options, mode in (("", 0o666), (":mode=660", 0o660)):
+        path = tmp_path / f"clws{mode:o}.sock"
+        daemon = startUnixPool(path, workers, options)
+        try:
+            assert stat.S_IMODE(path.stat().st_mode) == mode
+        finally:
+            daemon.stop()

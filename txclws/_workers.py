@@ -1,12 +1,13 @@
 # -*- test-case-name: tests.test_workers -*-
 """
-C{twistd clws --workers N}: N worker processes serving the same ports.
+C{twistd clws --workers N}, the parent: N worker processes serving the
+same ports.
 
 The parent process opens the listening sockets (before twistd drops
 privileges, so ports under 1024 work), then starts N workers: each is a
-Python process running L{main}, the same C{clws} service, on sockets
-inherited as file descriptors 3, 4, ... (one per port) and adopted with
-C{reactor.adoptStreamPort}.  The parent serves nothing itself: it relays
+Python process running L{txclws._workerchild.main}, the same C{clws}
+service, on sockets inherited as file descriptors 3, 4, ... (one per port)
+and adopted there.  The parent serves nothing itself: it relays
 each worker's log lines into its own log, restarts a worker that dies
 (logging how it died), and on shutdown asks every worker to stop
 (C{SIGTERM}: each closes its clients with 1001) and waits for them.
@@ -14,24 +15,22 @@ each worker's log lines into its own log, restarts a worker that dies
 On Linux, a tcp: or ssl: port is N listening sockets bound to the same
 address with C{SO_REUSEPORT}, one per worker, all opened by the parent;
 the kernel spreads incoming connections over them by a hash of their
-addresses.  Why not one socket that every worker accepts from: measured
-with 2 workers over 5 runs (C{benchmarks/scaling.py}, on a 2-core machine
-shared with other jobs), a shared socket splits connections as the
-scheduler happens to wake the workers, and Twisted accepts up to 100 per
-wakeup: the load generator's 50 simultaneous connections went 48/2, 47/3,
-41/9, 40/10 and 27/23, and 200 connections one by one anything from 21/179
-to 110/90.  WebSocket connections last, so such a split lasts too.  With a
-C{SO_REUSEPORT} socket per worker the same went 22/28 to 25/25, and 90/110
-to 106/94.  A shared socket does steer new connections away from a busy
-worker (4 to 41 of 200 went to one busy 80% of the time, against about
-100 with C{SO_REUSEPORT}), but that balances only the connections that
-arrive while it is busy, not the long-lived ones it already holds.  The
+addresses.  Why not one socket that every worker accepts from: with one,
+connections are split as the scheduler happens to wake the workers (and
+Twisted accepts up to 100 per wakeup), and WebSocket connections last, so
+the split does too; the figures (C{benchmarks/scaling.py}, "spread") are
+in the scaling documentation.  The
 parent keeps a dead worker's sockets open, so the connections hashed to
 them wait in their queue for the replacement instead of being reset.
 
 unix: ports (no C{SO_REUSEPORT}), and every port elsewhere than on Linux
 (where C{SO_REUSEPORT} does not balance), are one socket shared by all the
-workers.  tcp:, tcp6:, ssl: and unix: ports are supported; for ssl: the
+workers.  The parent owns a unix: socket's path: it claims it before
+binding (L{claimUnixPath}: a live listener there is refused, a stale
+socket file removed, as with one process), the workers never unlink it
+(a worker that stops leaves the path to the others and its replacement),
+and the parent removes it once, when the last worker has stopped.
+tcp:, tcp6:, ssl: and unix: ports are supported; for ssl: the
 TLS context is built by each worker from the same description.  Other
 endpoint types (systemd:, onion:, ...) are refused with C{--workers}.
 
@@ -40,50 +39,22 @@ endpoint types (systemd:, onion:, ...) are refused with C{--workers}.
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-import signal
 import socket
-import stat
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet import fdesc
-from twisted.internet.defer import Deferred, execute, gatherResults
-from twisted.internet.endpoints import (
-    SSL4ServerEndpoint,
-    TCP4ServerEndpoint,
-    TCP6ServerEndpoint,
-    UNIXServerEndpoint,
-    serverFromString,
-)
-from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.interfaces import (
-    IListeningPort,
-    IProtocolFactory,
-    IReactorFromThreads,
-    IReadDescriptor,
-    IStreamServerEndpoint,
-)
-from twisted.internet.protocol import Factory, ProcessProtocol
-from twisted.internet.testing import MemoryReactor
-from twisted.logger import (
-    FileLogObserver,
-    Logger,
-    LogLevel,
-    eventAsText,
-    globalLogBeginner,
-)
-from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
-__all__ = ["ListenSpec", "WorkerPool", "adoptedEndpoints", "listenSpec", "main"]
+from txclws._ports import CannotListen, ListenSpec, claimUnixPath, listenSpec
+from txclws._workerprocess import WorkerProcess, howEnded, signalWorker
+
+__all__ = ["FIRST_FD", "STOP_GRACE", "WorkerPool", "bindSockets"]
 
 _log = Logger()
 
@@ -101,65 +72,6 @@ MAX_RESTART_DELAY = 10.0
 STOP_GRACE = 5.0
 
 
-@dataclass(frozen=True)
-class ListenSpec:
-    """
-    Where a C{--port} listens, as its endpoint would.
-
-    @ivar kind: C{"tcp"} (also tcp6:), C{"ssl"} or C{"unix"}.
-    @ivar address: the interface (C{""}: all) for tcp and ssl, the path
-        for unix.
-    @ivar port: the TCP port number (0 for any); 0 for unix.
-    @ivar backlog: the listen backlog.
-    @ivar mode: the file mode of a unix socket.
-    @ivar contextFactory: the TLS context factory of an ssl: port.
-    """
-
-    kind: str
-    address: str
-    port: int
-    backlog: int
-    mode: int = 0o666
-    contextFactory: Any = None
-
-
-#: The endpoints whose sockets the workers can share.
-_SHAREABLE = (
-    TCP4ServerEndpoint,
-    TCP6ServerEndpoint,
-    SSL4ServerEndpoint,
-    UNIXServerEndpoint,
-)
-
-
-def listenSpec(description: str) -> ListenSpec:
-    """
-    What an endpoint description listens on, read from the calls its
-    endpoint makes on a reactor that only records them.
-
-    @raise ValueError: the endpoint is not a tcp, tcp6, ssl or unix one.
-    """
-    recorder = MemoryReactor()
-    endpoint = serverFromString(recorder, description)
-    # Only these are known to do nothing but record their listen call:
-    # others may act at once (systemd: closes its inherited descriptor).
-    if isinstance(endpoint, _SHAREABLE):
-        # A union of Twisted classes: mypy names no function to exclude.
-        endpoint.listen(Factory())  # type: ignore[no-untyped-call]
-    if recorder.tcpServers:
-        port, _, backlog, interface = recorder.tcpServers[0]
-        return ListenSpec("tcp", interface, port, backlog)
-    if recorder.sslServers:
-        port, _, context, backlog, interface = recorder.sslServers[0]
-        return ListenSpec("ssl", interface, port, backlog, contextFactory=context)
-    if recorder.unixServers:
-        path, _, backlog, mode, _ = recorder.unixServers[0]
-        return ListenSpec("unix", path, 0, backlog, mode)
-    raise ValueError(
-        f"{description!r}: --workers serves tcp:, tcp6:, ssl: and unix: ports only"
-    )
-
-
 #: Whether the kernel balances connections over C{SO_REUSEPORT} sockets:
 #: Linux does (since 3.9); elsewhere the option means something else.
 BALANCED_REUSEPORT = sys.platform.startswith("linux") and hasattr(
@@ -167,15 +79,20 @@ BALANCED_REUSEPORT = sys.platform.startswith("linux") and hasattr(
 )
 
 
-def bindSockets(spec: ListenSpec, workers: int) -> list[socket.socket]:
+def bindSockets(
+    spec: ListenSpec, workers: int, option: str = "--port"
+) -> list[socket.socket]:
     """
     Open, bind and listen on the sockets of one port: one per worker
     (C{SO_REUSEPORT}) for tcp and ssl ports on Linux, else one for all.
 
+    @param option: the option naming the port, for error messages.
     @return: the sockets, listening and non-blocking.
+    @raise CannotListen: the path of a unix: port is not free.
+    @raise OSError: C{bind()} or C{listen()} failed.
     """
     if spec.kind == "unix":
-        return [_bindUnix(spec)]
+        return [_bindUnix(spec, option)]
     if not BALANCED_REUSEPORT:
         return [_bindTCP(spec, spec.port, False)]
     first = _bindTCP(spec, spec.port, True)
@@ -209,19 +126,20 @@ def _bindTCP(spec: ListenSpec, port: int, reusePort: bool) -> socket.socket:
     return sock
 
 
-def _bindUnix(spec: ListenSpec) -> socket.socket:
-    try:
-        if stat.S_ISSOCK(os.stat(spec.address).st_mode):
-            os.unlink(spec.address)  # a stale socket from an earlier run
-    except FileNotFoundError:
-        pass
+def _bindUnix(spec: ListenSpec, option: str) -> socket.socket:
+    claimUnixPath(spec.address, option)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(spec.address)
+    except OSError:
+        sock.close()
+        raise
+    try:
         os.chmod(spec.address, spec.mode)
         sock.listen(spec.backlog)
     except OSError:
         sock.close()
+        os.unlink(spec.address)  # bound by us just now
         raise
     sock.setblocking(False)
     return sock
@@ -238,58 +156,9 @@ def _described(sock: socket.socket) -> str:
 # -- the parent ------------------------------------------------------------
 
 
-class _Worker(ProcessProtocol):
-    """
-    One worker process, seen from the parent: relays its output to the
-    parent's log, line by line, and reports its end.
-    """
-
-    def __init__(self, pool: WorkerPool, index: int) -> None:
-        self.pool = pool
-        self.index = index
-        self.pid = 0
-        self.startedAt = time.monotonic()
-        self.ended: Deferred[None] = Deferred()
-        self._partial = {1: b"", 2: b""}
-
-    def connectionMade(self) -> None:
-        # transport is Optional on ProcessProtocol; it is set by now.
-        self.pid = self.transport.pid  # type: ignore[union-attr]
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None:
-        *lines, self._partial[childFD] = (self._partial[childFD] + data).split(b"\n")
-        for line in lines:
-            self._relay(childFD, line)
-
-    def _relay(self, childFD: int, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip("\r")
-        if not line:
-            return
-        level = LogLevel.error if childFD == 2 else LogLevel.info
-        found = _LINE_LEVEL.match(line)
-        if found is not None:
-            level = LogLevel.levelWithName(found.group(1))
-        _log.emit(
-            level,
-            "worker {worker} pid={pid}: {line}",
-            worker=self.index,
-            pid=self.pid,
-            line=line,
-        )
-
-    def processEnded(self, reason: Failure) -> None:
-        for childFD, rest in self._partial.items():
-            self._relay(childFD, rest)
-        self.pool._workerEnded(self, reason)
-        self.ended.callback(None)
-
-
-#: What a worker runs: L{main}, under this module's name (so that its log
-#: lines say C{txclws._workers}, not C{__main__}).
-_WORKER_MAIN = "from txclws._workers import main; main()"
-
-#: The level of a worker's log line: C{[namespace#level] text}.
-_LINE_LEVEL = re.compile(r"\[[^\]#]*#(debug|info|warn|error|critical)\] ")
+#: What a worker runs: L{txclws._workerchild.main}, under its module's name
+#: (so that its log lines say C{txclws._workerchild}, not C{__main__}).
+_WORKER_MAIN = "from txclws._workerchild import main; main()"
 
 
 class WorkerPool(Service):
@@ -323,7 +192,7 @@ class WorkerPool(Service):
         self.arguments = list(arguments)
         self.stopTimeout = stopTimeout
         self.reactor = reactor
-        self.workers: dict[int, _Worker] = {}
+        self.workers: dict[int, WorkerProcess] = {}
         self.sockets: list[list[socket.socket]] = []
         self._quickDeaths: dict[int, int] = {}
         self._restarts: dict[int, Any] = {}
@@ -349,7 +218,15 @@ class WorkerPool(Service):
         if self.sockets:
             return
         for description in self.descriptions:
-            sockets = bindSockets(listenSpec(description), self.count)
+            option = f"--port {description}"
+            try:
+                sockets = bindSockets(listenSpec(description), self.count, option)
+            except OSError as error:
+                self._closeSockets()
+                raise CannotListen(f"{option}: cannot listen: {error}") from error
+            except CannotListen:
+                self._closeSockets()
+                raise
             self.sockets.append(sockets)
             _log.info(
                 "clws listening on {address} ({endpoint}) for {count} workers, {how}",
@@ -363,7 +240,7 @@ class WorkerPool(Service):
 
     def _spawn(self, index: int) -> None:
         self._restarts.pop(index, None)
-        worker = _Worker(self, index)
+        worker = WorkerProcess(index, self._workerEnded)
         childFDs: dict[int, int | str] = {0: "w", 1: "r", 2: "r"}
         for offset, sockets in enumerate(self.sockets):
             sock = sockets[(index - 1) % len(sockets)]
@@ -379,7 +256,7 @@ class WorkerPool(Service):
         self.workers[index] = worker
         _log.info("started worker {worker} pid={pid}", worker=index, pid=worker.pid)
 
-    def _workerEnded(self, worker: _Worker, reason: Failure) -> None:
+    def _workerEnded(self, worker: WorkerProcess, reason: Failure) -> None:
         if self.workers.get(worker.index) is worker:
             del self.workers[worker.index]
         if self._stopping:
@@ -387,7 +264,7 @@ class WorkerPool(Service):
                 "worker {worker} pid={pid} stopped ({how})",
                 worker=worker.index,
                 pid=worker.pid,
-                how=_howEnded(reason),
+                how=howEnded(reason),
             )
             return
         delay = self._restartDelay(worker)
@@ -395,14 +272,14 @@ class WorkerPool(Service):
             "worker {worker} pid={pid} died ({how}); starting another in {delay}s",
             worker=worker.index,
             pid=worker.pid,
-            how=_howEnded(reason),
+            how=howEnded(reason),
             delay=delay,
         )
         self._restarts[worker.index] = self.reactor.callLater(
             delay, self._spawn, worker.index
         )
 
-    def _restartDelay(self, worker: _Worker) -> float:
+    def _restartDelay(self, worker: WorkerProcess) -> float:
         if time.monotonic() - worker.startedAt >= QUICK_DEATH:
             self._quickDeaths[worker.index] = 0
             return 0.0
@@ -424,7 +301,7 @@ class WorkerPool(Service):
         workers = list(self.workers.values())
         _log.info("stopping {count} workers", count=len(workers))
         for worker in workers:
-            _signal(worker, "TERM")
+            signalWorker(worker, "TERM")
         deadline = self.reactor.callLater(self.stopTimeout, self._killAll)
         ended = gatherResults([worker.ended for worker in workers])
 
@@ -443,9 +320,10 @@ class WorkerPool(Service):
                 worker=worker.index,
                 pid=worker.pid,
             )
-            _signal(worker, "KILL")
+            signalWorker(worker, "KILL")
 
     def _closeSockets(self) -> None:
+        # The one place a shared unix: path is removed: the workers leave it.
         for sock in [sock for sockets in self.sockets for sock in sockets]:
             if sock.family == socket.AF_UNIX:
                 path = sock.getsockname()
@@ -458,27 +336,6 @@ class WorkerPool(Service):
         self.sockets = []
 
 
-def _signal(worker: _Worker, name: str) -> None:
-    try:
-        # transport is Optional on ProcessProtocol; set while the worker runs.
-        worker.transport.signalProcess(name)  # type: ignore[union-attr]
-    except Exception:  # ProcessExitedAlready: it is ending anyway
-        pass
-
-
-def _howEnded(reason: Failure) -> str:
-    error = reason.value
-    if isinstance(error, ProcessTerminated) and error.signal is not None:
-        try:
-            name = signal.Signals(error.signal).name
-        except ValueError:
-            name = "?"
-        return f"killed by signal {error.signal} ({name})"
-    if isinstance(error, (ProcessDone, ProcessTerminated)):
-        return f"exit code {error.exitCode}"
-    return str(error)
-
-
 def _workerEnvironment() -> dict[str, str]:
     """
     This environment, with this process's module path: a worker imports
@@ -486,151 +343,3 @@ def _workerEnvironment() -> dict[str, str]:
     """
     path = [os.path.abspath(entry or os.curdir) for entry in sys.path]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(path)))
-
-
-# -- a worker --------------------------------------------------------------
-
-
-@implementer(IStreamServerEndpoint)
-class AdoptedEndpoint:
-    """
-    An endpoint that "listens" by adopting a listening socket inherited
-    from the parent, wrapped in TLS for an ssl: port.
-    """
-
-    def __init__(self, reactor: Any, fileno: int, spec: ListenSpec) -> None:
-        self.reactor = reactor
-        self.fileno = fileno
-        self.spec = spec
-
-    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
-        """
-        Serve C{factory} on the inherited socket.
-        """
-        if self.spec.contextFactory is not None:
-            factory = TLSMemoryBIOFactory(self.spec.contextFactory, False, factory)
-        family = socket.AF_UNIX if self.spec.kind == "unix" else _family(self.fileno)
-        return execute(self._adopt, family, factory)
-
-    def _adopt(self, family: int, factory: IProtocolFactory) -> IListeningPort:
-        port: IListeningPort = self.reactor.adoptStreamPort(
-            self.fileno, family, factory
-        )
-        os.close(self.fileno)  # the port holds its own duplicate
-        return port
-
-
-def _family(fileno: int) -> int:
-    sock = socket.socket(fileno=fileno)
-    try:
-        return int(sock.family)
-    finally:
-        sock.detach()
-
-
-def adoptedEndpoints(
-    reactor: Any, descriptions: Sequence[str]
-) -> list[AdoptedEndpoint]:
-    """
-    The endpoints of a worker: one per port, on the inherited sockets.
-    """
-    return [
-        AdoptedEndpoint(reactor, FIRST_FD + offset, listenSpec(description))
-        for offset, description in enumerate(descriptions)
-    ]
-
-
-@implementer(IReadDescriptor)
-class _ParentWatch:
-    """
-    Standard input, a pipe from the parent: it ends when the parent does,
-    however it does, and then the worker stops.
-    """
-
-    def __init__(self, stop: Any, stopping: Any) -> None:
-        """
-        @param stop: stop the worker.
-        @param stopping: whether it is already stopping (the reactor then
-            disconnects this too, which is not the parent going).
-        """
-        self._stop = stop
-        self._stopping = stopping
-        fdesc.setNonBlocking(0)
-
-    def fileno(self) -> int:
-        return 0
-
-    # IReadDescriptor says Failure, but the reactor wants an exception, as
-    # Twisted's own CONNECTION_DONE is: posixbase._disconnectSelectable
-    # looks up why.__class__ and wraps it in a Failure itself.
-    def doRead(self) -> Exception | None:  # type: ignore[override]
-        try:
-            data = os.read(0, 4096)
-        except BlockingIOError:
-            return None
-        return None if data else EOFError("the parent is gone")
-
-    def connectionLost(self, reason: Failure) -> None:
-        # An end of file, or a hangup (the reactor reports it as a lost
-        # connection), unless the worker is stopping anyway.
-        if not self._stopping():
-            _log.warn("the parent process is gone: stopping")
-            self._stop()
-
-    def logPrefix(self) -> str:
-        return "parent-watch"
-
-
-def _formatLine(event: Any) -> str:
-    """
-    A worker's log line: C{[namespace#level] text}, one line per line of
-    text; the parent adds the time and the worker's number.
-    """
-    text = eventAsText(event, includeTimestamp=False, includeSystem=False)
-    level = event.get("log_level", LogLevel.info).name
-    prefix = f"[{event.get('log_namespace', '-')}#{level}] "
-    return "".join(f"{prefix}{line}\n" for line in text.splitlines())
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """
-    Run a worker: C{txclws._workers.main INDEX -- CLWS-ARGUMENTS}, with
-    the listening sockets from file descriptor 3 on.
-    """
-    parser = argparse.ArgumentParser(prog="txclws-worker")
-    parser.add_argument("index", type=int)
-    parser.add_argument("arguments", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    arguments = args.arguments[1:] if args.arguments[:1] == ["--"] else args.arguments
-    # Ctrl-C in a terminal reaches the whole process group: the parent
-    # decides, and stops the workers with SIGTERM.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    globalLogBeginner.beginLoggingTo(
-        [FileLogObserver(sys.stdout, _formatLine)], redirectStandardIO=False
-    )
-    from twisted.internet import reactor
-
-    from txclws.tap import Options, makeService
-
-    config = Options()
-    config.parseOptions(arguments)
-    service = makeService(config, adoptedEndpoints(reactor, config["ports"]))
-    stopping: list[bool] = []
-
-    def stop() -> None:
-        if not stopping:
-            stopping.append(True)
-            reactor.stop()
-
-    def onSignal(number: int, frame: object) -> None:
-        # Twisted's reactors provide IReactorFromThreads; the type Twisted
-        # gives the global one (_IReactorCommon) leaves it out.
-        cast(IReactorFromThreads, reactor).callFromThread(stop)
-
-    reactor.addReader(_ParentWatch(stop, lambda: bool(stopping)))
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    service.privilegedStartService()
-    service.startService()
-    reactor.callWhenRunning(signal.signal, signal.SIGTERM, onSignal)
-    _log.info("worker {index} ready", index=args.index)
-    reactor.run()

@@ -14,6 +14,12 @@ With C{--workers N}, N worker processes serve it (L{txclws._workers});
 C{--hub} picks the L{IHub} the demo chat (and resources that take a
 C{hub} argument) publish through.
 
+Every option value is checked in L{Options.postOptions} (by
+L{txclws._tapvalues}): a bad one is a usage error naming the option.  What
+only fails when a port binds stops the start with a message naming the
+port (L{txclws._tapservices.DaemonService}).  A unix: path is claimed
+before binding (L{txclws._ports.claimUnixPath}), with one process or many.
+
 @since: 0.1.0
 """
 
@@ -25,57 +31,51 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService, Service
-from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import (
-    IListeningPort,
-    IProtocolFactory,
-    IStreamServerEndpoint,
-)
-from twisted.internet.testing import MemoryReactor
+from twisted.application.service import IService, MultiService
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.python.reflect import namedAny
 from twisted.web.resource import Resource
 from twisted.web.server import Site
-from zope.interface import implementer
 
 from txclws._core.deflate import PerMessageDeflate
-from txclws._core.frames import CloseCode
-from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
+from txclws._core.origin import OriginCheck, anyOrigin
 from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
 from txclws._hub import IHub, LocalHub
+from txclws._ports import unixPathOf
 from txclws._resource import IWebSocketResource
+from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
+from txclws._tapvalues import (
+    backlog,
+    checkPorts,
+    hubFor,
+    loadResources,
+    originPolicy,
+    parameter,
+    portDescription,
+    positiveInt,
+    positiveSeconds,
+    seconds,
+)
+from txclws._workers import STOP_GRACE, WorkerPool
 
-__all__ = ["DEFAULT_PORT", "Options", "makeService"]
+__all__ = [
+    "DEFAULT_PORT",
+    "Options",
+    "hubFor",
+    "makeService",
+    "originPolicy",
+    "portDescription",
+]
 
 _log = Logger()
 
 #: The port served when no C{--port} is given (CLWS's example uses it).
 DEFAULT_PORT = 12345
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
 _DEFAULTS = inspect.signature(WebSocketFactory.__init__).parameters
 
-
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not number >= 0:  # also refuses NaN
-        raise ValueError(f"{value} is not a number of seconds")
-    return number
-
-
-def _positiveInt(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(f"{value} is not a positive integer")
-    return number
-
-
-# usage.Options reads a coerce function's coerceDoc for --help.
-_positiveInt.coerceDoc = "A positive integer."  # type: ignore[attr-defined]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _helpText(method: _F) -> _F:
@@ -106,98 +106,103 @@ With no --resource, serve the demo: an echo resource at /echo, a chat room at
 WebSocket path is answered 426 Upgrade Required."""
 
     optParameters = [
-        [
+        parameter(
             "max-clients",
-            None,
             None,
             "Most WebSocket clients connected at once, over every port and "
             "resource; beyond it the handshake is refused with 503 "
             "(default: no limit).  With --workers, a limit per worker",
-            _positiveInt,
-        ],
-        [
+            positiveInt,
+        ),
+        parameter(
             "max-frame-size",
-            None,
             _DEFAULTS["maxFrameSize"].default,
             "Largest frame payload a client may send, in bytes; over it the "
             "connection is closed with 1009",
-            _positiveInt,
-        ],
-        [
+            positiveInt,
+        ),
+        parameter(
             "max-message-size",
-            None,
             _DEFAULTS["maxMessageSize"].default,
             "Largest message a client may send, in bytes (the server may "
             "buffer this much per client); over it the connection is closed "
             "with 1009",
-            _positiveInt,
-        ],
-        [
+            positiveInt,
+        ),
+        parameter(
+            "max-head-size",
+            _DEFAULTS["maxHeadSize"].default,
+            "Largest opening handshake request head (request line and "
+            "headers) a client may send, in bytes; over it the request is "
+            "refused with 431",
+            positiveInt,
+        ),
+        parameter(
+            "handshake-timeout",
+            _DEFAULTS["handshakeTimeout"].default,
+            "Seconds a client has, from connecting, to send its whole "
+            "opening handshake request; then it is refused with 408 and "
+            "dropped",
+            positiveSeconds,
+        ),
+        parameter(
             "workers",
-            None,
             1,
             "Worker processes serving the ports (use about one per core): the "
             "parent opens the ports and restarts a worker that dies; 1 (the "
             "default) serves in this process.  Ports must be tcp:, tcp6:, "
             "ssl: or unix:",
-            _positiveInt,
-        ],
-        [
+            positiveInt,
+        ),
+        parameter(
             "backlog",
-            None,
             DEFAULT_BACKLOG,
             "Listen backlog of a port given as a number, and of tcp:, tcp6: "
             "and ssl: ports that do not set backlog= themselves",
-            _positiveInt,
-        ],
-        [
+            backlog,
+        ),
+        parameter(
             "ping-interval",
-            None,
             _DEFAULTS["pingInterval"].default,
             "Ping a client from which nothing has arrived for this many "
             "seconds (keepalive); 0 turns keepalive off",
-            _seconds,
-        ],
-        [
+            seconds,
+        ),
+        parameter(
             "ping-timeout",
-            None,
             _DEFAULTS["pingTimeout"].default,
             "Drop a pinged client from which nothing arrives within this many seconds",
-            _seconds,
-        ],
-        [
+            seconds,
+        ),
+        parameter(
             "close-timeout",
-            None,
             _DEFAULTS["closeTimeout"].default,
             "Drop a client that has not answered our close frame (or closed "
             "TCP after a protocol error) within this many seconds; also the "
             "most a shutdown waits for clients to close",
-            _seconds,
-        ],
-        [
+            seconds,
+        ),
+        parameter(
             "idle-timeout",
-            None,
             0,
             "Close (1001) a client from which nothing has arrived for this "
             "many seconds, pings answered or not; 0 (the default): never",
-            _seconds,
-        ],
-        [
+            seconds,
+        ),
+        parameter(
             "max-buffer",
-            None,
             _DEFAULTS["maxBuffer"].default,
             "Per-client write high-water mark, in bytes: a client more than "
             "this behind on broadcasts for --slow-client-timeout seconds (or "
             "twice this behind at once) is closed with 1008",
-            _positiveInt,
-        ],
-        [
+            positiveInt,
+        ),
+        parameter(
             "slow-client-timeout",
-            None,
             _DEFAULTS["slowClientTimeout"].default,
             "Grace period, in seconds, for a client over --max-buffer",
-            _seconds,
-        ],
+            seconds,
+        ),
     ]
 
     optFlags = [
@@ -293,197 +298,14 @@ WebSocket path is answered 426 Upgrade Required."""
         @raise usage.UsageError: one of them is not usable.
         """
         arguments = self._portArguments or [str(DEFAULT_PORT)]
-        self["ports"] = [portDescription(a, self["backlog"]) for a in arguments]
-        for description in self["ports"]:
-            _checkEndpoint(description)
-        if self["workers"] > 1:
-            _checkWorkers(self)
+        self["ports"] = checkPorts(arguments, self["backlog"], self["workers"])
+        if self["workers"] > 1 and self["debug-resource-errors"]:
+            raise usage.UsageError(
+                "--debug-resource-errors needs a terminal: not with --workers"
+            )
         self["hub"] = hubFor(self._hubArgument)
-        self["resources"] = _loadResources(self._resourceArguments, self["hub"])
+        self["resources"] = loadResources(self._resourceArguments, self["hub"])
         self["originCheck"] = originPolicy(self["origins"])
-
-
-def portDescription(argument: str, backlog: int) -> str:
-    """
-    The endpoint description for a C{--port} argument: C{tcp:N} for a bare
-    port number; C{backlog} added to a tcp, tcp6 or ssl description that
-    sets none.
-    """
-    if argument.isdigit():
-        return f"tcp:{int(argument)}:backlog={backlog}"
-    kind, _, rest = argument.partition(":")
-    options = rest.split(":")
-    if kind in ("tcp", "tcp6", "ssl") and not any(
-        o.startswith("backlog=") for o in options
-    ):
-        return f"{argument}:backlog={backlog}"
-    return argument
-
-
-def _checkEndpoint(description: str) -> None:
-    """
-    Parse C{description} as C{twistd} will, on a reactor that listens on
-    nothing, so that a mistake is a usage error and not a traceback.
-    """
-    try:
-        serverFromString(MemoryReactor(), description)
-    except Exception as error:
-        hint = ""
-        if description.startswith("ssl:") and isinstance(
-            error, (ImportError, NotImplementedError)
-        ):
-            hint = " (install TLS support: pip install 'txclws[tls]')"
-        raise usage.UsageError(
-            f"--port {description!r} is not usable: {error}{hint}"
-        ) from error
-
-
-def _checkWorkers(config: Options) -> None:
-    """
-    Check that C{--workers} can serve the ports and options given.
-
-    @raise usage.UsageError: a port kind the workers cannot share, or a
-        debugger that would have no terminal.
-    """
-    from txclws._workers import listenSpec
-
-    for description in config["ports"]:
-        try:
-            listenSpec(description)
-        except ValueError as error:
-            raise usage.UsageError(str(error)) from error
-    if config["debug-resource-errors"]:
-        raise usage.UsageError(
-            "--debug-resource-errors needs a terminal: not with --workers"
-        )
-
-
-def hubFor(argument: str) -> IHub:
-    """
-    The hub of a C{--hub} argument: a L{LocalHub} for C{local}, a
-    L{txclws.redishub.RedisHub} for a C{redis://} URL (not yet connected).
-
-    @raise usage.UsageError: anything else, or txredisapi is missing.
-    """
-    if argument == "local":
-        return LocalHub()
-    if not argument.startswith("redis://"):
-        raise usage.UsageError(
-            f"--hub {argument!r}: use 'local' or redis://host:port/db"
-        )
-    try:
-        from txclws.redishub import RedisHub
-
-        return RedisHub.fromURL(argument)
-    except (ImportError, ValueError) as error:
-        raise usage.UsageError(f"--hub: {error}") from error
-
-
-def _loadResources(
-    specs: Sequence[str], hub: IHub | None = None
-) -> list[tuple[str, IWebSocketResource]]:
-    """
-    Resolve C{--resource} arguments to C{(path, resource)} pairs; a class
-    whose constructor takes a C{hub} argument is given C{hub}.
-
-    @raise usage.UsageError: a malformed argument, a duplicate path, a name
-        that cannot be imported, or something that is not a resource.
-    """
-    loaded: dict[str, IWebSocketResource] = {}
-    for spec in specs:
-        path, sep, name = spec.partition("=")
-        if not sep or not name:
-            raise usage.UsageError(f"--resource {spec!r}: use /path=module.Class")
-        if not path.startswith("/") or "?" in path or "#" in path:
-            raise usage.UsageError(f"--resource {spec!r}: the path must start with /")
-        if path in loaded:
-            raise usage.UsageError(f"--resource: {path} is named twice")
-        try:
-            resource = _instantiate(namedAny(name), hub)
-        except Exception as error:
-            raise usage.UsageError(f"--resource {spec!r}: {error}") from error
-        if not IWebSocketResource.providedBy(resource):
-            raise usage.UsageError(
-                f"--resource {spec!r}: {name} does not provide IWebSocketResource"
-            )
-        loaded[path] = resource
-    return list(loaded.items())
-
-
-def _instantiate(thing: Callable[..., Any], hub: IHub | None = None) -> Any:
-    if not callable(thing):
-        raise TypeError(f"{thing!r} is not a class")
-    if hub is not None and _takesHub(thing):
-        return thing(hub=hub)
-    return thing()
-
-
-def _takesHub(thing: Callable[..., Any]) -> bool:
-    try:
-        return "hub" in inspect.signature(thing).parameters
-    except (TypeError, ValueError):  # no signature to read
-        return False
-
-
-def originPolicy(origins: Sequence[str]) -> OriginCheck:
-    """
-    The origin policy of C{--origin} arguments: L{anyOrigin} for none or
-    C{any}; otherwise an origin passes if it equals one of the exact
-    origins or starts with one of the prefixes (those ending in C{*}).
-
-    @raise usage.UsageError: C{any} mixed with others, or an argument that
-        is not an origin.
-    """
-    if not origins or list(origins) == ["any"]:
-        return anyOrigin
-    if "any" in origins:
-        raise usage.UsageError("--origin any cannot be combined with other origins")
-    prefixes = [o[:-1] for o in origins if o.endswith("*")]
-    exact = [o for o in origins if not o.endswith("*")]
-    for origin in prefixes + exact:
-        if "://" not in origin and origin != "null":
-            raise usage.UsageError(
-                f"--origin {origin!r} is not an origin such as https://example.com"
-            )
-    byPrefix, byExact = originPrefix(*prefixes), originExact(*exact)
-
-    def check(origin: str | None) -> bool:
-        return byExact(origin) or byPrefix(origin)
-
-    check.__doc__ = f"Accept the origins {exact!r} and those under {prefixes!r}."
-    return check
-
-
-@implementer(IStreamServerEndpoint)
-class _LoggingEndpoint:
-    """
-    An endpoint that logs the address it listens on, once it does.
-    """
-
-    def __init__(
-        self, endpoint: IStreamServerEndpoint, description: str, paths: str
-    ) -> None:
-        self._endpoint = endpoint
-        self._description = description
-        self._paths = paths
-
-    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
-        """
-        Listen, and log where once listening.
-        """
-        return self._endpoint.listen(factory).addCallback(self._listening)
-
-    def _listening(self, port: IListeningPort) -> IListeningPort:
-        address = port.getHost()
-        host, number = getattr(address, "host", None), getattr(address, "port", None)
-        where = f"{host}:{number}" if number is not None else str(address)
-        _log.info(
-            "clws listening on {address} ({endpoint}); WebSocket resources: {paths}",
-            address=where,
-            endpoint=self._description,
-            paths=self._paths,
-        )
-        return port
 
 
 def makeService(
@@ -496,23 +318,47 @@ def makeService(
     @param endpoints: the endpoint of each port, instead of those its
         description makes: what a worker serves (its inherited sockets).
     """
+    service = DaemonService()  # type: ignore[no-untyped-call]  # mypy#16651
     if config["workers"] > 1 and endpoints is None:
-        from txclws._workers import STOP_GRACE, WorkerPool
-
-        parent = MultiService()
         pool = WorkerPool(
             config["workers"],
             config["ports"],
             config.arguments,
             config["close-timeout"] + STOP_GRACE,
         )
-        pool.setServiceParent(parent)  # type: ignore[no-untyped-call]  # mypy#16651
-        return parent
-    factory = WebSocketFactory(
+        pool.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        return service
+    factory = _makeFactory(config)
+    hub = config["hub"] if config["hub"] is not None else LocalHub()
+    root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
+    site = Site(root)
+    if IService.providedBy(hub):
+        StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    GoingAway(factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    for index, description in enumerate(config["ports"]):
+        child = strports.service(description, site)
+        unixPath = None
+        if endpoints is not None:
+            child.endpoint = endpoints[index]  # the parent claimed any path
+        else:
+            unixPath = unixPathOf(description)
+        child.endpoint = PortEndpoint(child.endpoint, description, paths, unixPath)
+        child.setServiceParent(service)
+    return service
+
+
+def _makeFactory(config: Options) -> WebSocketFactory:
+    """
+    The factory every WebSocket resource of the site shares, with the
+    limits and timeouts of C{config}.
+    """
+    return WebSocketFactory(
         ResourceRegistry(),
         maxClients=config["max-clients"],
         maxFrameSize=config["max-frame-size"],
         maxMessageSize=config["max-message-size"],
+        maxHeadSize=config["max-head-size"],
+        handshakeTimeout=config["handshake-timeout"],
         debugResourceErrors=bool(config["debug-resource-errors"]),
         deflate=PerMessageDeflate() if config["deflate"] else None,
         protocol76Support=bool(config["hixie76"]),
@@ -523,73 +369,6 @@ def makeService(
         maxBuffer=config["max-buffer"],
         slowClientTimeout=config["slow-client-timeout"],
     )
-    hub = config["hub"] if config["hub"] is not None else LocalHub()
-    root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
-    site = Site(root)
-    service = MultiService()
-    if IService.providedBy(hub):
-        _StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    _GoingAway(factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    for index, description in enumerate(config["ports"]):
-        child = strports.service(description, site)
-        if endpoints is not None:
-            child.endpoint = endpoints[index]
-        child.endpoint = _LoggingEndpoint(child.endpoint, description, paths)
-        child.setServiceParent(service)
-    return service
-
-
-class _GoingAway(Service):
-    """
-    On shutdown, close every client with 1001 (going away), and wait for
-    them to go, up to the factory's C{closeTimeout}.
-    """
-
-    def __init__(self, factory: WebSocketFactory) -> None:
-        self.factory = factory
-
-    def stopService(self) -> Deferred[None] | None:
-        """
-        Say goodbye to every client; fire once they are gone.
-        """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
-        count = len(self.factory.clients)
-        if not count:
-            return None
-        _log.info("closing {count} clients: shutting down", count=count)
-        return self.factory.closeAllClients(
-            CloseCode.GOING_AWAY, "server shutting down"
-        )
-
-
-class _StopAfterClients(Service):
-    """
-    Run C{service} (a hub that connects somewhere), and stop it only once
-    every client is gone: what resources publish as their clients leave
-    (the chat's leave notices) still goes out.
-    """
-
-    def __init__(self, service: IService, factory: WebSocketFactory) -> None:
-        self.service = service
-        self.factory = factory
-
-    def startService(self) -> None:
-        """
-        Start the hub.
-        """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
-        self.service.startService()
-
-    def stopService(self) -> Deferred[None]:
-        """
-        Close every client (at once if L{_GoingAway} did not already), then
-        stop the hub.
-        """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
-        gone = self.factory.closeAllClients(
-            CloseCode.GOING_AWAY, "server shutting down"
-        )
-        return gone.addBoth(lambda _: self.service.stopService())
 
 
 def _makeRoot(
