@@ -36,7 +36,6 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck, anyOrigin
@@ -58,6 +57,7 @@ from txclws._tapvalues import (
     seconds,
 )
 from txclws._workers import STOP_GRACE, WorkerPool
+from txclws.web import WebSocketSite
 
 __all__ = [
     "DEFAULT_PORT",
@@ -331,7 +331,7 @@ def makeService(
     factory = _makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
     root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
-    site = Site(root)
+    site = WebSocketSite(root, factory)
     if IService.providedBy(hub):
         StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
     GoingAway(factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
