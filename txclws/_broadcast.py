@@ -70,14 +70,20 @@ def _writeToClients(
     #: By class of client seen: its IFramedWriter.writeFramed, or None.
     framed: dict[type, Callable[..., bool] | None] = {}
     sent = 0
+    # Clients are nearly always all of one class: look its writeFramed up
+    # again only when the class changes.
+    lastKind: type | None = None
+    writeFramed: Callable[..., bool] | None = None
     for client in clients:
         kind = type(client)
-        if kind in framed:
-            writeFramed = framed[kind]
-        else:
-            writeFramed = framed[kind] = (
-                kind.writeFramed if IFramedWriter.implementedBy(kind) else None
-            )
+        if kind is not lastKind:
+            lastKind = kind
+            if kind in framed:
+                writeFramed = framed[kind]
+            else:
+                writeFramed = framed[kind] = (
+                    kind.writeFramed if IFramedWriter.implementedBy(kind) else None
+                )
         if writeFramed is not None:
             # Framed once per wire form, not per client.
             if writeFramed(client, opcode, payload, frameSize, frames):

@@ -81,7 +81,7 @@ _RSV1 = 0x40
 #: REMOTE_CLOSING and FAILING our close frame is owed but not sent yet: the
 #: owner handles the events that came before the close or the failure
 #: first, and whatever it sends for them goes out ahead of our close frame.
-_CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING})
+_CAN_SEND = (_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING)
 
 #: States in which we may send what the peer did not ask for (a broadcast,
 #: a keepalive ping): L{_CAN_SEND} but FAILING.  A peer that broke the
@@ -89,7 +89,10 @@ _CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING})
 #: then our close frame; nothing unsolicited (RFC 6455 7.1.7: fail it, do
 #: not go on talking).  A peer in REMOTE_CLOSING closed cleanly and still
 #: reads until our close frame goes out (RFC 6455 5.5.1).
-_MAY_BROADCAST = frozenset({_S.OPEN, _S.REMOTE_CLOSING})
+#: Tuples, not sets: membership in a tuple compares by identity first, while
+#: a set hashes the member, and an Enum's hash is Python code (a broadcast to
+#: 1,000 clients paid 1,000 calls of it).
+_MAY_BROADCAST = (_S.OPEN, _S.REMOTE_CLOSING)
 
 
 class WebSocketConnection:

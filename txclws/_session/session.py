@@ -259,7 +259,11 @@ class WebSocketSession(DispatchingSession):
         if connection is None or self._lost:
             return False
         data = connection.broadcastFrame(opcode, payload, frameSize, frames)
-        if data is None or not self._admitBroadcast(len(data)):
+        if data is None:
+            return False
+        if (
+            self._pausedForWrites or self.owner.maxBuffer < TRANSPORT_BUFFER_SIZE
+        ) and not self._admitBroadcast(len(data)):
             return False
         self._sink.write(data)
         return True
