@@ -32,12 +32,9 @@ from txclws._core.accept import (
     checkRequest,
 )
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import (
-    ClientHandshake,
-    RequestHeadReader,
-    parseRequestHead,
-)
+from txclws._core.handshake import ClientHandshake
 from txclws._core.origin import OriginCheck
+from txclws._core.request import RequestHeadReader, parseRequestHead
 from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
 from txclws._session.base import SessionOwner

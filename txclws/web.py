@@ -36,8 +36,8 @@ from txclws._core.accept import (
     checkResourcePath,
 )
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import HandshakeRequest, RequestHeaders
 from txclws._core.origin import OriginCheck
+from txclws._core.request import HandshakeRequest, RequestHeaders
 from txclws._core.responses import reasonPhrase
 from txclws._factory import WebSocketFactory
 from txclws._registry import ResourceRegistry

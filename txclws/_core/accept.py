@@ -20,9 +20,10 @@ from typing import Generic, TypeVar
 from txclws._core.connection import WebSocketConnection
 from txclws._core.deflate import DeflateCodec, PerMessageDeflate
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import ClientHandshake, HandshakeRequest, checkUpgrade
+from txclws._core.handshake import ClientHandshake, checkUpgrade
 from txclws._core.hixie76 import BODY_SIZE, hixie76Location, startHixie76
 from txclws._core.origin import OriginCheck
+from txclws._core.request import HandshakeRequest
 from txclws._core.responses import acceptResponse, rejectResponse
 
 __all__ = [
@@ -134,8 +135,8 @@ def checkResourcePath(path: str) -> str:
 def checkHeadSize(headSize: int, headerCount: int, maxHeadSize: int) -> None:
     """
     The head limits, for a head read by someone else (C{twisted.web}), after
-    the fact: the same verdicts as L{txclws._core.handshake.RequestHeadReader}
-    and L{txclws._core.handshake.parseRequestHead} give while reading.
+    the fact: the same verdicts as L{txclws._core.request.RequestHeadReader}
+    and L{txclws._core.request.parseRequestHead} give while reading.
 
     @raise HandshakeError: 431 for a head over C{maxHeadSize} bytes or more
         than L{MAX_HEADERS} header lines.

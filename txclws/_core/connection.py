@@ -19,6 +19,7 @@ from txclws._core.close import (
     wireCloseCode,
 )
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
+from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, ConnectionFailed, Event
 from txclws._core.frames import (
     MAX_CONTROL_PAYLOAD,
@@ -27,7 +28,7 @@ from txclws._core.frames import (
     serializeFrame,
     serializeMessage,
 )
-from txclws._core.reader import EventReader, MessageReader
+from txclws._core.reader import MessageReader
 
 if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec

@@ -23,9 +23,9 @@ from txclws._core.errors import (
     MessageTooBig,
     UnsupportedByProtocol,
 )
+from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, Event, TextMessage
 from txclws._core.frames import CloseCode, Opcode
-from txclws._core.reader import EventReader
 from txclws._core.utf8 import Utf8Validator
 
 __all__ = [
@@ -46,7 +46,7 @@ BODY_SIZE = 8
 
 class _Headers(Protocol):
     """
-    What L{hixie76Keys} reads: a L{txclws._core.handshake.RequestHeaders}.
+    What L{hixie76Keys} reads: a L{txclws._core.request.RequestHeaders}.
     """
 
     def count(self, name: str) -> int: ...
