@@ -133,13 +133,13 @@ class HandshakeRequest:
         C{"/chat?room=1"}: as sent, or the path and query of an
         absolute-form target.
     @ivar path: the target before any C{?}: the resource name.
-    @ivar query: the target after the first C{?}, or L{None} when there is
+    @ivar query: the target after the first C{?}, or C{None} when there is
         no C{?}.
     @ivar httpVersion: C{(major, minor)}.
     @ivar headers: the L{RequestHeaders}.
     @ivar authority: the C{host[:port]} of an absolute-form target, which
         RFC 9112 section 3.2.2 says to use instead of the C{Host} header;
-        L{None} for an origin-form target.
+        C{None} for an origin-form target.
     """
 
     method: str
@@ -159,7 +159,7 @@ class ClientHandshake:
     @ivar request: the L{HandshakeRequest}.
     @ivar key: the C{Sec-WebSocket-Key}.
     @ivar version: the protocol version, 13, 8 or 7.
-    @ivar origin: the origin the client declared, or L{None}.
+    @ivar origin: the origin the client declared, or C{None}.
     @ivar subprotocols: the subprotocols offered, in order of preference.
     @ivar hixieKeys: for hixie-76 (version 0), C{Sec-WebSocket-Key1} and
         C{Key2}; the 8 bytes after the head complete the challenge.
@@ -195,7 +195,7 @@ class RequestHeadReader:
         """
         Take more bytes.
 
-        @return: the head, terminator excluded, once complete, else L{None}.
+        @return: the head, terminator excluded, once complete, else C{None}.
         @raise HandshakeError: 431 when the head outgrows the bound.
         """
         buffer = self._buffer
@@ -257,7 +257,7 @@ def parseRequestHead(head: bytes, maxHeaders: int = 100) -> HandshakeRequest:
 
 def _parseTarget(target: bytes) -> tuple[str | None, str]:
     """
-    The authority (L{None} in origin form) and the origin-form target
+    The authority (C{None} in origin form) and the origin-form target
     (path, then any query) of a request target.
 
     @raise HandshakeError: 400 for a target that is not ASCII, has a
