@@ -99,7 +99,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     resource sees (it is its own session).
 
     @ivar httpFallback: builds the C{HTTPChannel} that takes over requests
-        we do not route, or L{None} (the direct factory: they are refused).
+        we do not route, or C{None} (the direct factory: they are refused).
     @ivar routeLookup: finds the route of a path; the factory's registry by
         default.
     """

@@ -93,7 +93,7 @@ close frame waits behind the messages until the client reads again::
 
 A client can also go away at any moment, even while the server is not
 reading it: L{InMemoryClient.vanish} drops the connection as a reset does
-(the server's protocol gets C{connectionLost} with L{ConnectionLost} at
+(the server's protocol gets C{connectionLost} with C{ConnectionLost} at
 once), L{InMemoryClient.shutdownWrite} half-closes it (the server reads
 the end of the stream after whatever came before it).
 
@@ -240,7 +240,7 @@ class InMemoryTransport:
     takes effect at the client's next step.
 
     @ivar protocol: the protocol this transport delivers to.
-    @ivar producer: the registered producer, or L{None}.
+    @ivar producer: the registered producer, or C{None}.
     @ivar streamingProducer: whether it is a push producer.
     @ivar reading: whether the server reads: False once it paused reading
         (C{pauseProducing}), or lost or is closing the connection.
@@ -329,7 +329,7 @@ class InMemoryTransport:
     def abortConnection(self) -> None:
         """
         Drop the connection now, discarding the buffer; the protocol gets
-        C{connectionLost} with L{ConnectionAborted} at the client's next
+        C{connectionLost} with C{ConnectionAborted} at the client's next
         step, as Twisted's C{callLater(0, ...)} does.
         """
         if self.disconnected or self._aborting:
@@ -532,7 +532,7 @@ class InMemoryServer:
     A server with no sockets: a protocol factory whose connections are
     L{InMemoryTransport}s, and a fake clock for its timeouts.
 
-    @ivar clock: the L{MemoryReactorClock} the server's timeouts run on.
+    @ivar clock: the C{MemoryReactorClock} the server's timeouts run on.
     @ivar factory: the protocol factory serving each connection: a
         L{WebSocketFactory} by default, or any other given, such as a
         C{twisted.web} C{Site} with L{txclws.web.WebSocketUpgradeResource}s
@@ -725,7 +725,7 @@ class InMemoryClient:
 
     def sendClose(self, code: int | None = 1000, reason: str = "") -> None:
         """
-        Send a close frame; L{None} sends one without a status code.
+        Send a close frame; C{None} sends one without a status code.
         """
         self._closeSent = True
         payload = serializeClosePayload(code, reason.encode("utf-8"))
@@ -763,7 +763,7 @@ class InMemoryClient:
     def vanish(self) -> None:
         """
         Drop the connection at once, as a reset does: the server's protocol
-        gets C{connectionLost} with L{ConnectionLost} now, even while it is
+        gets C{connectionLost} with C{ConnectionLost} now, even while it is
         not reading this client (say, while a callback is pending with the
         client's next events queued); what either side had not yet read is
         lost.
@@ -894,7 +894,7 @@ class InMemoryClient:
     @property
     def closeCode(self) -> int | None:
         """
-        The code of the server's close frame, or L{None} before one was
+        The code of the server's close frame, or C{None} before one was
         read (1005 for a close frame without a code).
         """
         self._pump()
@@ -976,7 +976,7 @@ class InMemoryClient:
         """
         Let the connection catch up: the server reads what we sent, we read
         what it wrote (at most C{allowance} bytes more than L{reading}
-        allows: L{None}, no limit), until neither has anything to do.
+        allows: C{None}, no limit), until neither has anything to do.
 
         Not reentrant: an answer sent while reading (a pong, our close
         frame) waits to be delivered by the loop here, after what came

@@ -51,9 +51,9 @@ class ServerSettings:
 
     @ivar maxFrameSize: the largest frame payload accepted (1009 over it).
     @ivar maxMessageSize: the largest message accepted (1009 over it).
-    @ivar deflate: the permessage-deflate policy, or L{None}.
+    @ivar deflate: the permessage-deflate policy, or C{None}.
     @ivar protocol76Support: whether hixie-76 / hybi-00 clients are served.
-    @ivar maxClients: the most clients at once (503 over it), or L{None}.
+    @ivar maxClients: the most clients at once (503 over it), or C{None}.
     """
 
     maxFrameSize: int = 1 << 20
@@ -71,7 +71,7 @@ class Accepted(Generic[_R]):
     @ivar response: the bytes of the 101 answer, to write first.
     @ivar connection: the sans-I/O connection, ready for the client's bytes.
     @ivar resource: the resource routed to.
-    @ivar subprotocol: the subprotocol agreed on, or L{None}.
+    @ivar subprotocol: the subprotocol agreed on, or C{None}.
     @ivar version: the protocol version (13, 8, 7, or 0 for hixie-76).
     @ivar leftover: bytes the client sent after the handshake: its first
         frames, to feed to C{connection}.

@@ -128,7 +128,7 @@ def serializeClosePayload(code: int | None, reason: bytes = b"") -> bytes:
     """
     The payload of a close frame: nothing, or a code then a UTF-8 reason.
 
-    @param code: the status code, or L{None} for a close with no status.
+    @param code: the status code, or C{None} for a close with no status.
     """
     if code is None:
         return b""

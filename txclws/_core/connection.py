@@ -102,7 +102,7 @@ class WebSocketConnection:
 
     @ivar state: the L{ConnectionState}.
     @ivar closeCode: the code of the close frame received (or, after a
-        failure, the one we failed with), else L{None}.
+        failure, the one we failed with), else C{None}.
     @ivar closeReason: the matching reason text.
     """
 
@@ -229,7 +229,7 @@ class WebSocketConnection:
         The bytes of a broadcast message for this peer, framed once per
         L{wireKey}: reused from C{frames}, or framed and added to it.
 
-        @return: the bytes, or L{None} if this peer may not be sent a
+        @return: the bytes, or C{None} if this peer may not be sent a
             broadcast now (L{mayBroadcast}) or its protocol cannot carry it.
         """
         if self.state not in _MAY_BROADCAST:
@@ -249,7 +249,7 @@ class WebSocketConnection:
         frame, RFC 7692 section 6) when permessage-deflate was agreed and
         the message is not too short to gain from it.
 
-        @return: the bytes, or L{None} if the protocol cannot carry it.
+        @return: the bytes, or C{None} if the protocol cannot carry it.
         """
         compression = self._compression
         if compression is not None and len(payload) >= compression.minSize:
@@ -283,9 +283,9 @@ class WebSocketConnection:
         Frame our close frame, once.
 
         In C{REMOTE_CLOSING} this is the reply to the peer's close: pass its
-        code (or L{None}, for a close without a status) to echo it.
+        code (or C{None}, for a close without a status) to echo it.
 
-        @param code: the status code, or L{None} to send no status.
+        @param code: the status code, or C{None} to send no status.
         @param reason: the reason text (under 123 bytes of UTF-8).
         @return: the close frame, or nothing if ours was already sent.
         @raise ValueError: the code may not be sent or the reason is too long.

@@ -54,7 +54,7 @@ class ClientHandshake:
     @ivar request: the L{HandshakeRequest}.
     @ivar key: the C{Sec-WebSocket-Key}.
     @ivar version: the protocol version, 13, 8 or 7.
-    @ivar origin: the origin the client declared, or L{None}.
+    @ivar origin: the origin the client declared, or C{None}.
     @ivar subprotocols: the subprotocols offered, in order of preference.
     @ivar hixieKeys: for hixie-76 (version 0), C{Sec-WebSocket-Key1} and
         C{Key2}; the 8 bytes after the head complete the challenge.

@@ -272,7 +272,7 @@ class Hixie76Connection(WebSocketConnection):
     A hixie-76 connection: the same state machine and events as
     L{WebSocketConnection}, with hixie-76 framing.
 
-    Text only: L{frameBinary} and L{framePing} raise L{UnsupportedByProtocol}
+    Text only: C{frameBinary} and L{framePing} raise L{UnsupportedByProtocol}
     (L{frameMessage} has no frame for a binary message), and a broadcast of
     binary data skips these clients.
     """
@@ -314,7 +314,7 @@ class Hixie76Connection(WebSocketConnection):
         self, opcode: int, payload: bytes, frameSize: int | None = None
     ) -> bytes | None:
         """
-        A text frame; L{None} for a binary message, which hixie-76 cannot
+        A text frame; C{None} for a binary message, which hixie-76 cannot
         carry.  C{frameSize} does not apply: hixie-76 has no fragments.
         """
         if opcode != Opcode.TEXT:

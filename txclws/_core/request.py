@@ -101,13 +101,13 @@ class HandshakeRequest:
         C{"/chat?room=1"}: as sent, or the path and query of an
         absolute-form target.
     @ivar path: the target before any C{?}: the resource name.
-    @ivar query: the target after the first C{?}, or L{None} when there is
+    @ivar query: the target after the first C{?}, or C{None} when there is
         no C{?}.
     @ivar httpVersion: C{(major, minor)}.
     @ivar headers: the L{RequestHeaders}.
     @ivar authority: the C{host[:port]} of an absolute-form target, which
         RFC 9112 section 3.2.2 says to use instead of the C{Host} header;
-        L{None} for an origin-form target.
+        C{None} for an origin-form target.
     """
 
     method: str
@@ -141,7 +141,7 @@ class RequestHeadReader:
         """
         Take more bytes.
 
-        @return: the head, terminator excluded, once complete, else L{None}.
+        @return: the head, terminator excluded, once complete, else C{None}.
         @raise HandshakeError: 431 when the head outgrows the bound.
         """
         buffer = self._buffer
@@ -203,7 +203,7 @@ def parseRequestHead(head: bytes, maxHeaders: int = 100) -> HandshakeRequest:
 
 def _parseTarget(target: bytes) -> tuple[str | None, str]:
     """
-    The authority (L{None} in origin form) and the origin-form target
+    The authority (C{None} in origin form) and the origin-form target
     (path, then any query) of a request target.
 
     @raise HandshakeError: 400 for a target that is not ASCII, has a
