@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from txclws import (
+    REJECT,
     ConnectionClosed,
     UnsupportedByProtocol,
     WebSocketFactory,
@@ -401,3 +403,65 @@ def test_bytesLikeAccepted() -> None:
         kind.call("writeBinary", bytearray(b"\x05"), 1)
         kind.call("ping", memoryview(b"p"))
         assert kind.written()
+
+
+class TestWhenDisconnected:
+    """
+    L{IWebSocketClient.whenDisconnected}: the declared hook a hub ends a
+    client's subscriptions by (issue 18).
+    """
+
+    def test_afterClientDisconnected(self) -> None:
+        """
+        It fires once the client is gone, after C{clientDisconnected};
+        every waiter's Deferred fires, and one asked afterwards has fired.
+        """
+        order: list[str] = []
+
+        class Resource(WebSocketResource):
+            def clientDisconnected(self, client: Any) -> None:
+                order.append("clientDisconnected")
+
+        client = connect(Resource(), "/demo")
+        waiters = [client.protocol.whenDisconnected() for _ in range(2)]
+        for waiter in waiters:
+            waiter.addCallback(lambda _: order.append("whenDisconnected"))
+        assert order == []
+        client.sendClose()
+        assert order == ["clientDisconnected"] + ["whenDisconnected"] * 2
+        assert client.protocol.whenDisconnected().called
+
+    def test_waitsForPendingCallback(self) -> None:
+        """
+        A client that vanishes while a callback is pending is not
+        disconnected until the callback is done (as C{clientDisconnected}).
+        """
+        pending: Deferred[None] = Deferred()
+
+        class Resource(WebSocketResource):
+            def receivedText(self, client: Any, message: str) -> Deferred[None]:
+                return pending
+
+        client = connect(Resource(), "/demo")
+        waiter = client.protocol.whenDisconnected()
+        client.sendText("hold")
+        client.vanish()
+        assert not waiter.called
+        pending.callback(None)
+        assert waiter.called
+
+    def test_rejected(self) -> None:
+        """
+        A REJECTed client, which gets no C{clientDisconnected}, is
+        disconnected once its connection is gone.
+        """
+        waiters: list[Deferred[None]] = []
+
+        class Resource(WebSocketResource):
+            def clientConnected(self, client: Any) -> object:
+                waiters.append(client.whenDisconnected())
+                return REJECT
+
+        client = connect(Resource(), "/demo")
+        assert client.closeCode == 1008 and client.disconnected
+        assert waiters[0].called

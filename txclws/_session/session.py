@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_protocol,tests.test_resilience,tests.test_keepalive -*-
+# -*- test-case-name: tests.test_protocol,tests.test_client_api -*-
 """
 L{WebSocketSession}: one WebSocket client over any L{IByteStream}, as its
 resource sees it (L{IWebSocketClient}).
