@@ -223,15 +223,20 @@ class RedisHub(Service):
     def subscribe(self, channel: str, client: IWebSocketClient) -> Deferred[None]:
         """
         See L{IHub.subscribe}: subscribes this process in Redis when this is
-        the channel's first local subscriber.
+        the channel's first local subscriber; once the client disconnects,
+        its subscriptions end, and Redis is unsubscribed from the channels
+        it leaves without local subscribers.
         """
         first = self._subscriptions.add(channel, client)
         if channel in self._confirmed:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._waiting.setdefault(channel, []).append(waiter)
-        if first:
-            self._subscribeRemote(channel)
+            waiter = succeed(None)
+        else:
+            waiter = Deferred()
+            self._waiting.setdefault(channel, []).append(waiter)
+            if first:
+                self._subscribeRemote(channel)
+        # Last, so that a client already gone unsubscribes what was made.
+        self._subscriptions.watch(client, self.unsubscribeAll)
         return waiter
 
     def unsubscribe(self, channel: str, client: IWebSocketClient) -> None:

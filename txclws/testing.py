@@ -123,6 +123,13 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txclws._core.arguments import (
+    checkBinaryMessage,
+    checkCloseArguments,
+    checkFrameSize,
+    checkPingPayload,
+    checkTextMessage,
+)
 from txclws._core.close import parseClosePayload, serializeClosePayload
 from txclws._core.frames import Opcode, serializeFrame
 from txclws._core.handshake import acceptKey
@@ -699,37 +706,64 @@ class InMemoryClient:
         """
         Send a text message, in frames of C{frameSize} bytes if given.
 
-        @param message: a C{str}, or bytes (sent as they are, even if they
-            are not UTF-8: that is how to test a server's 1007).
+        Its arguments are checked as a server-side client's
+        C{writeText} checks them (L{txclws._core.arguments}), so a test
+        that misuses the API fails the way the application would; to send
+        what the RFC forbids (bytes that are not UTF-8, to test a server's
+        1007), use L{sendFrame}.
+
+        @param message: a C{str}, or its UTF-8 encoding.
+        @raise TypeError: C{message} is neither C{str} nor bytes, or
+            C{frameSize} is not an C{int}.
+        @raise ValueError: C{message} is bytes that are not UTF-8, or
+            C{frameSize} is not positive.
         """
-        data = message.encode("utf-8") if isinstance(message, str) else message
-        self._sendMessage(Opcode.TEXT, data, frameSize)
+        payload = checkTextMessage(message)
+        self._sendMessage(Opcode.TEXT, payload, checkFrameSize(frameSize))
 
     def sendBinary(self, data: bytes, frameSize: int | None = None) -> None:
         """
         Send a binary message, in frames of C{frameSize} bytes if given.
+
+        @raise TypeError: C{data} is not bytes-like (a C{str} included), or
+            C{frameSize} is not an C{int}.
+        @raise ValueError: C{frameSize} is not positive.
         """
-        self._sendMessage(Opcode.BINARY, data, frameSize)
+        payload = bytes(checkBinaryMessage(data))
+        self._sendMessage(Opcode.BINARY, payload, checkFrameSize(frameSize))
 
     def sendPing(self, payload: bytes = b"") -> None:
         """
         Send a ping; the server's pong lands in L{pongs}.
+
+        @raise TypeError: C{payload} is not bytes-like.
+        @raise ValueError: it is over 125 bytes (RFC 6455 5.5).
         """
-        self.sendFrame(Opcode.PING, payload)
+        self.sendFrame(Opcode.PING, checkPingPayload(payload))
 
     def sendPong(self, payload: bytes = b"") -> None:
         """
         Send an unsolicited pong (the resource's C{receivedPong} gets it).
+
+        @raise TypeError: C{payload} is not bytes-like.
+        @raise ValueError: it is over 125 bytes (RFC 6455 5.5).
         """
-        self.sendFrame(Opcode.PONG, payload)
+        self.sendFrame(Opcode.PONG, checkPingPayload(payload))
 
     def sendClose(self, code: int | None = 1000, reason: str = "") -> None:
         """
         Send a close frame; C{None} sends one without a status code.
+
+        @raise TypeError: C{code} is neither an C{int} nor C{None}, or
+            C{reason} is not a C{str}.
+        @raise ValueError: C{code} may not be sent (1005 included), or
+            C{reason} is over 122 bytes of UTF-8 (see
+            L{txclws._core.arguments.checkCloseArguments}); to send such a
+            frame anyway, use L{sendFrame}.
         """
+        checked, encoded = checkCloseArguments(code, reason)
         self._closeSent = True
-        payload = serializeClosePayload(code, reason.encode("utf-8"))
-        self.sendFrame(Opcode.CLOSE, payload)
+        self.sendFrame(Opcode.CLOSE, serializeClosePayload(checked, encoded))
 
     def sendFrame(
         self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0

@@ -254,7 +254,7 @@ class DeflateCodec:
 
     # -- outgoing --------------------------------------------------------
 
-    def compress(self, payload: bytes) -> bytes:
+    def compress(self, payload: bytes | memoryview) -> bytes:
         """
         Compress one whole message (RFC 7692 section 7.2.1): the deflate
         output up to a sync flush, less its final C{00 00 ff ff}.

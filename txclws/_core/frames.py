@@ -96,7 +96,10 @@ def serializeFrame(
 
 
 def serializeMessage(
-    opcode: int, payload: bytes, frameSize: int | None = None, rsv: int = 0
+    opcode: int,
+    payload: bytes | memoryview,
+    frameSize: int | None = None,
+    rsv: int = 0,
 ) -> bytes:
     """
     Serialise a whole server-to-client message, fragmented if asked.
