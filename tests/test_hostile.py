@@ -46,7 +46,6 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.python.reflect import namedAny
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
 from tests._daemon import Daemon
 from tests._debian import findOrInstall
@@ -87,19 +86,7 @@ from txclws import (
     anyOrigin,
     originExact,
 )
-from txclws.web import mountWebSocket
-
-try:
-    from txclws.web import WebSocketSite
-except ImportError:  # pragma: no cover
-    # TODO(lead): WebSocketSite lands with the arch branch; remove this
-    # fallback at merge.  A plain Site reads the head with twisted.web's
-    # rules: the cases below that depend on the front door fail with it.
-    def WebSocketSite(  # type: ignore[no-redef]
-        root: Resource, factory: WebSocketFactory | None = None, **siteKwargs: Any
-    ) -> Site:
-        return Site(root, **siteKwargs)
-
+from txclws.web import WebSocketSite, mountWebSocket
 
 ENTRY_POINTS = ["direct", "site", "daemon"]
 
@@ -421,14 +408,15 @@ def deflateTail(target: Target) -> tuple[ServerFrame | None, int, bool]:
 @pytest_twisted.ensureDeferred
 async def test_deflateStreamTail(target: Target, logEvents: Any) -> None:
     """
-    Bytes after the end of a deflate stream inside one message are a
-    protocol error (1002) at once: the server neither holds them nor waits
+    Bytes after the end of a deflate stream inside one message fail the
+    connection at once, with 1007 as any other invalid compressed data
+    (RFC 7692 7.2.2: a message is one DEFLATE stream): the server neither holds them nor waits
     for a FIN that never comes; its memory stays within the "one message"
     bound.
     """
     bystander, mark = await bystanderOf(target), target.mark()
     close, growth, released = await deferToThread(deflateTail, target)
-    assert close is not None and close.closeCode == 1002
+    assert close is not None and close.closeCode == 1007
     assert growth <= rssBound("one message"), growth
     assert released
     await assertStillServed(target, bystander, logEvents, mark)
