@@ -410,9 +410,9 @@ async def test_deflateStreamTail(target: Target, logEvents: Any) -> None:
     """
     Bytes after the end of a deflate stream inside one message fail the
     connection at once, with 1007 as any other invalid compressed data
-    (RFC 7692 7.2.2: a message is one DEFLATE stream): the server neither holds them nor waits
-    for a FIN that never comes; its memory stays within the "one message"
-    bound.
+    (RFC 7692 7.2.2: a message is one DEFLATE stream): the server neither
+    holds them nor waits for a FIN that never comes; its memory stays
+    within the "one message" bound.
     """
     bystander, mark = await bystanderOf(target), target.mark()
     close, growth, released = await deferToThread(deflateTail, target)
