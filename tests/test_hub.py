@@ -271,7 +271,7 @@ def test_hubOption() -> None:
     assert isinstance(hub, RedisHub) and not hub.running
     assert (hub.host, hub.port, hub.db) == ("redis.example", 6380, 3)
     hub = parse("--hub", "redis://:s3cret@localhost")["hub"]
-    assert (hub.host, hub.port, hub.db, hub._password) == (
+    assert (hub.host, hub.port, hub.db, hub._settings.password) == (
         "localhost",
         6379,
         0,
