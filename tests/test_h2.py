@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThread
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
 from twisted.web.static import Data
 
 from tests._h2client import H2Client, maskedFrame
@@ -40,6 +42,17 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return makeCertificate(tmp_path_factory.mktemp("h2tls"))
 
 
+class NeverDone(Resource):
+    """
+    A page that is never finished: its stream stays open until reset.
+    """
+
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> Any:
+        return NOT_DONE_YET
+
+
 class Server:
     """
     A L{WebSocketSite} on a TLS port and a plain port (C{h2c} on), with a
@@ -56,6 +69,7 @@ class Server:
         root = Resource()
         root.putChild(b"", Data(b"<html>hello over h2</html>", "text/html"))
         root.putChild(b"big", Data(b"x" * 300000, "application/octet-stream"))
+        root.putChild(b"slow", NeverDone())
         self.site = WebSocketSite(root, self.factory, h2c=True)
         self.site.displayTracebacks = False
         self.tlsPort = self.plainPort = 0
@@ -221,7 +235,7 @@ async def test_clientCloses(h2server: Server) -> None:
             stream = client.whole(streamID)
             return frame, stream.ended, stream.reset
 
-    (fin, opcode, payload), ended, reset = await inThread(run)
+    (_fin, opcode, payload), ended, reset = await inThread(run)
     assert opcode == CLOSE and closeCode(payload) == 4321
     assert ended and reset is None
     await h2server.resource.waitFor("clientDisconnected")
@@ -247,7 +261,7 @@ async def test_serverCloses(h2server: Server) -> None:
             stream = client.whole(streamID)
             return frame, stream.ended
 
-    (fin, opcode, payload), ended = await inThread(run)
+    (_fin, opcode, payload), ended = await inThread(run)
     assert opcode == CLOSE and closeCode(payload) == 4000 and payload[2:] == b"done"
     assert ended
     await h2server.resource.waitFor("clientDisconnected")
@@ -378,7 +392,7 @@ async def test_subprotocolAndDeflate(h2server: Server) -> None:
             client.send(streamID, bytes(frame))
             return response, client.frames(streamID)[0]
 
-    response, (fin, opcode, payload) = await inThread(run)
+    response, (_fin, opcode, _payload) = await inThread(run)
     assert response.status == 200
     assert response.headers["sec-websocket-protocol"] == "b"
     assert response.headers["sec-websocket-extensions"].startswith("permessage-deflate")
@@ -427,3 +441,101 @@ async def test_h2c(h2server: Server) -> None:
     status, body, echo = await inThread(run)
     assert (status, body) == (200, b"<html>hello over h2</html>")
     assert echo == (True, TEXT, b"clear")
+
+
+def sendUntilBlocked(client: H2Client, streamID: int, limit: int) -> int:
+    """
+    Send 16 KiB binary messages until the stream's send window stays shut
+    (no WINDOW_UPDATE within half a second) or C{limit} bytes went.
+
+    @return: the bytes sent.
+    """
+    message = maskedFrame(BINARY, b"y" * 16000)
+    sent = 0
+    client.sock.settimeout(0.5)
+    try:
+        while sent < limit:
+            window = client.conn.local_flow_control_window(streamID)
+            if window < len(message):
+                try:
+                    client.receiveOnce()
+                except TimeoutError:
+                    break
+                continue
+            client.conn.send_data(streamID, message)
+            client.flush()
+            sent += len(message)
+    finally:
+        client.sock.settimeout(10.0)
+    return sent
+
+
+@pytest_twisted.ensureDeferred
+async def test_slowReaderHoldsServerToWindows(h2server: Server) -> None:
+    """
+    A client that never sends WINDOW_UPDATE receives no more than its
+    window; the rest waits at the server, counted in C{bufferedAmount}, and
+    C{drained()} fires only once the client reads again.
+    """
+    size = 2 << 20
+    h2server.resource.respond["clientConnected"] = lambda client, _: client.writeBinary(
+        b"z" * size
+    )
+    client = await inThread(lambda: H2Client(h2server.tlsPort, autoAcknowledge=False))
+    try:
+        streamID = await inThread(lambda: accept(client))
+
+        def readStalled() -> int:
+            stream = client.streams[streamID]
+            client.sock.settimeout(0.5)
+            try:
+                while True:
+                    client.receiveOnce()
+            except TimeoutError:
+                pass
+            client.sock.settimeout(10.0)
+            return len(stream.data)
+
+        received = await inThread(readStalled)
+        assert received <= 65535
+        (session,) = h2server.factory.clients
+        assert session.bufferedAmount >= size - 65535
+        drained = session.drained()
+        assert not drained.called
+
+        def readAll() -> int:
+            stream = client.streams[streamID]
+            client.autoAcknowledge = True
+            client.conn.acknowledge_received_data(len(stream.data), streamID)
+            client.flush()
+            client.waitFor(lambda: len(stream.data) >= size + 10)
+            return len(stream.data)
+
+        assert await inThread(readAll) == size + 10  # the frame's header too
+        await drained
+        assert session.bufferedAmount == 0
+    finally:
+        client.sock.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_pausedReadingWithholdsWindowUpdate(h2server: Server) -> None:
+    """
+    While a callback is pending (the session pauses reading), the server
+    acknowledges nothing more: the client's window shuts after at most the
+    stream's window, so the server holds a bounded amount; once the
+    callback is done, the window opens again.
+    """
+    pending: Deferred[None] = Deferred()
+    h2server.resource.respond["receivedBinary"] = lambda client, _: pending
+    client = await inThread(lambda: H2Client(h2server.tlsPort))
+    try:
+        streamID = await inThread(lambda: accept(client))
+        sent = await inThread(lambda: sendUntilBlocked(client, streamID, 16 << 20))
+        # The stream's window (256 KiB) and the first message, not 16 MiB.
+        assert sent <= (1 << 18) + 2 * 16400
+        pending.callback(None)
+        more = await inThread(lambda: sendUntilBlocked(client, streamID, 1 << 20))
+        assert more > 0
+    finally:
+        client.sock.close()
