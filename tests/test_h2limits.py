@@ -14,13 +14,7 @@ import pytest_twisted
 from h2.settings import SettingCodes, Settings
 
 from tests._h2client import H2Client
-from tests.test_h2 import (  # noqa: F401  (fixtures)
-    Server,
-    accept,
-    certificate,
-    h2server,
-    inThread,
-)
+from tests._h2server import Server, accept, inThread
 from txclws._h2.limits import Flood, FloodCounter, HTTP2Limits
 
 #: RFC 9113 7: the GOAWAY code for a peer that generates excessive load.
