@@ -437,3 +437,23 @@ async def test_pausedReadingWithholdsWindowUpdate(h2server: Server) -> None:
         assert more > 0
     finally:
         client.sock.close()
+
+
+def test_daemonOptions() -> None:
+    """
+    C{twistd clws} offers HTTP/2 by default, not with C{--no-http2}, and
+    serves h2c only with C{--h2c}.
+    """
+    from tests.test_tap import parse
+    from tests.test_tap import siteOf as siteOfService
+    from txclws.tap import makeService
+
+    def siteOf(*arguments: str) -> Any:
+        port = ["--port", "tcp:0:interface=127.0.0.1"]
+        return siteOfService(makeService(parse(*port, *arguments)))
+
+    default = siteOf()
+    assert default.acceptableProtocols() == [b"h2", b"http/1.1"]
+    assert not default.h2c
+    assert siteOf("--no-http2").acceptableProtocols() == [b"http/1.1"]
+    assert siteOf("--h2c").h2c
