@@ -118,8 +118,9 @@ class HTTP2Connection(TwistedProtocol):
 
     @ivar streams: the open streams by id: L{WebSocketStream}s and
         L{PageStream}s (and refusals still being sent).
-    @ivar websocketsOpened: how many WebSocket streams this connection has
-        carried (for logs, tests and the curious).
+    @ivar streamsOpened: how many requests this connection has carried.
+    @ivar websocketsOpened: how many of them were WebSockets (for logs,
+        tests and the curious).
     @ivar negotiatedProtocol: C{b"h2"} over TLS, C{b"h2c"} in cleartext.
     @ivar host: the peer's address; C{port} its port.
     @ivar isTLS: whether the connection is TLS.
@@ -136,7 +137,7 @@ class HTTP2Connection(TwistedProtocol):
         factory = site.wsFactory
         self.reactor: IReactorTime = factory.reactor
         self.streams: dict[int, OutboundStream] = {}
-        self.websocketsOpened = 0
+        self.streamsOpened = self.websocketsOpened = 0
         self._floods = FloodCounter(self._limits)
         self._h2 = H2Connection(
             H2Configuration(client_side=False, header_encoding=None)
@@ -224,6 +225,12 @@ class HTTP2Connection(TwistedProtocol):
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.streamClosed()
+        _log.info(
+            "http2 {peer} closed: {streams} streams, {websockets} websockets",
+            peer=self._peer(),
+            streams=self.streamsOpened,
+            websockets=self.websocketsOpened,
+        )
 
     def goAway(self, code: int = ErrorCodes.NO_ERROR) -> None:
         """
@@ -348,6 +355,7 @@ class HTTP2Connection(TwistedProtocol):
         streamID = event.stream_id
         assert event.headers is not None and streamID is not None
         self._cancelIdleTimer()
+        self.streamsOpened += 1
         raw = cast("list[tuple[bytes, bytes]]", list(event.headers))
         fields = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
         if isExtendedConnect(fields):
