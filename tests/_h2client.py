@@ -127,9 +127,9 @@ class H2Client:
         self.conn = H2Connection(
             H2Configuration(client_side=True, header_encoding="latin-1")
         )
+        self.conn.initiate_connection()
         if settings:
             self.conn.update_settings(settings)
-        self.conn.initiate_connection()
         self.autoAcknowledge = autoAcknowledge
         self.streams: dict[int, ClientStream] = {}
         self.goaway: int | None = None

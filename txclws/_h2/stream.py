@@ -103,7 +103,7 @@ class OutboundStream:
         self._connection = connection
         self.streamID = streamID
         self.end = StreamEnd.OPEN
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[bytes | memoryview] = deque()
         self._size = 0
         self._producer: IPushProducer | None = None
         self._producerPaused = False
@@ -135,11 +135,14 @@ class OutboundStream:
                 return
             chunk = pending.popleft()
             if len(chunk) > window:
-                pending.appendleft(chunk[window:])
-                chunk = chunk[:window]
+                # A view: slicing a large message once per frame must not
+                # copy what remains of it each time.
+                rest = memoryview(chunk)
+                pending.appendleft(rest[window:])
+                chunk = bytes(rest[:window])
             self._size -= len(chunk)
             last = not pending and self.end is StreamEnd.ENDING
-            connection.sendData(streamID, chunk, last)
+            connection.sendData(streamID, bytes(chunk), last)
             if last:
                 self._ended()
                 return
