@@ -457,3 +457,35 @@ def test_daemonOptions() -> None:
     assert not default.h2c
     assert siteOf("--no-http2").acceptableProtocols() == [b"http/1.1"]
     assert siteOf("--h2c").h2c
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdownGoingAway(h2server: Server) -> None:
+    """
+    On shutdown (the daemon's C{GoingAway} service), every WebSocket stream
+    is closed with 1001, then the HTTP/2 connection is sent GOAWAY.
+    """
+    from txclws._tapservices import GoingAway
+
+    client = await inThread(lambda: H2Client(h2server.tlsPort))
+    try:
+        streams = await inThread(lambda: [accept(client), accept(client)])
+        service = GoingAway(h2server.factory, h2server.site)
+        service.startService()
+        stopped = service.stopService()
+
+        def run() -> Any:
+            codes = []
+            for streamID in streams:
+                (frame,) = client.frames(streamID)
+                codes.append(closeCode(frame[2]))
+                client.send(streamID, maskedFrame(CLOSE, frame[2]), end=True)
+            client.waitFor(lambda: client.goaway is not None)
+            return codes, client.goaway
+
+        codes, goaway = await inThread(run)
+        await stopped
+        assert codes == [1001, 1001]
+        assert goaway == 0
+    finally:
+        client.sock.close()

@@ -336,7 +336,7 @@ def makeService(
     site = WebSocketSite(root, factory, http2=not config["no-http2"], h2c=config["h2c"])
     if IService.providedBy(hub):
         StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    GoingAway(factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    GoingAway(factory, site).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
     for index, description in enumerate(config["ports"]):
         child = strports.service(description, site)
         unixPath = None

@@ -22,6 +22,7 @@ C{handshakeTimeout}; its size is checked after the fact.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
+from weakref import WeakSet
 
 from twisted.internet.interfaces import (
     IAddress,
@@ -99,6 +100,8 @@ class WebSocketSite(Site):
         )
         self.http2 = http2 and http2Available()
         self.h2c = h2c and http2Available()
+        #: The HTTP/2 connections open now (see L{goAway}).
+        self.http2Connections: WeakSet[Any] = WeakSet()
 
     def buildProtocol(self, addr: IAddress) -> WebSocketServerProtocol | None:  # type: ignore[override]
         """
@@ -126,7 +129,18 @@ class WebSocketSite(Site):
             return None
         from txclws._h2.connection import HTTP2Connection
 
-        return HTTP2Connection(self)
+        connection = HTTP2Connection(self)
+        self.http2Connections.add(connection)
+        return connection
+
+    def goAway(self) -> None:
+        """
+        Send C{GOAWAY} on every HTTP/2 connection, and close each once it
+        has gone: what a server does on shutdown, once its WebSockets are
+        closed (C{closeAllClients}).
+        """
+        for connection in list(self.http2Connections):
+            connection.goAway()
 
     def route(self, path: str) -> Route | None:
         """
