@@ -118,6 +118,10 @@ class WebSocketConnection:
     #: Whether this protocol has pings (and so keepalive); hixie-76 has none.
     canPing = True
 
+    #: The reader of the peer's frames: a server reads masked client frames
+    #: (L{txclws._core.clientconnection.ClientConnection} reads unmasked).
+    readerClass: type[MessageReader] = MessageReader
+
     def __init__(
         self,
         maxFrameSize: int,
@@ -136,7 +140,7 @@ class WebSocketConnection:
         """
         self._compression = compression
         self.version = version
-        self._reader: EventReader = MessageReader(
+        self._reader: EventReader = self.readerClass(
             maxFrameSize, maxMessageSize, compression, version
         )
         self.state = ConnectionState.OPEN
@@ -266,7 +270,7 @@ class WebSocketConnection:
         @raise ConnectionClosed: a close frame was sent already.
         """
         self._checkCanSend()
-        return serializeFrame(Opcode.PING, _controlPayload(payload))
+        return self._controlFrame(Opcode.PING, _controlPayload(payload))
 
     def framePong(self, payload: bytes = b"") -> bytes:
         """
@@ -276,7 +280,7 @@ class WebSocketConnection:
         """
         if self.state not in _CAN_SEND:
             return b""
-        return serializeFrame(Opcode.PONG, _controlPayload(payload))
+        return self._controlFrame(Opcode.PONG, _controlPayload(payload))
 
     def frameClose(self, code: int | None = 1000, reason: str = "") -> bytes:
         """
@@ -304,7 +308,13 @@ class WebSocketConnection:
             reasonBytes = checkOutgoingCloseCode(code, reason, self.version)
             wire = wireCloseCode(code, self.version)
             payload = serializeClosePayload(wire, reasonBytes)
-        return serializeFrame(Opcode.CLOSE, payload)
+        return self._controlFrame(Opcode.CLOSE, payload)
+
+    def _controlFrame(self, opcode: int, payload: bytes) -> bytes:
+        """
+        Serialise a control frame (a server's: unmasked, RFC 6455 5.1).
+        """
+        return serializeFrame(opcode, payload)
 
 
 def encodeText(text: str | bytes) -> bytes:
