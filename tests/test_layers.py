@@ -12,7 +12,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent.parent / "txclws"
 
 
-
 def moduleName(path: Path) -> str:
     """
     The dotted name of the module at C{path}.
