@@ -302,7 +302,7 @@ class TestResponse:
         assert failure.status == 403
         assert failure.headers["content-type"] == "text/plain"
         assert failure.body == b"forbidden"
-        assert "403" in str(failure)
+        assert str(failure) == "the server refused the handshake: 403 Forbidden"
 
     def test_refusalUntilEOF(self) -> None:
         """

@@ -183,10 +183,10 @@ class _State(Enum):
     DONE = "DONE"
 
 
-def readResponseHead(head: bytes) -> tuple[int, RequestHeaders]:
+def readResponseHead(head: bytes) -> tuple[int, str, RequestHeaders]:
     """
-    The status and headers of an HTTP/1.1 response head (without its final
-    empty line).
+    The status, the reason phrase and the headers of an HTTP/1.1 response
+    head (without its final empty line).
 
     @raise HandshakeFailed: it is not one.
     """
@@ -195,12 +195,13 @@ def readResponseHead(head: bytes) -> tuple[int, RequestHeaders]:
     if match is None:
         raise HandshakeFailed("the answer is not an HTTP/1.1 response")
     status = int(match.group(2))
+    phrase = (match.group(3) or b"").decode("latin-1")
     try:
         headers = parseHeaderFields(lines[1:])
     except HandshakeError as error:
         reason = f"malformed response head: {error.reason}"
         raise HandshakeFailed(reason, status) from error
-    return status, headers
+    return status, phrase, headers
 
 
 class ClientOpening:
@@ -275,9 +276,9 @@ class ClientOpening:
             return None
         leftover = self._reader.leftover
         self._state = _State.DONE
-        status, headers = readResponseHead(head)
+        status, phrase, headers = readResponseHead(head)
         if status != 101:
-            self._startRefusal(status, headers, leftover)
+            self._startRefusal(status, phrase, headers, leftover)
             return None
         return Opened(*self._accept(headers), headers, leftover)
 
@@ -293,8 +294,10 @@ class ClientOpening:
         if state is _State.HEAD:
             raise HandshakeFailed("the server closed the connection before answering")
 
-    def _startRefusal(self, status: int, headers: RequestHeaders, rest: bytes) -> None:
-        reason = f"the server refused: {status}"
+    def _startRefusal(
+        self, status: int, phrase: str, headers: RequestHeaders, rest: bytes
+    ) -> None:
+        reason = f"the server refused the handshake: {status} {phrase}".rstrip()
         self._refusal = HandshakeFailed(reason, status, headers)
         length = headers.get("Content-Length", "")
         self._bodyLength = int(length) if length.isdigit() else None

@@ -58,9 +58,8 @@ class ProxyTunnel:
             raise HandshakeFailed("the proxy's answer is too large") from None
         if head is None:
             return None
-        status, headers = readResponseHead(head)
+        status, phrase, headers = readResponseHead(head)
         if not 200 <= status < 300:
-            raise HandshakeFailed(
-                f"the proxy refused to connect: {status}", status, headers
-            )
+            reason = f"the proxy refused to connect: {status} {phrase}".rstrip()
+            raise HandshakeFailed(reason, status, headers)
         return self._reader.leftover

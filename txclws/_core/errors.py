@@ -100,7 +100,8 @@ class HandshakeFailed(WebSocketError):
     the server refused it, answered something that is not a valid
     acceptance (RFC 6455 section 4.1's checks), or did not answer in time.
 
-    @ivar reason: what went wrong, in words.
+    @ivar reason: what went wrong, in words (with the status line's
+        reason phrase, for a refusal).
     @ivar status: the HTTP status the server (or an HTTP proxy) answered,
         or C{None} when there was no status line.
     @ivar headers: the response's headers: a case-insensitive, read-only
@@ -124,6 +125,4 @@ class HandshakeFailed(WebSocketError):
         self.body = body
 
     def __str__(self) -> str:
-        if self.status is None:
-            return self.reason
-        return f"{self.reason} (HTTP {self.status})"
+        return self.reason
