@@ -1086,6 +1086,110 @@ def run_one(spec: ServerSpec, args, toolchain: Toolchain) -> Results:
 
 
 # --------------------------------------------------------------------------
+# Client mode: wstest -m fuzzingserver against a client agent
+
+CLIENTS_DIR = HERE / "clients"
+KNOWN_CLIENTS = {"txclws": CLIENTS_DIR / "txclws_client.py"}
+
+
+def run_client(name: str, args, toolchain: Toolchain) -> Results:
+    """Run the fuzzing server, and the client agent NAME against it."""
+    report_dir = args.report_dir / f"client-{name}"
+    clean_report_dir(report_dir)
+    host = "127.0.0.1"
+    port = free_port(host)
+    cases = args.cases or ["*"]
+    spec_path = report_dir / "spec.json"
+    spec_path.write_text(
+        json.dumps(
+            {
+                "url": f"ws://{host}:{port}",
+                "outdir": str(report_dir),
+                "cases": cases,
+                "exclude-cases": args.exclude_cases,
+                "exclude-agent-cases": {},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    env = toolchain.py27_env()
+    env["PYTHONUNBUFFERED"] = "1"
+    wall_start = time.monotonic()
+    wstest_log = report_dir / "wstest.log"
+    with wstest_log.open("w") as out:
+        fuzzer = subprocess.Popen(
+            [str(toolchain.wstest()), "-m", "fuzzingserver", "-s", str(spec_path)],
+            cwd=report_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_listening(fuzzer, host, port, args.startup_timeout, wstest_log)
+        count = _run_agent(name, f"ws://{host}:{port}", args, report_dir)
+    finally:
+        stop_process_group(fuzzer)
+    results = load_results(report_dir, name)
+    if count is None or count > len(results.cases):
+        results.missing = [f"?.{i}" for i in range(len(results.cases), count or 1)]
+    results.wall_time = results.wstest_time = time.monotonic() - wall_start
+    return results
+
+
+def _run_agent(name: str, base: str, args, report_dir: Path) -> int | None:
+    """Run the client agent; the number of cases it was told of."""
+    python = project_python(args.python)
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{REPO}:{old}" if old else str(REPO)
+    cmd = [python, str(KNOWN_CLIENTS[name]), base, name]
+    say(f"client {name}: {shlex.join(cmd)}")
+    count = None
+    log = report_dir / "client.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        timer = threading.Timer(args.timeout, stop_process_group, (proc, 2))
+        timer.daemon = True
+        if args.timeout > 0:
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                if args.verbose:
+                    sys.stdout.write(line)
+                m = re.match(r"cases: (\d+)", line)
+                if m:
+                    count = int(m.group(1))
+                m = re.match(r"case (\d+)/(\d+)", line)
+                if m and not args.verbose and int(m.group(1)) % 50 == 0:
+                    say(f"{m.group(1)}/{m.group(2)} cases run")
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+            stop_process_group(proc)
+    if rc != 0:
+        raise RunnerError(
+            f"the client exited with code {rc}\n--- {log} ---\n{tail(log)}"
+        )
+    return count
+
+
+# --------------------------------------------------------------------------
 # Command line
 
 
@@ -1108,6 +1212,12 @@ def parse_args(argv):
         action="append",
         help="server(s) under test: txclws (default), autobahn, twisted-web; "
         "comma-separated or repeated; any other name needs --server-cmd",
+    )
+    parser.add_argument(
+        "--client",
+        choices=sorted(KNOWN_CLIENTS),
+        help="client mode: run wstest's fuzzingserver against this client "
+        "(reports in REPORT_DIR/client-<name>/) instead of testing servers",
     )
     parser.add_argument(
         "--server-cmd",
@@ -1258,6 +1368,8 @@ def main(argv=None) -> int:
         )
     if args.install_only:
         return 0
+    if args.client:
+        return _client_main(args, toolchain)
 
     code = 0
     for spec in args.specs:
@@ -1280,6 +1392,24 @@ def main(argv=None) -> int:
         print(f"Result: {verdict}")
         code = max(code, results.exit_code())
     return code
+
+
+def _client_main(args, toolchain: Toolchain) -> int:
+    try:
+        results = run_client(args.client, args, toolchain)
+    except RunnerError as exc:
+        say(f"client {args.client}: {exc}")
+        return 2
+    name = f"client-{args.client}"
+    print(f"\n{'## ' if args.markdown else ''}Autobahn Testsuite: {name}\n")
+    print(format_report(results, args.markdown))
+    print(
+        f"\nWall time: {fmt_seconds(results.wall_time)}; "
+        f"report: {args.report_dir / name / 'index.html'}"
+    )
+    failures = len(results.failures()) + len(results.missing)
+    print(f"Result: {'PASS' if not failures else f'FAIL ({failures} cases)'}")
+    return results.exit_code()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_public -*-
 """
-txclws: a WebSocket server for Twisted, modelled on CLWS.
+txclws: a WebSocket server (and client) for Twisted, modelled on CLWS.
 
 Implement L{IWebSocketResource} (or subclass L{WebSocketResource}), register
 it at a path with an origin policy, and serve it with L{runServer} or a
@@ -8,10 +8,14 @@ L{WebSocketFactory} on any Twisted endpoint.
 """
 
 from txclws._broadcast import writeToClientsBinary, writeToClientsText
+from txclws._client.connect import connectWebSocket, connectWebSocketEndpoint
+from txclws._client.protocol import WebSocketClientProtocol
+from txclws._core.clientdeflate import DeflateOffer
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.errors import (
     ConnectionClosed,
     HandshakeError,
+    HandshakeFailed,
     InvalidFrame,
     InvalidPayload,
     MessageTooBig,
@@ -44,7 +48,9 @@ __all__ = [
     "REJECT",
     "CloseCode",
     "ConnectionClosed",
+    "DeflateOffer",
     "HandshakeError",
+    "HandshakeFailed",
     "HubUnavailable",
     "IHub",
     "IWebSocketClient",
@@ -58,12 +64,15 @@ __all__ = [
     "PerMessageDeflate",
     "ResourceRegistry",
     "UnsupportedByProtocol",
+    "WebSocketClientProtocol",
     "WebSocketError",
     "WebSocketFactory",
     "WebSocketProtocolError",
     "WebSocketResource",
     "WebSocketServerProtocol",
     "anyOrigin",
+    "connectWebSocket",
+    "connectWebSocketEndpoint",
     "findGlobalResource",
     "globalResources",
     "originExact",

@@ -120,6 +120,10 @@ class WebSocketConnection:
     #: Whether this protocol has pings (and so keepalive); hixie-76 has none.
     canPing = True
 
+    #: The reader of the peer's frames: a server reads masked client frames
+    #: (L{txclws._core.clientconnection.ClientConnection} reads unmasked).
+    readerClass: type[MessageReader] = MessageReader
+
     def __init__(
         self,
         maxFrameSize: int,
@@ -138,7 +142,7 @@ class WebSocketConnection:
         """
         self._compression = compression
         self.version = version
-        self._reader: EventReader = MessageReader(
+        self._reader: EventReader = self.readerClass(
             maxFrameSize, maxMessageSize, compression, version
         )
         self.state = ConnectionState.OPEN
@@ -300,7 +304,7 @@ class WebSocketConnection:
         data = checkPingPayload(payload)
         self.checkCanCarry(Opcode.PING)
         self._checkCanSend()
-        return serializeFrame(Opcode.PING, data)
+        return self._controlFrame(Opcode.PING, data)
 
     def framePong(self, payload: bytes = b"") -> bytes:
         """
@@ -310,7 +314,7 @@ class WebSocketConnection:
         """
         if self.state not in _CAN_SEND:
             return b""
-        return serializeFrame(Opcode.PONG, checkPingPayload(payload))
+        return self._controlFrame(Opcode.PONG, checkPingPayload(payload))
 
     def frameClose(self, code: int | None = 1000, reason: str = "") -> bytes:
         """
@@ -340,6 +344,14 @@ class WebSocketConnection:
             code = None
         checked, reasonBytes = checkCloseArguments(code, reason, self.version)
         if checked is None:
-            return serializeFrame(Opcode.CLOSE, serializeClosePayload(None))
+            return self._controlFrame(Opcode.CLOSE, serializeClosePayload(None))
         wire = wireCloseCode(checked, self.version)
-        return serializeFrame(Opcode.CLOSE, serializeClosePayload(wire, reasonBytes))
+        return self._controlFrame(
+            Opcode.CLOSE, serializeClosePayload(wire, reasonBytes)
+        )
+
+    def _controlFrame(self, opcode: int, payload: bytes) -> bytes:
+        """
+        Serialise a control frame (a server's: unmasked, RFC 6455 5.1).
+        """
+        return serializeFrame(opcode, payload)

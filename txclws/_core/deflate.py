@@ -28,7 +28,13 @@ from dataclasses import dataclass
 
 from txclws._core.errors import InvalidPayload, MessageTooBig
 
-__all__ = ["DeflateCodec", "DeflateParameters", "PerMessageDeflate"]
+__all__ = [
+    "DeflateCodec",
+    "DeflateParameters",
+    "PerMessageDeflate",
+    "parseExtensions",
+    "parseWindowBits",
+]
 
 _NAME = "permessage-deflate"
 _TRAILER = b"\x00\x00\xff\xff"
@@ -137,7 +143,7 @@ class PerMessageDeflate:
                 if value is not None:
                     return None
             elif key == "server_max_window_bits":
-                bits = _windowBits(value)
+                bits = parseWindowBits(value)
                 if bits is None:
                     return None
                 serverBits = min(serverBits, bits)
@@ -145,7 +151,7 @@ class PerMessageDeflate:
                     return None
             elif key == "client_max_window_bits":
                 if value is not None:
-                    bits = _windowBits(value)
+                    bits = parseWindowBits(value)
                     if bits is None:
                         return None
                     clientBits = bits
@@ -166,7 +172,10 @@ class PerMessageDeflate:
         return header, agreed
 
 
-def _windowBits(value: str | None) -> int | None:
+def parseWindowBits(value: str | None) -> int | None:
+    """
+    A C{*_max_window_bits} value (RFC 7692 7.1.2), or C{None} if invalid.
+    """
     # RFC 7692 7.1.2: 1*DIGIT without leading zeroes.  str.isdigit alone
     # also admits non-ASCII digits, some of which int() refuses ("\xb2").
     if (

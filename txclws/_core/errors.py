@@ -15,6 +15,8 @@ L{txclws._core.responses.rejectResponse} builds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from txclws._core.frames import CloseCode
 
 
@@ -90,3 +92,37 @@ class HandshakeError(WebSocketError):
 
     def __str__(self) -> str:
         return f"{self.status} {self.reason}"
+
+
+class HandshakeFailed(WebSocketError):
+    """
+    Our opening handshake, as a client, did not open a WebSocket connection:
+    the server refused it, answered something that is not a valid
+    acceptance (RFC 6455 section 4.1's checks), or did not answer in time.
+
+    @ivar reason: what went wrong, in words (with the status line's
+        reason phrase, for a refusal).
+    @ivar status: the HTTP status the server (or an HTTP proxy) answered,
+        or C{None} when there was no status line.
+    @ivar headers: the response's headers: a case-insensitive, read-only
+        mapping (empty when there was no response head).
+    @ivar body: the start of the response's body, as bytes (at most 64
+        KiB).
+    @since: 0.2.0
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        super().__init__(reason, status)
+        self.reason = reason
+        self.status = status
+        self.headers: Mapping[str, str] = {} if headers is None else headers
+        self.body = body
+
+    def __str__(self) -> str:
+        return self.reason

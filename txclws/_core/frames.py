@@ -12,6 +12,7 @@ every client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 from struct import Struct
 
@@ -100,9 +101,10 @@ def serializeMessage(
     payload: bytes | memoryview,
     frameSize: int | None = None,
     rsv: int = 0,
+    newMask: Callable[[], bytes] | None = None,
 ) -> bytes:
     """
-    Serialise a whole server-to-client message, fragmented if asked.
+    Serialise a whole message, fragmented if asked.
 
     @param opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
     @param payload: the message's bytes.
@@ -110,13 +112,18 @@ def serializeMessage(
         for a single frame.
     @param rsv: RSV bits of the first frame (RSV1 marks a compressed message,
         RFC 7692 section 6); continuation frames never carry them.
+    @param newMask: for a client's message, returns a fresh 4-byte masking
+        key, called once per frame (RFC 6455 5.3); C{None} for a server's,
+        which is never masked (5.1).
     @raise ValueError: C{frameSize} is not a positive integer.
     """
     length = len(payload)
     if frameSize is None or length <= frameSize:
         if frameSize is not None and frameSize < 1:
             raise ValueError(f"frameSize must be positive, not {frameSize!r}")
-        return serializeFrame(opcode, payload, True, rsv)
+        return serializeFrame(
+            opcode, payload, True, rsv, None if newMask is None else newMask()
+        )
     if frameSize < 1:
         raise ValueError(f"frameSize must be positive, not {frameSize!r}")
     view = memoryview(payload)
@@ -129,6 +136,7 @@ def serializeMessage(
                 view[start:end],
                 end >= length,
                 rsv if start == 0 else 0,
+                None if newMask is None else newMask(),
             )
         )
     return b"".join(parts)

@@ -39,7 +39,7 @@ from txclws._core.frames import Opcode
 from txclws._core.mask import applyMask, rotateMask
 from txclws._core.utf8 import Utf8Validator
 
-__all__ = ["IncomingCompression", "MessageReader"]
+__all__ = ["IncomingCompression", "MessageReader", "UnmaskedMessageReader"]
 
 # Plain ints for the hot path's comparisons, taken from the one definition.
 _TEXT = int(Opcode.TEXT)
@@ -110,6 +110,15 @@ class MessageReader(EventReader):
         "_utf8",
         "_version",
     )
+
+    #: The MASK bit every frame must carry, the key's size, the failure's
+    #: reason, and how a payload is unmasked: a client's frames are masked
+    #: (RFC 6455 5.1, 5.3).  Class attributes, so that the role is chosen
+    #: once, by the class, and the server's path tests nothing per frame.
+    _MASK_BIT = 0x80
+    _KEY_SIZE = 4
+    _MASK_RULE = "client frame is not masked"
+    _unmask = staticmethod(applyMask)
 
     def __init__(
         self,
@@ -190,7 +199,7 @@ class MessageReader(EventReader):
                 self._startPartialFrame()
                 continue
             self._remaining = -1
-            payload = applyMask(data[pos : pos + length], self._mask)
+            payload = self._unmask(data[pos : pos + length], self._mask)
             pos += length
             self._wholeFrame(payload, events)
 
@@ -208,12 +217,14 @@ class MessageReader(EventReader):
         opcode = first & 0x0F
         self._checkHeader(first, second, opcode)
         length = second & 0x7F
+        # The header: 2 bytes, the 16- or 64-bit length, the masking key.
+        keySize = self._KEY_SIZE
         if length < 126:
-            size = 6
+            size = 2 + keySize
         elif length == 126:
-            size = 8
+            size = 4 + keySize
         else:
-            size = 14
+            size = 10 + keySize
         if end - pos < size:
             return -1
         if length == 126:
@@ -227,7 +238,7 @@ class MessageReader(EventReader):
         self._opcode = opcode
         self._fin = first >= 0x80
         self._rsv1 = first & _RSV1
-        self._mask = data[pos + size - 4 : pos + size]
+        self._mask = data[pos + size - keySize : pos + size]
         self._remaining = length
         return pos + size
 
@@ -235,8 +246,8 @@ class MessageReader(EventReader):
         """
         Apply RFC 6455 section 5.2's rules to the first two header bytes.
         """
-        if not second & 0x80:
-            raise InvalidFrame("client frame is not masked")  # RFC 6455 5.1
+        if second & 0x80 != self._MASK_BIT:
+            raise InvalidFrame(self._MASK_RULE)  # RFC 6455 5.1
         rsv = first & 0x70
         if opcode >= 8:
             if opcode > _PONG:
@@ -286,7 +297,7 @@ class MessageReader(EventReader):
         """
         Unmask and consume a piece of a payload that streams in.
         """
-        piece = applyMask(masked, rotateMask(self._mask, self._offset))
+        piece = self._unmask(masked, rotateMask(self._mask, self._offset))
         self._offset += len(piece)
         if self._opcode >= 8:
             self._control += piece
@@ -358,3 +369,43 @@ class MessageReader(EventReader):
             code, reason = parseClosePayload(payload, self._version)
             self._done = True
             events.append(CloseReceived(code, reason))
+
+
+def _unmasked(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+    """
+    A payload that was sent unmasked, as it is.
+    """
+    return bytes(data)
+
+
+class UnmaskedMessageReader(MessageReader):
+    """
+    Assembles a server's frames into events: what a client reads.
+
+    A server never masks its frames (RFC 6455 5.1: "A server MUST NOT mask
+    any frames that it sends to the client"; a client "MUST close a
+    connection if it detects a masked frame"), so a frame with the MASK bit
+    set fails the connection with 1002, and a payload is taken as it is.
+    Every other rule is L{MessageReader}'s.  The server's fast path (whole,
+    small, masked frames in one test) never matches here: it needs the MASK
+    bit, and C{_smallLimit} is 0.
+    """
+
+    __slots__ = ()
+
+    _MASK_BIT = 0
+    _KEY_SIZE = 0
+    _MASK_RULE = "server frame is masked"
+    _unmask = staticmethod(_unmasked)
+
+    def __init__(
+        self,
+        maxFrameSize: int,
+        maxMessageSize: int,
+        compression: IncomingCompression | None = None,
+        version: int = 13,
+    ) -> None:
+        super().__init__(maxFrameSize, maxMessageSize, compression, version)
+        # The masked fast path is not for a client: a masked frame must
+        # reach _checkHeader, and fail.
+        self._smallLimit = 0

@@ -20,6 +20,7 @@ __all__ = [
     "HandshakeRequest",
     "RequestHeadReader",
     "RequestHeaders",
+    "parseHeaderFields",
     "parseRequestHead",
 ]
 
@@ -228,6 +229,16 @@ def _parseTarget(target: bytes) -> tuple[str | None, str]:
     if not rest:
         return authority, "/"
     return authority, rest if rest.startswith("/") else "/" + rest
+
+
+def parseHeaderFields(lines: list[bytes]) -> RequestHeaders:
+    """
+    The header fields of a head (a request's, or a response's read by a
+    client), one line each, with the same rules as L{parseRequestHead}.
+
+    @raise HandshakeError: 400 for a malformed line.
+    """
+    return RequestHeaders(tuple(_parseHeaderLine(line) for line in lines))
 
 
 def _parseHeaderLine(line: bytes) -> tuple[str, str]:

@@ -35,9 +35,7 @@ class ClosingSession(SessionBase):
         self._sink.write(connection.frameClose(event.code))
         self._inputOpen = False
         self._cancelTimer()
-        # RFC 6455 7.1.1: the server closes the TCP connection first.
-        self._unwatchWrites()
-        self._stream.loseConnection()
+        self._closeHandshakeDone()
 
     def _failed(self, event: ConnectionFailed) -> None:
         connection = self._connection
@@ -65,10 +63,20 @@ class ClosingSession(SessionBase):
         self._sink.write(data)
         if connection.state is ConnectionState.CLOSED:
             self._inputOpen = False
-            self._unwatchWrites()
-            self._stream.loseConnection()
+            self._closeHandshakeDone()
         else:
             self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
+
+    def _closeHandshakeDone(self) -> None:
+        """
+        Both close frames are sent: close the stream.  RFC 6455 7.1.1: the
+        server closes the TCP connection first; a client's session
+        (L{txclws._client.protocol.WebSocketClientProtocol}) waits for it
+        instead.
+        """
+        assert self._stream is not None
+        self._unwatchWrites()
+        self._stream.loseConnection()
 
     def _closeWhenPeerDoes(self) -> None:
         """
