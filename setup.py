@@ -2,7 +2,7 @@
 Installer for txclws.  Settings for tools live in pyproject.toml.
 """
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="txclws",
@@ -14,13 +14,9 @@ setup(
     python_requires=">=3.10",
     # twisted.plugins has no __init__.py of ours: the plugin module drops
     # into Twisted's own package (see twisted/plugins/txclws_plugin.py).
-    packages=[
-        "txclws",
-        "txclws._core",
-        "txclws._session",
-        "txclws._h2",
-        "twisted.plugins",
-    ],
+    # Every txclws package, found rather than listed: a subpackage missing
+    # from a hand-written list installs a txclws that cannot import.
+    packages=[*find_packages(include=["txclws", "txclws.*"]), "twisted.plugins"],
     package_data={"txclws": ["py.typed", "demo.html"]},
     install_requires=["twisted>=23.10", "zope.interface>=5"],
     extras_require={
