@@ -11,9 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolNegotiationFactory,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck
@@ -117,6 +122,7 @@ def findGlobalResource(path: str) -> IWebSocketResource | None:
     return globalResources.find(path)
 
 
+@implementer(IProtocolNegotiationFactory)
 class WebSocketFactory(Factory):
     """
     Builds a L{WebSocketServerProtocol} per connection, and holds what they
@@ -313,6 +319,19 @@ class WebSocketFactory(Factory):
         tb = failure.getTracebackObject()
         if tb is not None:
             pdb.post_mortem(tb)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The protocols this factory speaks after TLS, for ALPN (RFC 7301):
+        HTTP/1.1 alone.  On an C{ssl:} endpoint Twisted always installs an
+        ALPN selection callback and asks the factory; without this, every
+        client that offers ALPN (every browser) is refused mid-handshake.
+        See L{IProtocolNegotiationFactory.acceptableProtocols}.
+
+        @return: C{[b"http/1.1"]}, most preferred first.
+        @since: 0.2.0
+        """
+        return [b"http/1.1"]
 
 
 def runServer(
