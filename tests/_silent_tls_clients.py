@@ -48,19 +48,24 @@ def clientHello() -> bytes:
     return outgoing.read()
 
 
-def connectAll(port: int, count: int, prefixSize: int) -> list[socket.socket]:
+def connectAll(
+    port: int, count: int, prefixSize: int
+) -> list[tuple[socket.socket, float]]:
     """
     Open C{count} connections to C{127.0.0.1:port}, each sending the first
     C{prefixSize} bytes of a ClientHello.
+
+    @return: each socket, with when it connected (C{time.monotonic}).
     """
     prefix = clientHello()[:prefixSize]
     sockets = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5.0)
+        connected = time.monotonic()
         if prefix:
             sock.sendall(prefix)
         sock.setblocking(False)
-        sockets.append(sock)
+        sockets.append((sock, connected))
     return sockets
 
 
@@ -78,7 +83,7 @@ def _readOnce(sock: socket.socket) -> str | None:
 
 
 def awaitDrops(
-    sockets: list[socket.socket],
+    sockets: list[tuple[socket.socket, float]],
     start: float,
     wait: float,
     clock: Callable[[], float] = time.monotonic,
@@ -86,14 +91,15 @@ def awaitDrops(
     """
     Wait until the server has dropped every socket, or C{start + wait}.
 
-    @return: for each socket, the seconds after C{start} at which it saw EOF
-        or a reset, and which; C{(None, "open")} if it did not.  Every
-        socket is closed on return.
+    @param sockets: each socket, with when it connected.
+    @return: for each socket, the seconds after it connected at which it
+        saw EOF or a reset, and which; C{(None, "open")} if it did not.
+        Every socket is closed on return.
     """
     outcomes: list[Outcome] = [(None, "open")] * len(sockets)
     selector = selectors.DefaultSelector()
-    for index, sock in enumerate(sockets):
-        selector.register(sock, selectors.EVENT_READ, index)
+    for index, (sock, connected) in enumerate(sockets):
+        selector.register(sock, selectors.EVENT_READ, (index, connected))
     try:
         while selector.get_map():
             remaining = start + wait - clock()
@@ -102,11 +108,12 @@ def awaitDrops(
             for key, _ in selector.select(remaining):
                 how = _readOnce(key.fileobj)  # type: ignore[arg-type]
                 if how is not None:
-                    outcomes[key.data] = (clock() - start, how)
+                    index, connected = key.data
+                    outcomes[index] = (clock() - connected, how)
                     selector.unregister(key.fileobj)
     finally:
         selector.close()
-        for sock in sockets:
+        for sock, _ in sockets:
             sock.close()
     return outcomes
 
