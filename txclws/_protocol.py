@@ -16,7 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, ISSLTransport
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHandshakeListener,
+    IPushProducer,
+    ISSLTransport,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -70,7 +75,7 @@ _KEEPALIVE = b"txclws-keepalive"
 _KEEPALIVE_PONG_SIZE = 2 + 4 + len(_KEEPALIVE)
 
 
-@implementer(IWebSocketClient)
+@implementer(IWebSocketClient, IHandshakeListener)
 class WebSocketServerProtocol(Protocol):
     """
     One client connection; also the L{IWebSocketClient} its resource sees.
@@ -84,6 +89,8 @@ class WebSocketServerProtocol(Protocol):
         next events wait in C{_queue} and the transport is paused.
     @ivar _accepted: C{clientConnected} accepted the client, so
         C{clientDisconnected} is owed.
+    @ivar _tlsPending: the transport is TLS and its handshake has not
+        completed: nothing written can reach the peer yet.
     """
 
     factory: WebSocketFactory
@@ -107,6 +114,7 @@ class WebSocketServerProtocol(Protocol):
     _accepted = False
     _lost = False
     _dispatching = True
+    _tlsPending = False
     _openedAt = 0.0
     #: Why reading from the peer is paused: a pending callback with events
     #: queued, and/or a full write buffer (the peer reads too slowly).
@@ -325,16 +333,26 @@ class WebSocketServerProtocol(Protocol):
         self._timer = self.factory.reactor.callLater(
             self.factory.handshakeTimeout, self._handshakeTimedOut
         )
+        # The timeout bounds the TLS handshake too; see handshakeCompleted.
+        self._tlsPending = ISSLTransport.providedBy(self.transport)
         # Messages are written whole: Nagle's algorithm would only hold a
         # small reply back waiting for an ACK (TLS wrappers pass it down).
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
 
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake has completed (L{IHandshakeListener}): from now
+        on, what is written reaches the peer.
+        """
+        self._tlsPending = False
+
     def dataReceived(self, data: bytes) -> None:
         """
         Feed the handshake reader or the core, whichever is current.
         """
+        self._tlsPending = False  # application data: TLS, if any, is up
         try:
             if self._phase == "open":
                 self._receive(data)
@@ -524,11 +542,27 @@ class WebSocketServerProtocol(Protocol):
         self._phase = "done"
         self._cancelTimer()
         self.transport.write(rejectResponse(error))  # type: ignore[union-attr]
+        # A peer that does not read would hold the refusal, and the
+        # connection, for ever: a bounded grace, then an abort.  Started
+        # first: connectionLost, which cancels it, may run within the close.
+        self._startTimer(self.factory.closeTimeout, self._refusalTimedOut)
         self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _handshakeTimedOut(self) -> None:
         self._timer = None
+        if self._tlsPending:
+            # A 408 cannot be written before TLS completes, and a close
+            # would wait for that: drop the peer at once.
+            _log.info("dropped {peer}: TLS handshake timed out", peer=self._peer())
+            self._phase = "done"
+            self._abort()
+            return
         self._refuse(HandshakeError(408, "the request head took too long"))
+
+    def _refusalTimedOut(self) -> None:
+        self._timer = None
+        _log.info("dropped {peer}: refusal not read in time", peer=self._peer())
+        self._abort()
 
     # -- messages ----------------------------------------------------------
 
