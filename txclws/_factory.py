@@ -10,9 +10,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolNegotiationFactory,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from txclws._core.accept import ServerSettings
 from txclws._core.deflate import PerMessageDeflate
@@ -44,6 +49,7 @@ __all__ = [
 DEFAULT_BACKLOG = 511
 
 
+@implementer(IProtocolNegotiationFactory)
 class WebSocketFactory(Factory):
     """
     Builds a L{WebSocketServerProtocol} per connection, and holds what they
@@ -269,6 +275,19 @@ class WebSocketFactory(Factory):
         tb = failure.getTracebackObject()
         if tb is not None:
             pdb.post_mortem(tb)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The protocols this factory speaks after TLS, for ALPN (RFC 7301):
+        HTTP/1.1 alone.  On an C{ssl:} endpoint Twisted always installs an
+        ALPN selection callback and asks the factory; without this, every
+        client that offers ALPN (every browser) is refused mid-handshake.
+        See L{IProtocolNegotiationFactory.acceptableProtocols}.
+
+        @return: C{[b"http/1.1"]}, most preferred first.
+        @since: 0.2.0
+        """
+        return [b"http/1.1"]
 
 
 def runServer(
