@@ -102,6 +102,7 @@ class WebSocketFactory(Factory):
         idleTimeout: float | None = None,
         maxBuffer: int = 1 << 20,
         slowClientTimeout: float = 10.0,
+        maxQueuedBytes: int | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -145,6 +146,12 @@ class WebSocketFactory(Factory):
             and gets no more broadcasts.  A direct C{write*} is never
             dropped; use C{client.drained()} to pace those.
         @param slowClientTimeout: the grace period above, in seconds.
+        @param maxQueuedBytes: while a resource callback is pending, the
+            server goes on reading the client (so that it sees at once a
+            client that leaves) and queues its events, up to this many
+            payload bytes (each event also counts 64); past it, it stops
+            reading the client until the queue is back under it.  L{None}
+            (the default): C{maxMessageSize}.  @since: 0.2.0
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources
@@ -164,6 +171,9 @@ class WebSocketFactory(Factory):
         self.idleTimeout = idleTimeout
         self.maxBuffer = maxBuffer
         self.slowClientTimeout = slowClientTimeout
+        self.maxQueuedBytes = (
+            maxMessageSize if maxQueuedBytes is None else maxQueuedBytes
+        )
         self._keepalive = KeepaliveSweep(
             lambda: self.reactor, self.keepalivePolicy, self.clients
         )

@@ -305,6 +305,19 @@ class WebSocketSession(DispatchingSession):
 
     # -- keepalive ---------------------------------------------------------
 
+    def _peerGone(self) -> bool:
+        """
+        While reading is paused, its FIN or RST cannot reach us: ask the
+        stream whether the peer has left, and if it has, drop it (its slot
+        comes back now; C{clientDisconnected} follows its last callback).
+        """
+        assert self._stream is not None
+        if not self._stream.peerGone():
+            return False
+        _log.info("dropped {peer}: gone while paused", peer=self._peer())
+        self._abort()
+        return True
+
     def keepaliveCheck(self, now: float, policy: KeepalivePolicy) -> None:
         """
         See L{IKeepaliveClient.keepaliveCheck}: close this client if it has
@@ -314,9 +327,12 @@ class WebSocketSession(DispatchingSession):
         connection = self._connection
         if not self._inputOpen or connection is None:
             return
+        if (self._pausedForCallback or self._pausedForWrites) and self._peerGone():
+            return
         if self._pausedForCallback:
-            # We stopped reading (a callback is pending, the client's next
-            # events wait): its silence is ours, and it is not idle.
+            # We stopped reading (a callback is pending, the client's queued
+            # events are over the bound): its silence is ours, and it is not
+            # idle.
             self._lastReceived = self._lastActive = now
             self._pingSentAt = None
             return
