@@ -568,7 +568,10 @@ class ReadPausingTests(SynchronousTestCase):
         callback's Deferred fires, once; what it sent after the callback's
         message is never delivered.
         """
-        for messages, reading in ((["second"], True), (["second", "third", "fourth"], False)):
+        for messages, reading in (
+            (["second"], True),
+            (["second", "third", "fourth"], False),
+        ):
             server, factory, held = heldServer(maxQueuedBytes=self.BOUND)
             client = server.connect("/")
             client.sendText("first")

@@ -766,8 +766,8 @@ class InMemoryClient:
         Drop the connection at once, as a reset does: the server's protocol
         gets C{connectionLost} with L{ConnectionLost} now, even while it is
         not reading this client (say, while a callback is pending with the
-        client's next events queued past C{maxQueuedBytes}); what either side had not yet read is
-        lost.
+        client's next events queued past C{maxQueuedBytes}); what either
+        side had not yet read is lost.
 
         @since: 0.2.0
         """
@@ -851,8 +851,8 @@ class InMemoryClient:
         """
         Whether the server reads this client: False while it has paused
         reading (a pending callback with events queued past
-        C{maxQueuedBytes}, a full write
-        buffer) and once the connection is closing or gone.
+        C{maxQueuedBytes}, a full write buffer) and once the connection is
+        closing or gone.
 
         @since: 0.2.0
         """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_close,tests.test_protocol -*-
+# -*- test-case-name: tests.test_close,tests.test_protocol,tests.test_closing -*-
 """
 The close handshake of a session (RFC 6455 sections 5.5.1 and 7), and its
 timer.

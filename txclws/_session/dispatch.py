@@ -65,7 +65,7 @@ def queuedSize(event: Event) -> int:
     """
     What C{event} counts against C{maxQueuedBytes} while it is queued.
     """
-    payload = getattr(event, "data", None)
+    payload: str | bytes | None = getattr(event, "data", None)
     if payload is None:
         payload = getattr(event, "payload", b"")
     return QUEUED_EVENT_COST + len(payload)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stream -*-
+# -*- test-case-name: tests.test_stream,tests.test_closing -*-
 """
 The byte stream under a session: L{IByteStream}, and L{TransportStream},
 which adapts a Twisted stream transport (TCP, TLS, UNIX) to it.
