@@ -8,6 +8,14 @@ an HTTP/2 stream) accepts the handshake through L{txclws._core.accept}, then
 calls L{WebSocketSession.openSession} with the stream and the accepted
 connection, and hands it the peer's bytes (L{receiveData}) and the stream's
 end (L{streamLost}).
+
+A client that leaves is noticed whatever its resource does (issue 11):
+while a callback is pending the session reads on and queues events up to
+the owner's C{maxQueuedBytes} (see L{txclws._session.dispatch}), so the
+stream's end arrives at once; a session paused past that bound, or for a
+full write buffer, asks its stream at each keepalive sweep whether the peer
+is gone (L{IByteStream.peerGone}) and drops it if so.  Every close is
+bounded by C{closeTimeout} (L{txclws._session.closing}).
 """
 
 from __future__ import annotations
