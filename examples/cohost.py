@@ -1,7 +1,9 @@
 """
 A twisted.web application and its WebSockets on one port: the app's pages
 and JSON API are ordinary twisted.web resources, and txclws resources are
-mounted beside them with WebSocketUpgradeResource.
+mounted beside them with WebSocketUpgradeResource, all served by a
+WebSocketSite: the txclws front door reads each connection's first request
+head with the factory's limits and hands page requests to twisted.web.
 
     python examples/cohost.py [PORT]
 
@@ -17,11 +19,10 @@ import time
 from twisted.internet import reactor, task
 from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
 from txclws import WebSocketResource, originPrefix, writeToClientsText
 from txclws.demo import EchoResource
-from txclws.web import WebSocketUpgradeResource
+from txclws.web import WebSocketSite, WebSocketUpgradeResource
 
 PAGE = b"""<!doctype html>
 <meta charset="utf-8">
@@ -79,7 +80,7 @@ class TicksResource(WebSocketResource):
         )
 
 
-def makeSite() -> Site:
+def makeSite() -> WebSocketSite:
     """The application's site: pages, API and WebSockets."""
     local = originPrefix("http://localhost", "http://127.0.0.1")
     root = Resource()
@@ -89,7 +90,7 @@ def makeSite() -> Site:
     root.putChild(b"api", api)
     root.putChild(b"ticks", WebSocketUpgradeResource(TicksResource(), local))
     root.putChild(b"echo", WebSocketUpgradeResource(EchoResource(), local))
-    return Site(root)
+    return WebSocketSite(root)
 
 
 def main(port: int = 8080) -> None:

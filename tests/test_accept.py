@@ -24,9 +24,10 @@ from txclws._core.accept import (
 from txclws._core.connection import WebSocketConnection
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import ClientHandshake, parseRequestHead
+from txclws._core.handshake import ClientHandshake
 from txclws._core.hixie76 import Hixie76Connection
 from txclws._core.origin import anyOrigin, originExact
+from txclws._core.request import parseRequestHead
 
 RESOURCE = object()
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from tests._frames_helpers import CLOSE, TEXT, clientFrame
+from txclws._core.arguments import checkCloseArguments
 from txclws._core.close import (
     MAX_CLOSE_REASON,
-    checkOutgoingCloseCode,
     isValidCloseCode,
     parseClosePayload,
     serializeClosePayload,
@@ -59,17 +59,18 @@ class TestIsValidCloseCode:
         assert valid == expected
 
 
-class TestCheckOutgoingCloseCode:
+class TestOutgoingCloseArguments:
     """
-    What a resource may ask us to send: a valid code and a reason of at most
-    122 bytes of UTF-8 (CLWS's "less than 123 octets").
+    What a resource may ask us to send (L{checkCloseArguments}, the one
+    owner of the rule): a valid code and a reason of at most 122 bytes of
+    UTF-8 (CLWS's "less than 123 octets").
     """
 
     def test_returnsEncodedReason(self) -> None:
         """
         A valid code and reason give the reason's UTF-8 bytes.
         """
-        assert checkOutgoingCloseCode(1000, "caf\u00e9") == b"caf\xc3\xa9"
+        assert checkCloseArguments(1000, "caf\u00e9")[1] == b"caf\xc3\xa9"
 
     @pytest.mark.parametrize("code", INVALID_CODES)
     def test_invalidCode(self, code: int) -> None:
@@ -77,15 +78,15 @@ class TestCheckOutgoingCloseCode:
         A code not valid on the wire is a C{ValueError}.
         """
         with pytest.raises(ValueError, match=str(code)):
-            checkOutgoingCloseCode(code, "")
+            checkCloseArguments(code, "")[1]
 
     def test_reasonAtLimit(self) -> None:
         """
         A reason of exactly 122 bytes is accepted, counted in UTF-8 bytes.
         """
         assert MAX_CLOSE_REASON == 122
-        assert len(checkOutgoingCloseCode(1000, "a" * 122)) == 122
-        assert len(checkOutgoingCloseCode(1000, "\u00e9" * 61)) == 122
+        assert len(checkCloseArguments(1000, "a" * 122)[1]) == 122
+        assert len(checkCloseArguments(1000, "\u00e9" * 61)[1]) == 122
 
     @pytest.mark.parametrize(
         "reason",
@@ -97,7 +98,7 @@ class TestCheckOutgoingCloseCode:
         fewer than 123 characters.
         """
         with pytest.raises(ValueError, match="reason"):
-            checkOutgoingCloseCode(1000, reason)
+            checkCloseArguments(1000, reason)[1]
 
 
 class TestSerializeClosePayload:

@@ -16,7 +16,7 @@ from tests._frames_helpers import (
     clientFrame,
     closePayload,
 )
-from txclws._core.connection import ConnectionState, WebSocketConnection, encodeText
+from txclws._core.connection import ConnectionState, WebSocketConnection
 from txclws._core.errors import ConnectionClosed
 from txclws._core.events import (
     BinaryMessage,
@@ -489,26 +489,6 @@ class TestSendCloseChecks:
         with pytest.raises(ValueError):
             connection.frameClose(1006)
         assert connection.state is S.REMOTE_CLOSING
-
-
-class TestEncodeText:
-    """
-    L{encodeText}: the UTF-8 bytes of a text message.
-    """
-
-    def test_str(self) -> None:
-        """
-        A string is encoded.
-        """
-        assert encodeText("\u20ac") == b"\xe2\x82\xac"
-
-    def test_bytesLike(self) -> None:
-        """
-        UTF-8 bytes, or a C{bytearray} of them, come back as C{bytes}.
-        """
-        result = encodeText(bytearray(b"\xe2\x82\xac"))  # type: ignore[arg-type]
-        assert type(result) is bytes
-        assert result == b"\xe2\x82\xac"
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import (
-    ClientHandshake,
-    RequestHeadReader,
-    checkUpgrade,
-    parseRequestHead,
-)
+from txclws._core.handshake import ClientHandshake, checkUpgrade
+from txclws._core.request import RequestHeadReader, parseRequestHead
 
 EXAMPLES = int(os.environ.get("TXCLWS_FUZZ_EXAMPLES", "300"))
 

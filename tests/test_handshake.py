@@ -11,11 +11,13 @@ from txclws._core.errors import HandshakeError
 from txclws._core.handshake import (
     SUPPORTED_VERSIONS,
     ClientHandshake,
+    acceptKey,
+    checkUpgrade,
+)
+from txclws._core.request import (
     HandshakeRequest,
     RequestHeaders,
     RequestHeadReader,
-    acceptKey,
-    checkUpgrade,
     parseRequestHead,
 )
 from txclws._core.responses import acceptResponse, rejectResponse

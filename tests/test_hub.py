@@ -6,7 +6,9 @@ hub, and C{--hub}.
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,11 +18,19 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.python import usage
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests._redis import RedisServer
 from tests.conftest import WAIT
-from txclws import HubUnavailable, IHub, LocalHub, WebSocketResource
+from txclws import (
+    REJECT,
+    HubUnavailable,
+    IHub,
+    IWebSocketClient,
+    LocalHub,
+    WebSocketResource,
+)
 from txclws._core.connection import WebSocketConnection
 from txclws.demo import ChatResource
 from txclws.redishub import RedisHub
@@ -261,7 +271,7 @@ def test_hubOption() -> None:
     assert isinstance(hub, RedisHub) and not hub.running
     assert (hub.host, hub.port, hub.db) == ("redis.example", 6380, 3)
     hub = parse("--hub", "redis://:s3cret@localhost")["hub"]
-    assert (hub.host, hub.port, hub.db, hub._password) == (
+    assert (hub.host, hub.port, hub.db, hub._settings.password) == (
         "localhost",
         6379,
         0,
@@ -499,3 +509,240 @@ async def test_redisDownAndBack(logEvents: Any) -> None:
         for hub in (first, second):
             await hub.stopService()
         server.close()
+
+
+# -- subscriptions end with their client (issues 11 and 18) ----------------
+
+
+class Subscriber(WebSocketResource):
+    """
+    Subscribes each client to two channels in C{clientConnected}, and
+    leaves the rest to the hub: it never calls C{unsubscribeAll}.
+
+    @ivar verdict: what C{clientConnected} returns (L{REJECT} to refuse).
+    @ivar seenAtDisconnect: the subscribers of C{a} while
+        C{clientDisconnected} runs.
+    """
+
+    def __init__(
+        self, hub: IHub, verdict: object = None, channels: tuple[str, ...] = ("a", "b")
+    ) -> None:
+        self.hub = hub
+        self.verdict = verdict
+        self.channels = channels
+        self.seenAtDisconnect: list[list[Any]] = []
+
+    def clientConnected(self, client: Any) -> object:
+        for channel in self.channels:
+            self.hub.subscribe(channel, client)
+        return self.verdict
+
+    def clientDisconnected(self, client: Any) -> None:
+        self.seenAtDisconnect.append(self.hub.subscribers("a"))
+
+
+def endClean(client: InMemoryClient) -> None:
+    """
+    The client closes cleanly (its close frame, the server's echo).
+    """
+    client.sendClose()
+    assert client.disconnected
+
+
+def endAbruptly(client: InMemoryClient) -> None:
+    """
+    The client's connection is reset.
+    """
+    client.vanish()
+
+
+ENDINGS = [endClean, endAbruptly]
+
+
+@pytest.mark.parametrize("end", ENDINGS, ids=["clean", "abrupt"])
+def test_localEndsWithClient(end: Callable[[InMemoryClient], None]) -> None:
+    """
+    A client subscribed to two channels is dropped from both once it
+    disconnects, cleanly or not, without its resource asking; the
+    resource's C{clientDisconnected} still sees it subscribed (the hub
+    acts after it); the other client stays.
+    """
+    hub = LocalHub()
+    resource = Subscriber(hub)
+    server = InMemoryServer()
+    server.register("/x", resource)
+    ann, bob = server.connect("/x"), server.connect("/x")
+    assert hub.subscribers("a") == hub.subscribers("b") == [ann.protocol, bob.protocol]
+    end(ann)
+    assert resource.seenAtDisconnect == [[ann.protocol, bob.protocol]]
+    assert hub.subscribers("a") == hub.subscribers("b") == [bob.protocol]
+    hub.publish("a", "bob only")
+    assert bob.readMessages() == ["bob only"]
+
+
+def test_localEndsWithRejected() -> None:
+    """
+    A client its resource subscribed and then REJECTed is dropped from its
+    channels once its connection is gone (it never gets
+    C{clientDisconnected}).
+    """
+    hub = LocalHub()
+    server = InMemoryServer()
+    server.register("/x", Subscriber(hub, REJECT))
+    ann = server.connect("/x")
+    assert ann.closeCode == 1008 and ann.disconnected
+    assert hub.subscribers("a") == hub.subscribers("b") == []
+
+
+def test_unsubscribeAllStillWorks() -> None:
+    """
+    C{unsubscribeAll} from C{clientDisconnected}, as resources did, and
+    then the hub's own: idempotent, and nothing is left.
+    """
+    hub = LocalHub()
+
+    class Tidy(Subscriber):
+        def clientDisconnected(self, client: Any) -> None:
+            hub.unsubscribeAll(client)
+            hub.unsubscribeAll(client)
+
+    server = InMemoryServer()
+    server.register("/x", Tidy(hub))
+    ann = server.connect("/x")
+    ann.vanish()
+    hub.unsubscribeAll(ann.protocol)
+    assert hub.subscribers("a") == hub.subscribers("b") == []
+    assert hub._subscriptions.watchedCount == 0
+
+
+def test_watchedOncePerClient() -> None:
+    """
+    However often a connected client leaves and joins channels, the hub
+    waits on its C{whenDisconnected} once (a long-lived client does not
+    pile up waiters), and still drops it when it goes.
+    """
+    hub = LocalHub()
+    (ann,) = clients(1)
+    asked: list[Deferred[None]] = []
+    whenDisconnected = ann.protocol.whenDisconnected
+
+    def counting() -> Deferred[None]:
+        asked.append(whenDisconnected())
+        return asked[-1]
+
+    ann.protocol.whenDisconnected = counting
+    for _ in range(100):
+        hub.subscribe("a", ann.protocol)
+        hub.unsubscribeAll(ann.protocol)
+    hub.subscribe("a", ann.protocol)
+    assert len(asked) == 1
+    ann.vanish()
+    assert hub.subscribers("a") == []
+
+
+def test_subscribedAfterGone() -> None:
+    """
+    A client subscribed once it is gone (say, from C{clientDisconnected})
+    is unsubscribed at once.
+    """
+    hub = LocalHub()
+    (ann,) = clients(1)
+    ann.vanish()
+    hub.subscribe("a", ann.protocol)
+    assert hub.subscribers("a") == []
+
+
+def test_clientWithoutHookNotWatched() -> None:
+    """
+    An L{IWebSocketClient} of the application's own making, without
+    C{whenDisconnected}, can still subscribe; its resource unsubscribes it.
+    """
+
+    @implementer(IWebSocketClient)
+    class Plain:
+        def writeText(self, message: Any, frameSize: int | None = None) -> None:
+            pass
+
+    hub = LocalHub()
+    plain = Plain()
+    hub.subscribe("a", plain)  # type: ignore[arg-type]
+    assert hub.subscribers("a") == [plain]
+    hub.unsubscribeAll(plain)  # type: ignore[arg-type]
+    assert hub.subscribers("a") == []
+
+
+def test_localNothingLeftAfterManyClients() -> None:
+    """
+    10,000 clients in turn connect, subscribe to two channels and
+    disconnect (every other one abruptly): the hub holds no subscription,
+    no watched client and no reference to any of them.
+    """
+    hub = LocalHub()
+    server = InMemoryServer()
+    resource = Subscriber(hub)
+    server.register("/x", resource)
+    sessions: list[weakref.ref[Any]] = []
+    for n in range(10_000):
+        client = server.connect("/x")
+        if n % 2:
+            client.vanish()
+        else:
+            client.sendClose()
+        sessions.append(weakref.ref(client.protocol))
+        server.clients.clear()
+    del client
+    assert hub.subscribers("a") == hub.subscribers("b") == []
+    assert list(hub._subscriptions.channels()) == []
+    assert hub._subscriptions.watchedCount == 0
+    assert resource.seenAtDisconnect[-1] == [sessions[-1]()]
+    resource.seenAtDisconnect.clear()  # the resource's own references
+    gc.collect()
+    assert [ref for ref in sessions if ref() is not None] == []
+
+
+def test_chatNeedsNoUnsubscribe() -> None:
+    """
+    The chat demo no longer unsubscribes by hand: a member that leaves is
+    off the room's channel all the same, and the others hear it leave.
+    """
+    hub = LocalHub()
+    server = InMemoryServer()
+    server.register("/chat", ChatResource(hub))
+    ann, bob = server.connect("/chat?name=ann"), server.connect("/chat?name=bob")
+    assert hub.subscribers("chat:/chat") == [ann.protocol, bob.protocol]
+    ann.vanish()
+    assert hub.subscribers("chat:/chat") == [bob.protocol]
+    assert chatEvents(bob)[-1] == {"type": "leave", "name": "ann", "count": 1}
+
+
+@pytest.mark.parametrize("ending", ["clean", "abrupt", "rejected"])
+@pytest_twisted.ensureDeferred
+async def test_redisEndsWithClient(
+    hubs: list[RedisHub], redis: RedisServer, ending: str
+) -> None:
+    """
+    On a L{RedisHub}, a client subscribed to two channels is dropped from
+    both when it disconnects (cleanly, abruptly, or REJECTed), and this
+    process unsubscribes in Redis from the channels it left empty.
+    """
+    first, _ = hubs
+    channels = (f"{ending}-a", f"{ending}-b")
+    names = [f"txclws:0:{channel}" for channel in channels]
+    server = InMemoryServer()
+    verdict = REJECT if ending == "rejected" else None
+    server.register("/x", Subscriber(first, verdict, channels))
+    ann = server.connect("/x")
+    if ending != "rejected":
+        await waitUntil(
+            lambda: all(redis.subscribers(name) == 1 for name in names), "subscribed"
+        )
+        (endClean if ending == "clean" else endAbruptly)(ann)
+    assert ann.disconnected
+    assert [first.subscribers(channel) for channel in channels] == [[], []]
+    # Redis answers a connection's commands in order: once a later
+    # SUBSCRIBE is confirmed, the UNSUBSCRIBEs before it were done.
+    (barrier,) = clients(1)
+    await first.subscribe(f"{ending}-barrier", barrier.protocol).addTimeout(
+        WAIT, reactor
+    )
+    assert [redis.subscribers(name) for name in names] == [0, 0]

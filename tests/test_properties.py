@@ -36,8 +36,9 @@ from txclws._core.events import (
     TextMessage,
 )
 from txclws._core.frames import serializeFrame, serializeMessage
-from txclws._core.handshake import RequestHeadReader, checkUpgrade, parseRequestHead
+from txclws._core.handshake import checkUpgrade
 from txclws._core.reader import MessageReader
+from txclws._core.request import RequestHeadReader, parseRequestHead
 from txclws._core.utf8 import Utf8Validator
 
 LIMIT = 1 << 20

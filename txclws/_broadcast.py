@@ -16,7 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from txclws._core.connection import encodeText
+from txclws._core.arguments import (
+    checkBinaryMessage,
+    checkFrameSize,
+    checkTextMessage,
+)
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.frames import Opcode
 from txclws._resource import IWebSocketClient
@@ -39,9 +43,13 @@ def writeToClientsText(
     @param message: a C{str}, or C{bytes} holding UTF-8.
     @param frameSize: as for L{IWebSocketClient.writeText}.
     @return: how many clients were written to.
-    @raise ValueError: C{message} is bytes that are not UTF-8.
+    @raise TypeError: C{message} is neither C{str} nor bytes, or
+        C{frameSize} is not an C{int} (L{txclws._core.arguments}).
+    @raise ValueError: C{message} is bytes that are not UTF-8, or
+        C{frameSize} is not positive.
     """
-    return _writeToClients(clients, Opcode.TEXT, encodeText(message), frameSize)
+    payload = checkTextMessage(message)
+    return _writeToClients(clients, Opcode.TEXT, payload, checkFrameSize(frameSize))
 
 
 def writeToClientsBinary(
@@ -56,8 +64,12 @@ def writeToClientsBinary(
     their protocol has no binary messages.
 
     @return: how many clients were written to.
+    @raise TypeError: C{data} is not bytes-like (a C{str} included), or
+        C{frameSize} is not an C{int}.
+    @raise ValueError: C{frameSize} is not positive.
     """
-    return _writeToClients(clients, Opcode.BINARY, bytes(data), frameSize)
+    payload = bytes(checkBinaryMessage(data))
+    return _writeToClients(clients, Opcode.BINARY, payload, checkFrameSize(frameSize))
 
 
 def _writeToClients(
@@ -70,14 +82,20 @@ def _writeToClients(
     #: By class of client seen: its IFramedWriter.writeFramed, or None.
     framed: dict[type, Callable[..., bool] | None] = {}
     sent = 0
+    # Clients are nearly always all of one class: look its writeFramed up
+    # again only when the class changes.
+    lastKind: type | None = None
+    writeFramed: Callable[..., bool] | None = None
     for client in clients:
         kind = type(client)
-        if kind in framed:
-            writeFramed = framed[kind]
-        else:
-            writeFramed = framed[kind] = (
-                kind.writeFramed if IFramedWriter.implementedBy(kind) else None
-            )
+        if kind is not lastKind:
+            lastKind = kind
+            if kind in framed:
+                writeFramed = framed[kind]
+            else:
+                writeFramed = framed[kind] = (
+                    kind.writeFramed if IFramedWriter.implementedBy(kind) else None
+                )
         if writeFramed is not None:
             # Framed once per wire form, not per client.
             if writeFramed(client, opcode, payload, frameSize, frames):

@@ -58,7 +58,7 @@ class WebSocketFactory(Factory):
     @ivar registry: the L{ResourceRegistry} served.
     @ivar clients: every client past the opening handshake, open or closing.
     @ivar maxClients: the most clients at once; over it, the handshake is
-        refused with 503.  L{None}: no limit.
+        refused with 503.  C{None}: no limit.
     @ivar maxFrameSize: the largest frame payload a client may send; over
         it, the connection is closed with 1009.
     @ivar maxMessageSize: the largest message a client may send; over it,
@@ -71,7 +71,7 @@ class WebSocketFactory(Factory):
         ours (and for it to close TCP after a failure) before dropping it.
     @ivar debugResourceErrors: see L{WebSocketFactory.__init__}.
     @ivar debugServerErrors: see L{WebSocketFactory.__init__}.
-    @ivar deflate: the L{PerMessageDeflate} policy, or L{None}.
+    @ivar deflate: the L{PerMessageDeflate} policy, or C{None}.
     @ivar protocol76Support: whether hixie-76 / hybi-00 clients are served.
     @ivar pingInterval: see L{WebSocketFactory.__init__}.
     @ivar pingTimeout: see L{WebSocketFactory.__init__}.
@@ -106,7 +106,7 @@ class WebSocketFactory(Factory):
         reactor: IReactorTime | None = None,
     ) -> None:
         """
-        @param registry: the resources to serve; L{None} serves the global
+        @param registry: the resources to serve; C{None} serves the global
             registry (L{registerGlobalResource}), as CLWS does.
         @param debugResourceErrors: CLWS's C{*debug-on-resource-errors*}.
             When a resource callback raises or its Deferred fails, the
@@ -121,7 +121,7 @@ class WebSocketFactory(Factory):
             logged and that connection aborted; when True, L{debugFailure}
             is called with it first.
         @param deflate: the permessage-deflate policy (RFC 7692) offered to
-            RFC 6455 clients, or L{None} (the default) for no compression.
+            RFC 6455 clients, or C{None} (the default) for no compression.
             Off by default: it costs CPU and, with context takeover, up to
             ~300 KiB per connection that uses it, and compressing secrets
             beside attacker-chosen text leaks them (CRIME/BREACH).  See
@@ -131,12 +131,12 @@ class WebSocketFactory(Factory):
             Off by default; when off, such a request is refused with 426.
         @param pingInterval: ping a client from which nothing has arrived
             for this many seconds (keepalive: it also keeps NAT and proxy
-            mappings alive); L{None} turns keepalive off.  hixie-76 has no
+            mappings alive); C{None} turns keepalive off.  hixie-76 has no
             pings, so its clients are never pinged.
         @param pingTimeout: drop a pinged client from which nothing arrives
             within this many seconds.
         @param idleTimeout: close (1001) a client from which nothing has
-            arrived for this many seconds, pings answered or not; L{None}
+            arrived for this many seconds, pings answered or not; C{None}
             (the default): never.
         @param maxBuffer: the per-client write high-water mark, in bytes.  A
             broadcast to a client that has more than this still buffered
@@ -270,7 +270,7 @@ class WebSocketFactory(Factory):
 
     def findResource(self, path: str) -> IWebSocketResource | None:
         """
-        The resource this factory serves at C{path}, or L{None}.
+        The resource this factory serves at C{path}, or C{None}.
         """
         return self.registry.find(path)
 

@@ -16,6 +16,7 @@ process frames a message once for all of its subscribers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, succeed
@@ -49,8 +50,11 @@ class IHub(Interface):
 
     def subscribe(channel: str, client: IWebSocketClient) -> Deferred[None]:
         """
-        From now on, send C{client} what is published to C{channel}.
-        Subscribing twice is subscribing once.
+        From now on, send C{client} what is published to C{channel}, until
+        it is unsubscribed or disconnects: the hub watches
+        L{IWebSocketClient.whenDisconnected} and ends every subscription of
+        a client that is gone, so the resource need not.  Subscribing
+        twice is subscribing once.
 
         @return: a Deferred firing once what any process publishes to the
             channel reaches the client: at once for a L{LocalHub}; once
@@ -66,8 +70,11 @@ class IHub(Interface):
 
     def unsubscribeAll(client: IWebSocketClient) -> None:
         """
-        Drop C{client} from every channel: call it from
-        C{clientDisconnected}, as the hub is not told when a client goes.
+        Drop C{client} from every channel at once; nothing happens if it
+        has none.  The hub does this itself once a client disconnects
+        (after C{clientDisconnected}); a resource calls it to drop a client
+        that stays connected, or for a client that does not provide
+        C{whenDisconnected} (an L{IWebSocketClient} of its own making).
         """
 
     def publish(channel: str, message: str | bytes) -> Deferred[None]:
@@ -111,11 +118,52 @@ class Subscriptions:
 
     Clients are kept in insertion-ordered dicts (used as ordered sets), so
     that deliveries go out in the order clients subscribed.
+
+    @ivar _watched: the clients whose L{IWebSocketClient.whenDisconnected}
+        this hub waits on: each once, from its first subscription until it
+        disconnects, however often it comes and goes from channels.
     """
 
     def __init__(self) -> None:
         self._byChannel: dict[str, dict[IWebSocketClient, None]] = {}
         self._byClient: dict[IWebSocketClient, dict[str, None]] = {}
+        self._watched: set[IWebSocketClient] = set()
+
+    def watch(
+        self, client: IWebSocketClient, gone: Callable[[IWebSocketClient], None]
+    ) -> None:
+        """
+        Call C{gone(client)} once C{client} disconnects: the end of its
+        subscriptions (issue 18).  Call it once the subscription is made
+        (a client already gone is then unsubscribed at once); a client
+        watched already is not watched twice.  A client without
+        C{whenDisconnected} is not watched: ending its subscriptions is its
+        resource's business (L{IHub.unsubscribeAll}).
+        """
+        if client in self._watched:
+            return
+        whenDisconnected = getattr(client, "whenDisconnected", None)
+        if whenDisconnected is None:
+            return
+        self._watched.add(client)
+        waiting: Deferred[None] = whenDisconnected()
+        waiting.addCallback(self._gone, client, gone)
+
+    def _gone(
+        self,
+        ignored: None,
+        client: IWebSocketClient,
+        gone: Callable[[IWebSocketClient], None],
+    ) -> None:
+        self._watched.discard(client)
+        gone(client)
+
+    @property
+    def watchedCount(self) -> int:
+        """
+        How many clients are watched for their disconnection.
+        """
+        return len(self._watched)
 
     def add(self, channel: str, client: IWebSocketClient) -> bool:
         """
@@ -208,6 +256,7 @@ class LocalHub:
         See L{IHub.subscribe}; fires at once.
         """
         self._subscriptions.add(channel, client)
+        self._subscriptions.watch(client, self.unsubscribeAll)
         return succeed(None)
 
     def unsubscribe(self, channel: str, client: IWebSocketClient) -> None:

@@ -94,7 +94,7 @@ class _ListenRecorder:
     C{IReactorTCP}, C{IReactorSSL} and C{IReactorUNIX}: each records where
     it was asked to listen, as a L{ListenSpec}, and listens nowhere.
 
-    @ivar spec: the last call recorded, or L{None}.
+    @ivar spec: the last call recorded, or C{None}.
     """
 
     def __init__(self) -> None:
@@ -143,7 +143,7 @@ def readPort(description: str) -> ListenSpec | None:
     Parse C{description} as C{twistd} will (an ssl: one loads its key and
     certificate), and read where it listens.
 
-    @return: where it listens, or L{None} for an endpoint kind other than
+    @return: where it listens, or C{None} for an endpoint kind other than
         tcp:, tcp6:, ssl: and unix:, which cannot be read before it listens.
     @raise Exception: whatever the endpoint's parser raises for a
         description it cannot use.
@@ -173,7 +173,7 @@ def listenSpec(description: str) -> ListenSpec:
 def unixPathOf(description: str) -> str | None:
     """
     The path of a unix: port, which must be claimed before it listens, or
-    L{None} for another kind of port.
+    C{None} for another kind of port.
     """
     spec = readPort(description)
     return spec.address if spec is not None and spec.kind == "unix" else None

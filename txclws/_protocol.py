@@ -33,12 +33,9 @@ from txclws._core.accept import (
     checkRequest,
 )
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import (
-    ClientHandshake,
-    RequestHeadReader,
-    parseRequestHead,
-)
+from txclws._core.handshake import ClientHandshake
 from txclws._core.origin import OriginCheck
+from txclws._core.request import RequestHeadReader, parseRequestHead
 from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
 from txclws._session.base import SessionOwner
@@ -117,7 +114,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     answer is aborted).
 
     @ivar httpFallback: builds the C{HTTPChannel} that takes over requests
-        we do not route, or L{None} (the direct factory: they are refused).
+        we do not route, or C{None} (the direct factory: they are refused).
     @ivar routeLookup: finds the route of a path; the factory's registry by
         default.
     """

@@ -35,7 +35,7 @@ class ResourceRegistry:
 
         @param path: the absolute path part of the URI, like C{"/chat"}.
         @param originCheck: L{anyOrigin}, L{originPrefix}, L{originExact} or
-            any callable from origin (or L{None}) to bool.
+            any callable from origin (or C{None}) to bool.
         @raise ValueError: C{path} does not start with C{/} or has a C{?}.
         @raise TypeError: C{resource} does not provide L{IWebSocketResource}.
         """
@@ -54,14 +54,14 @@ class ResourceRegistry:
 
     def find(self, path: str) -> IWebSocketResource | None:
         """
-        The resource at C{path}, or L{None}.
+        The resource at C{path}, or C{None}.
         """
         entry = self._entries.get(path)
         return entry[0] if entry is not None else None
 
     def lookup(self, path: str) -> tuple[IWebSocketResource, OriginCheck] | None:
         """
-        The resource at C{path} with its origin policy, or L{None}.
+        The resource at C{path} with its origin policy, or C{None}.
         """
         return self._entries.get(path)
 
@@ -89,7 +89,7 @@ def registerGlobalResource(
 
 def findGlobalResource(path: str) -> IWebSocketResource | None:
     """
-    The resource registered globally at C{path}, or L{None} (CLWS's
+    The resource registered globally at C{path}, or C{None} (CLWS's
     C{find-global-resource}).
     """
     return globalResources.find(path)

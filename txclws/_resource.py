@@ -78,30 +78,58 @@ class IWebSocketClient(Interface):
         """
         Send a text message.
 
-        @param message: a C{str}, or C{bytes} holding UTF-8.
+        Every method below checks its arguments first, the same way on
+        every client kind (RFC 6455, hybi-07/08, hixie-76; and
+        L{txclws.testing.InMemoryClient}'s C{send*}), open or closed; only
+        then is the protocol asked (L{UnsupportedByProtocol}), then the
+        connection (L{ConnectionClosed}).
+
+        @param message: a C{str}, or bytes holding UTF-8.
         @param frameSize: split the message into frames of at most this
-            many payload bytes; C{None} sends a single frame.
+            many payload bytes; C{None} sends a single frame (and hixie-76,
+            which has no fragments, always does).
+        @raise TypeError: C{message} is neither C{str} nor bytes-like, or
+            C{frameSize} is neither an C{int} nor C{None} (C{True} and
+            C{1.0} included).
+        @raise ValueError: C{message} is bytes that are not UTF-8 (or a
+            C{str} with a lone surrogate), or C{frameSize} is not positive.
         @raise ConnectionClosed: the connection is closing or closed.
-        @raise ValueError: C{message} is bytes that are not UTF-8.
         """
 
     def writeBinary(data: bytes, frameSize: int | None = None) -> None:
         """
         Send a binary message; C{frameSize} as for L{writeText}.
 
-        @raise ConnectionClosed: the connection is closing or closed.
+        @param data: C{bytes}, C{bytearray} (copied) or C{memoryview}.
+        @raise TypeError: C{data} is not bytes-like (a C{str} included:
+            text goes through L{writeText}), or C{frameSize} is not an
+            C{int}.
+        @raise ValueError: C{frameSize} is not positive.
         @raise UnsupportedByProtocol: the client speaks hixie-76
             (C{websocketVersion} 0), which has no binary messages.
+        @raise ConnectionClosed: the connection is closing or closed.
         """
 
-    def close(code: int = 1000, reason: str = "") -> None:
+    def close(code: int | None = 1000, reason: str = "") -> None:
         """
         Start the close handshake; the transport closes when the client
-        answers, or after the factory's C{closeTimeout}.
+        answers, or after the factory's C{closeTimeout}.  Nothing happens
+        (once the arguments are checked) if the close handshake has started
+        already or the client is gone.
 
-        @param code: the status code (RFC 6455 section 7.4).
-        @param reason: a reason that encodes to under 123 bytes of UTF-8.
-        @raise ValueError: an invalid code or a reason that is too long.
+        @param code: the status code (RFC 6455 section 7.4): 1000-1003,
+            1007-1011 or 3000-4999 (and 1004 to hybi-07/08 peers, whose
+            drafts define it); C{None} sends a close frame without a code.
+            A hybi-07/08 peer is sent the nearest code its draft defines.
+            hixie-76 has no codes: its closing frame is sent, after the
+            same checks.
+        @param reason: a reason that encodes to at most 122 bytes of UTF-8.
+        @raise TypeError: C{code} is neither an C{int} nor C{None}
+            (C{1000.0}, C{"1000"} and C{True} included), or C{reason} is
+            not a C{str}.
+        @raise ValueError: C{code} may not be sent (1005, 1006 and 1015
+            never are, RFC 6455 7.4.1), the reason is too long, or a
+            reason comes without a code.
         """
 
     def ping(payload: bytes = b"") -> None:
@@ -109,10 +137,26 @@ class IWebSocketClient(Interface):
         Send a ping; the client's pong reaches
         L{IWebSocketResource.receivedPong}.
 
+        @raise TypeError: the payload is not bytes-like.
         @raise ValueError: the payload is over 125 bytes.
-        @raise ConnectionClosed: the connection is closing or closed.
         @raise UnsupportedByProtocol: the client speaks hixie-76
             (C{websocketVersion} 0), which has no pings.
+        @raise ConnectionClosed: the connection is closing or closed.
+        """
+
+    def whenDisconnected() -> Deferred[None]:
+        """
+        Wait for this client to be gone for good: what a hub uses to end
+        the client's subscriptions without its resource's help.
+
+        @return: a Deferred that fires with C{None} once the connection is
+            lost and, for an accepted client, after
+            L{IWebSocketResource.clientDisconnected} has been called; for a
+            client that was never accepted (L{REJECT}), once its connection
+            is lost and its last callback has finished.  At once if that
+            has happened already.  It never fails.  Each call gives a new
+            Deferred.
+        @since: 0.2.0
         """
 
 

@@ -33,7 +33,7 @@ _log = Logger(namespace="txclws.tap")
 class DaemonService(MultiService):
     """
     The root service of C{twistd clws}: a port that cannot listen stops
-    the start with a message naming it (L{SystemExit}, as C{twistd} itself
+    the start with a message naming it (C{SystemExit}, as C{twistd} itself
     exits when it cannot set the user), not a traceback.
     """
 
@@ -77,7 +77,7 @@ class PortEndpoint:
     ) -> None:
         """
         @param paths: the WebSocket paths served, for the log.
-        @param unixPath: the path to claim before listening, or L{None}.
+        @param unixPath: the path to claim before listening, or C{None}.
         """
         self._endpoint = endpoint
         self._description = description

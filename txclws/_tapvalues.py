@@ -4,7 +4,7 @@ The values of C{twistd clws}'s options, checked and turned into what the
 service needs: numbers, endpoint descriptions, the hub, the resources and
 the origin policy.
 
-Every bad value is a L{usage.UsageError} whose message names the option
+Every bad value is a C{usage.UsageError} whose message names the option
 and says why, so that C{twistd} prints it instead of a traceback.
 
 @since: 0.2.0
@@ -113,7 +113,7 @@ class _Checked:
     naming the option (Twisted's own message does not name it).
 
     @ivar coerceDoc: what C{--help} says of the value, read by
-        L{usage.Options}.
+        C{usage.Options}.
     """
 
     def __init__(self, name: str, coerce: Callable[[str], object]) -> None:
@@ -132,7 +132,7 @@ def parameter(
     name: str, default: object, help: str, coerce: Callable[[str], object]
 ) -> list[object]:
     """
-    An entry of L{usage.Options.optParameters} whose bad value is a usage
+    An entry of C{usage.Options.optParameters} whose bad value is a usage
     error naming the option.
 
     @param coerce: turns the argument into the value, or raises

@@ -42,7 +42,7 @@ class WorkerProcess(ProcessProtocol):
     @ivar index: the worker's number, 1 to N.
     @ivar pid: its process id, once started.
     @ivar startedAt: when it was started (C{time.monotonic()}).
-    @ivar ended: fires (with L{None}) once it has ended and been reported.
+    @ivar ended: fires (with C{None}) once it has ended and been reported.
     """
 
     def __init__(

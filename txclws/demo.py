@@ -107,9 +107,9 @@ class ChatResource(WebSocketResource):
 
     def clientDisconnected(self, client: IWebSocketClient) -> None:
         """
-        Announce that a member left.
+        Announce that a member left.  (Its hub subscription ends by itself,
+        once this returns: see L{IHub.subscribe}.)
         """
-        self.hub.unsubscribeAll(client)
         name = self.members.pop(client, None)
         if name is not None:
             self._announce(client, "leave", name=name, count=len(self.members))

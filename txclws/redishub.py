@@ -35,33 +35,28 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
-from twisted.internet.endpoints import HostnameEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txclws._hub import HubUnavailable, IHub, Subscriptions, messagePayload
+from txclws._redislinks import (
+    PUBLISHER,
+    REDIS_PORT,
+    SUBSCRIBER,
+    RedisConnectionError,
+    RedisLinkSettings,
+    parseRedisURL,
+    startRedisLinks,
+)
 from txclws._resource import IWebSocketClient
-
-# txredisapi has no type hints: to mypy it is Any, hence [import-untyped]
-# here and [misc] (subclassing Any) on the classes made from it below.
-try:
-    import txredisapi  # type: ignore[import-untyped]
-except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "txclws.redishub needs txredisapi: pip install 'txclws[redis]'"
-    ) from error
 
 __all__ = ["RedisHub"]
 
 _log = Logger()
-
-#: The default Redis port.
-REDIS_PORT = 6379
 
 #: What follows the origin in a message on Redis: its kind.
 _TEXT, _BINARY = b"t", b"b"
@@ -115,12 +110,10 @@ class RedisHub(Service):
         self.host = host
         self.port = port
         self.db = db
-        self._password = password
         self._prefix = f"{prefix}:{db}:"
-        self._replyTimeout = replyTimeout
-        self._connectTimeout = connectTimeout
-        self._retryDelay = retryDelay
-        self._maxRetryDelay = maxRetryDelay
+        self._settings = RedisLinkSettings(
+            password, replyTimeout, connectTimeout, retryDelay, maxRetryDelay
+        )
         self._origin = secrets.token_bytes(_ORIGIN_SIZE)
         self._subscriptions = Subscriptions()
         #: Channels that Redis confirmed on the current subscriber
@@ -143,31 +136,13 @@ class RedisHub(Service):
         @param options: other keyword arguments of L{RedisHub}.
         @raise ValueError: the URL is not such a URL.
         """
-        parts = urlsplit(url)
-        if parts.scheme != "redis":
-            raise ValueError(f"{url!r} is not a redis:// URL")
-        if parts.query or parts.fragment:
-            raise ValueError(f"{url!r}: no query or fragment is understood")
-        path = parts.path.strip("/") or "0"
-        if not path.isdigit():
-            raise ValueError(f"{url!r}: the database must be a number")
-        try:
-            port = parts.port or REDIS_PORT
-        except ValueError as error:
-            raise ValueError(f"{url!r}: {error}") from error
-        password = unquote(parts.password) if parts.password is not None else None
-        return cls(
-            parts.hostname or "127.0.0.1",
-            port,
-            int(path),
-            password=password,
-            **options,
-        )
+        host, port, db, password = parseRedisURL(url)
+        return cls(host, port, db, password=password, **options)
 
     def __repr__(self) -> str:
-        return f"<RedisHub redis://{self._address()}/{self.db}>"
+        return f"<RedisHub redis://{self.address()}/{self.db}>"
 
-    def _address(self) -> str:
+    def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
@@ -186,20 +161,7 @@ class RedisHub(Service):
         Connect to Redis; keep reconnecting while the service runs.
         """
         super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
-        from twisted.internet import reactor
-
-        endpoint = HostnameEndpoint(
-            reactor, self.host, self.port, timeout=self._connectTimeout
-        )
-        self._factories = [
-            _PublisherFactory(self, self._password, self._replyTimeout),
-            _SubscriberFactory(self, self._password),
-        ]
-        for factory in self._factories:
-            factory.initialDelay = self._retryDelay
-            factory.maxDelay = self._maxRetryDelay
-            factory.deferred.addErrback(self._refused)
-            factory.startConnecting(endpoint)
+        self._factories = startRedisLinks(self, self.host, self.port, self._settings)
 
     def stopService(self) -> Deferred[Any]:
         """
@@ -211,10 +173,13 @@ class RedisHub(Service):
         self._confirmed.clear()
         return gatherResults([f.disconnect() for f in factories], consumeErrors=True)
 
-    def _refused(self, failure: Failure) -> None:
+    def linkRefused(self, failure: Failure) -> None:
+        """
+        See L{IRedisLinkObserver.linkRefused}.
+        """
         _log.error(
             "hub: Redis at {address} refused us: {error}",
-            address=self._address(),
+            address=self.address(),
             error=failure.getErrorMessage(),
         )
 
@@ -223,15 +188,20 @@ class RedisHub(Service):
     def subscribe(self, channel: str, client: IWebSocketClient) -> Deferred[None]:
         """
         See L{IHub.subscribe}: subscribes this process in Redis when this is
-        the channel's first local subscriber.
+        the channel's first local subscriber; once the client disconnects,
+        its subscriptions end, and Redis is unsubscribed from the channels
+        it leaves without local subscribers.
         """
         first = self._subscriptions.add(channel, client)
         if channel in self._confirmed:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._waiting.setdefault(channel, []).append(waiter)
-        if first:
-            self._subscribeRemote(channel)
+            waiter = succeed(None)
+        else:
+            waiter = Deferred()
+            self._waiting.setdefault(channel, []).append(waiter)
+            if first:
+                self._subscribeRemote(channel)
+        # Last, so that a client already gone unsubscribes what was made.
+        self._subscriptions.watch(client, self.unsubscribeAll)
         return waiter
 
     def unsubscribe(self, channel: str, client: IWebSocketClient) -> None:
@@ -260,7 +230,7 @@ class RedisHub(Service):
         if connection is None:
             if not self.running:
                 return self._failed(channel, "the hub is not running")
-            return self._failed(channel, f"not connected to Redis at {self._address()}")
+            return self._failed(channel, f"not connected to Redis at {self.address()}")
         data = b"".join(
             [
                 self._origin,
@@ -272,7 +242,7 @@ class RedisHub(Service):
             # txredisapi is untyped: publish returns a Deferred of the number
             # of receivers, which is dropped below.
             sent: Deferred[object] = connection.publish(self._prefix + channel, data)
-        except txredisapi.ConnectionError as error:
+        except RedisConnectionError as error:
             return self._failed(channel, str(error), error)
         return sent.addCallbacks(
             lambda _: None,
@@ -332,9 +302,10 @@ class RedisHub(Service):
         if connection is not None:
             connection.unsubscribe(self._prefix + channel).addErrback(lambda _: None)
 
-    def _received(self, redisChannel: bytes, data: bytes) -> None:
+    def messageArrived(self, redisChannel: bytes, data: bytes) -> None:
         """
-        A message arrived from Redis: deliver it here, unless it is ours.
+        See L{IRedisLinkObserver.messageArrived}: deliver it here, unless
+        it is ours.
         """
         if not isinstance(data, bytes) or len(data) <= _ORIGIN_SIZE:
             return
@@ -347,106 +318,50 @@ class RedisHub(Service):
         except ValueError:
             _log.warn("hub: dropped a message on {channel}: bad UTF-8", channel=name)
 
-    # -- connection state, from the factories ----------------------------
+    # -- IRedisLinkObserver: connection state, from the factories --------
 
-    def _publisherReady(self, connection: Any) -> None:
-        self._publisher = connection
-        _log.info(
-            "hub: connected to Redis at {address} (publisher)",
-            address=self._address(),
-        )
-
-    def _publisherLost(self, connection: Any) -> None:
-        if connection is self._publisher:
-            self._publisher = None
-            self._lost("publisher")
-
-    def _subscriberReady(self, connection: Any) -> None:
+    def linkReady(self, role: str, connection: Any) -> None:
+        """
+        See L{IRedisLinkObserver.linkReady}: publish on it, or subscribe it
+        to every channel that has subscribers here.
+        """
+        if role == PUBLISHER:
+            self._publisher = connection
+            _log.info(
+                "hub: connected to Redis at {address} (publisher)",
+                address=self.address(),
+            )
+            return
         self._subscriber = connection
         self._confirmed.clear()
         channels = list(self._subscriptions.channels())
         _log.info(
             "hub: connected to Redis at {address} (subscriber); "
             "subscribing to {count} channels",
-            address=self._address(),
+            address=self.address(),
             count=len(channels),
         )
         for channel in channels:
             self._subscribeRemote(channel)
 
-    def _subscriberLost(self, connection: Any) -> None:
-        if connection is self._subscriber:
+    def linkLost(self, role: str, connection: Any) -> None:
+        """
+        See L{IRedisLinkObserver.linkLost}.
+        """
+        if role == PUBLISHER and connection is self._publisher:
+            self._publisher = None
+        elif role == SUBSCRIBER and connection is self._subscriber:
             self._subscriber = None
             self._confirmed.clear()
-            self._lost("subscriber")
+        else:
+            return
+        self._lost(role)
 
     def _lost(self, role: str) -> None:
         if self.running:
             _log.warn(
                 "hub: lost Redis at {address} ({role}); reconnecting, and "
                 "serving this process's clients meanwhile",
-                address=self._address(),
+                address=self.address(),
                 role=role,
             )
-
-
-class _PublisherFactory(txredisapi.RedisFactory):  # type: ignore[misc]
-    """
-    The connection a hub publishes on; tells the hub when it comes and
-    goes (C{addConnection} and C{delConnection} are where
-    C{txredisapi} adds a ready connection to its pool and removes it).
-    """
-
-    def __init__(self, hub: RedisHub, password: str | None, replyTimeout: float):
-        super().__init__(
-            hub._address(),
-            None,
-            1,
-            isLazy=True,
-            password=password,
-            replyTimeout=replyTimeout,
-        )
-        self.hub = hub
-
-    def addConnection(self, connection: Any) -> None:
-        super().addConnection(connection)
-        if connection in self.pool:
-            self.hub._publisherReady(connection)
-
-    def delConnection(self, connection: Any) -> None:
-        super().delConnection(connection)
-        self.hub._publisherLost(connection)
-
-
-class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc]
-    """
-    The subscribed connection: hands each message to the hub.
-    """
-
-    def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
-        self.factory.hub._received(channel, message)
-
-
-class _SubscriberFactory(txredisapi.SubscriberFactory):  # type: ignore[misc]
-    """
-    The subscribed connection's factory: raw bytes in (no decoding, no
-    numbers), and the hub told when the connection comes and goes.
-    """
-
-    protocol = _Subscriber
-
-    def __init__(self, hub: RedisHub, password: str | None):
-        super().__init__(isLazy=True)
-        self.hub = hub
-        self.password = password
-        self.charset = None
-        self.convertNumbers = False
-
-    def addConnection(self, connection: Any) -> None:
-        super().addConnection(connection)
-        if connection in self.pool:
-            self.hub._subscriberReady(connection)
-
-    def delConnection(self, connection: Any) -> None:
-        super().delConnection(connection)
-        self.hub._subscriberLost(connection)

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_tap,tests.test_daemon -*-
 """
-C{twistd clws}: the command-line options and the service they make.
+C{twistd clws}: the command-line options and the service they make::
 
     twistd -n clws --port 12345
     twistd -n clws --port tcp:8080:interface=127.0.0.1 --resource /chat=myapp.Chat

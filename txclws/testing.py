@@ -94,7 +94,7 @@ close frame waits behind the messages until the client reads again::
 
 A client can also go away at any moment, even while the server is not
 reading it: L{InMemoryClient.vanish} drops the connection as a reset does
-(the server's protocol gets C{connectionLost} with L{ConnectionLost} at
+(the server's protocol gets C{connectionLost} with C{ConnectionLost} at
 once), L{InMemoryClient.shutdownWrite} half-closes it (the server reads
 the end of the stream after whatever came before it).
 
@@ -124,6 +124,13 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txclws._core.arguments import (
+    checkBinaryMessage,
+    checkCloseArguments,
+    checkFrameSize,
+    checkPingPayload,
+    checkTextMessage,
+)
 from txclws._core.close import parseClosePayload, serializeClosePayload
 from txclws._core.frames import Opcode, serializeFrame
 from txclws._core.handshake import acceptKey
@@ -241,7 +248,7 @@ class InMemoryTransport:
     takes effect at the client's next step.
 
     @ivar protocol: the protocol this transport delivers to.
-    @ivar producer: the registered producer, or L{None}.
+    @ivar producer: the registered producer, or C{None}.
     @ivar streamingProducer: whether it is a push producer.
     @ivar reading: whether the server reads: False once it paused reading
         (C{pauseProducing}), or lost or is closing the connection.
@@ -330,7 +337,7 @@ class InMemoryTransport:
     def abortConnection(self) -> None:
         """
         Drop the connection now, discarding the buffer; the protocol gets
-        C{connectionLost} with L{ConnectionAborted} at the client's next
+        C{connectionLost} with C{ConnectionAborted} at the client's next
         step, as Twisted's C{callLater(0, ...)} does.
         """
         if self.disconnected or self._aborting:
@@ -533,7 +540,7 @@ class InMemoryServer:
     A server with no sockets: a protocol factory whose connections are
     L{InMemoryTransport}s, and a fake clock for its timeouts.
 
-    @ivar clock: the L{MemoryReactorClock} the server's timeouts run on.
+    @ivar clock: the C{MemoryReactorClock} the server's timeouts run on.
     @ivar factory: the protocol factory serving each connection: a
         L{WebSocketFactory} by default, or any other given, such as a
         C{twisted.web} C{Site} with L{txclws.web.WebSocketUpgradeResource}s
@@ -700,37 +707,64 @@ class InMemoryClient:
         """
         Send a text message, in frames of C{frameSize} bytes if given.
 
-        @param message: a C{str}, or bytes (sent as they are, even if they
-            are not UTF-8: that is how to test a server's 1007).
+        Its arguments are checked as a server-side client's
+        C{writeText} checks them (L{txclws._core.arguments}), so a test
+        that misuses the API fails the way the application would; to send
+        what the RFC forbids (bytes that are not UTF-8, to test a server's
+        1007), use L{sendFrame}.
+
+        @param message: a C{str}, or its UTF-8 encoding.
+        @raise TypeError: C{message} is neither C{str} nor bytes, or
+            C{frameSize} is not an C{int}.
+        @raise ValueError: C{message} is bytes that are not UTF-8, or
+            C{frameSize} is not positive.
         """
-        data = message.encode("utf-8") if isinstance(message, str) else message
-        self._sendMessage(Opcode.TEXT, data, frameSize)
+        payload = checkTextMessage(message)
+        self._sendMessage(Opcode.TEXT, payload, checkFrameSize(frameSize))
 
     def sendBinary(self, data: bytes, frameSize: int | None = None) -> None:
         """
         Send a binary message, in frames of C{frameSize} bytes if given.
+
+        @raise TypeError: C{data} is not bytes-like (a C{str} included), or
+            C{frameSize} is not an C{int}.
+        @raise ValueError: C{frameSize} is not positive.
         """
-        self._sendMessage(Opcode.BINARY, data, frameSize)
+        payload = bytes(checkBinaryMessage(data))
+        self._sendMessage(Opcode.BINARY, payload, checkFrameSize(frameSize))
 
     def sendPing(self, payload: bytes = b"") -> None:
         """
         Send a ping; the server's pong lands in L{pongs}.
+
+        @raise TypeError: C{payload} is not bytes-like.
+        @raise ValueError: it is over 125 bytes (RFC 6455 5.5).
         """
-        self.sendFrame(Opcode.PING, payload)
+        self.sendFrame(Opcode.PING, checkPingPayload(payload))
 
     def sendPong(self, payload: bytes = b"") -> None:
         """
         Send an unsolicited pong (the resource's C{receivedPong} gets it).
+
+        @raise TypeError: C{payload} is not bytes-like.
+        @raise ValueError: it is over 125 bytes (RFC 6455 5.5).
         """
-        self.sendFrame(Opcode.PONG, payload)
+        self.sendFrame(Opcode.PONG, checkPingPayload(payload))
 
     def sendClose(self, code: int | None = 1000, reason: str = "") -> None:
         """
-        Send a close frame; L{None} sends one without a status code.
+        Send a close frame; C{None} sends one without a status code.
+
+        @raise TypeError: C{code} is neither an C{int} nor C{None}, or
+            C{reason} is not a C{str}.
+        @raise ValueError: C{code} may not be sent (1005 included), or
+            C{reason} is over 122 bytes of UTF-8 (see
+            L{txclws._core.arguments.checkCloseArguments}); to send such a
+            frame anyway, use L{sendFrame}.
         """
+        checked, encoded = checkCloseArguments(code, reason)
         self._closeSent = True
-        payload = serializeClosePayload(code, reason.encode("utf-8"))
-        self.sendFrame(Opcode.CLOSE, payload)
+        self.sendFrame(Opcode.CLOSE, serializeClosePayload(checked, encoded))
 
     def sendFrame(
         self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0
@@ -764,7 +798,7 @@ class InMemoryClient:
     def vanish(self) -> None:
         """
         Drop the connection at once, as a reset does: the server's protocol
-        gets C{connectionLost} with L{ConnectionLost} now, even while it is
+        gets C{connectionLost} with C{ConnectionLost} now, even while it is
         not reading this client (say, while a callback is pending with the
         client's next events queued past C{maxQueuedBytes}); what either
         side had not yet read is lost.
@@ -896,7 +930,7 @@ class InMemoryClient:
     @property
     def closeCode(self) -> int | None:
         """
-        The code of the server's close frame, or L{None} before one was
+        The code of the server's close frame, or C{None} before one was
         read (1005 for a close frame without a code).
         """
         self._pump()
@@ -978,7 +1012,7 @@ class InMemoryClient:
         """
         Let the connection catch up: the server reads what we sent, we read
         what it wrote (at most C{allowance} bytes more than L{reading}
-        allows: L{None}, no limit), until neither has anything to do.
+        allows: C{None}, no limit), until neither has anything to do.
 
         Not reentrant: an answer sent while reading (a pong, our close
         frame) waits to be delivered by the loop here, after what came

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_web -*-
 """
 Serving txclws resources inside a C{twisted.web} site, on the same port as
-its pages.
+its pages::
 
     root = Resource()
     root.putChild(b"", File("index.html"))
@@ -36,8 +36,8 @@ from txclws._core.accept import (
     checkResourcePath,
 )
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import HandshakeRequest, RequestHeaders
 from txclws._core.origin import OriginCheck
+from txclws._core.request import HandshakeRequest, RequestHeaders
 from txclws._core.responses import reasonPhrase
 from txclws._factory import WebSocketFactory
 from txclws._registry import ResourceRegistry
@@ -71,7 +71,7 @@ class WebSocketSite(Site):
     ) -> None:
         """
         @param factory: the limits and resources; a factory with the
-            defaults and an empty registry when L{None}.
+            defaults and an empty registry when C{None}.
         @param siteKwargs: passed to C{Site} (e.g. C{logPath}, C{timeout}).
         """
         super().__init__(root, **siteKwargs)  # type: ignore[no-untyped-call]
@@ -92,7 +92,7 @@ class WebSocketSite(Site):
         """
         The route of C{path}: the factory's registry, else the
         L{WebSocketUpgradeResource} at exactly that path in the site's tree
-        (static children only), else L{None}.
+        (static children only), else C{None}.
         """
         factory = self.wsFactory
         entry = factory.registry.lookup(path)
@@ -140,7 +140,7 @@ class WebSocketUpgradeResource(Resource):
     ) -> None:
         """
         @param factory: the limits to apply; a factory with the defaults and
-            an empty registry when L{None}.  Several upgrade resources may
+            an empty registry when C{None}.  Several upgrade resources may
             share one, and so share C{maxClients}.
         """
         super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653

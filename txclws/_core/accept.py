@@ -20,9 +20,10 @@ from typing import Generic, TypeVar
 from txclws._core.connection import WebSocketConnection
 from txclws._core.deflate import DeflateCodec, PerMessageDeflate
 from txclws._core.errors import HandshakeError
-from txclws._core.handshake import ClientHandshake, HandshakeRequest, checkUpgrade
+from txclws._core.handshake import ClientHandshake, checkUpgrade
 from txclws._core.hixie76 import BODY_SIZE, hixie76Location, startHixie76
 from txclws._core.origin import OriginCheck
+from txclws._core.request import HandshakeRequest
 from txclws._core.responses import acceptResponse, rejectResponse
 
 __all__ = [
@@ -50,9 +51,9 @@ class ServerSettings:
 
     @ivar maxFrameSize: the largest frame payload accepted (1009 over it).
     @ivar maxMessageSize: the largest message accepted (1009 over it).
-    @ivar deflate: the permessage-deflate policy, or L{None}.
+    @ivar deflate: the permessage-deflate policy, or C{None}.
     @ivar protocol76Support: whether hixie-76 / hybi-00 clients are served.
-    @ivar maxClients: the most clients at once (503 over it), or L{None}.
+    @ivar maxClients: the most clients at once (503 over it), or C{None}.
     """
 
     maxFrameSize: int = 1 << 20
@@ -70,7 +71,7 @@ class Accepted(Generic[_R]):
     @ivar response: the bytes of the 101 answer, to write first.
     @ivar connection: the sans-I/O connection, ready for the client's bytes.
     @ivar resource: the resource routed to.
-    @ivar subprotocol: the subprotocol agreed on, or L{None}.
+    @ivar subprotocol: the subprotocol agreed on, or C{None}.
     @ivar version: the protocol version (13, 8, 7, or 0 for hixie-76).
     @ivar leftover: bytes the client sent after the handshake: its first
         frames, to feed to C{connection}.
@@ -134,8 +135,8 @@ def checkResourcePath(path: str) -> str:
 def checkHeadSize(headSize: int, headerCount: int, maxHeadSize: int) -> None:
     """
     The head limits, for a head read by someone else (C{twisted.web}), after
-    the fact: the same verdicts as L{txclws._core.handshake.RequestHeadReader}
-    and L{txclws._core.handshake.parseRequestHead} give while reading.
+    the fact: the same verdicts as L{txclws._core.request.RequestHeadReader}
+    and L{txclws._core.request.parseRequestHead} give while reading.
 
     @raise HandshakeError: 431 for a head over C{maxHeadSize} bytes or more
         than L{MAX_HEADERS} header lines.

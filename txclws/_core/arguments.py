@@ -7,7 +7,7 @@ client) calls these before any protocol-specific code, so that a misuse
 raises the same exception whatever the peer speaks: C{TypeError} for an
 argument of the wrong type, C{ValueError} for a value the protocol cannot
 carry.  They return the argument in the form the framing needs (UTF-8
-bytes, a close code or L{None}), so nothing is checked or encoded twice.
+bytes, a close code or C{None}), so nothing is checked or encoded twice.
 
 @since: 0.2.0
 """
@@ -39,14 +39,14 @@ def checkCloseArguments(
     """
     Check the arguments of C{close(code, reason)}.
 
-    @param code: the status code, or L{None} for a close with no status.
+    @param code: the status code, or C{None} for a close with no status.
     @param reason: the reason text.
     @param version: the connection's C{Sec-WebSocket-Version}: 7 and 8 may
         send 1004 as well (hybi-07/08 section 7.4.1).  Version 0 (hixie-76,
         which carries no code) is held to RFC 6455's rules, so that a
         resource's error handling does not depend on its peer's protocol.
-    @return: the code (a plain C{int}) or L{None}, and the reason as UTF-8.
-    @raise TypeError: C{code} is neither an C{int} nor L{None} (C{1000.0},
+    @return: the code (a plain C{int}) or C{None}, and the reason as UTF-8.
+    @raise TypeError: C{code} is neither an C{int} nor C{None} (C{1000.0},
         C{"1000"} and C{True} included), or C{reason} is not a C{str}.
     @raise ValueError: C{code} may not be sent (1005 and 1006 never are,
         RFC 6455 7.4.1), C{reason} is over L{MAX_CLOSE_REASON} bytes of
@@ -139,8 +139,8 @@ def checkFrameSize(frameSize: object) -> int | None:
     """
     Check the C{frameSize} a message is to be split by.
 
-    @return: it, as a plain C{int}, or L{None} (one frame).
-    @raise TypeError: it is neither an C{int} nor L{None}.
+    @return: it, as a plain C{int}, or C{None} (one frame).
+    @raise TypeError: it is neither an C{int} nor C{None}.
     @raise ValueError: it is not positive.
     """
     if frameSize is None:

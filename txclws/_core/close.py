@@ -34,7 +34,6 @@ from txclws._core.frames import CloseCode
 
 __all__ = [
     "MAX_CLOSE_REASON",
-    "checkOutgoingCloseCode",
     "isValidCloseCode",
     "parseClosePayload",
     "serializeClosePayload",
@@ -105,30 +104,11 @@ def wireCloseCode(code: int, version: int = 13) -> int:
     return code
 
 
-def checkOutgoingCloseCode(code: int, reason: str, version: int = 13) -> bytes:
-    """
-    Validate a close code and reason we are about to send.
-
-    @param version: as for L{isValidCloseCode}.
-    @return: the reason encoded as UTF-8.
-    @raise ValueError: the code may not be sent, or the reason is too long.
-    """
-    if not isValidCloseCode(code, version):
-        raise ValueError(f"close code {code} may not be sent (RFC 6455 7.4)")
-    encoded = reason.encode("utf-8")
-    if len(encoded) > MAX_CLOSE_REASON:
-        raise ValueError(
-            f"close reason is {len(encoded)} bytes in UTF-8;"
-            f" it must be under {MAX_CLOSE_REASON + 1}"
-        )
-    return encoded
-
-
 def serializeClosePayload(code: int | None, reason: bytes = b"") -> bytes:
     """
     The payload of a close frame: nothing, or a code then a UTF-8 reason.
 
-    @param code: the status code, or L{None} for a close with no status.
+    @param code: the status code, or C{None} for a close with no status.
     """
     if code is None:
         return b""

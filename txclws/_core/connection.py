@@ -13,21 +13,24 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from txclws._core.close import (
-    checkOutgoingCloseCode,
-    serializeClosePayload,
-    wireCloseCode,
+from txclws._core.arguments import (
+    checkBinaryMessage,
+    checkCloseArguments,
+    checkFrameSize,
+    checkPingPayload,
+    checkTextMessage,
 )
+from txclws._core.close import serializeClosePayload, wireCloseCode
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
+from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, ConnectionFailed, Event
 from txclws._core.frames import (
-    MAX_CONTROL_PAYLOAD,
     CloseCode,
     Opcode,
     serializeFrame,
     serializeMessage,
 )
-from txclws._core.reader import EventReader, MessageReader
+from txclws._core.reader import MessageReader
 
 if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec
@@ -81,7 +84,7 @@ _RSV1 = 0x40
 #: REMOTE_CLOSING and FAILING our close frame is owed but not sent yet: the
 #: owner handles the events that came before the close or the failure
 #: first, and whatever it sends for them goes out ahead of our close frame.
-_CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING})
+_CAN_SEND = (_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING)
 
 #: States in which we may send what the peer did not ask for (a broadcast,
 #: a keepalive ping): L{_CAN_SEND} but FAILING.  A peer that broke the
@@ -89,7 +92,10 @@ _CAN_SEND = frozenset({_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING})
 #: then our close frame; nothing unsolicited (RFC 6455 7.1.7: fail it, do
 #: not go on talking).  A peer in REMOTE_CLOSING closed cleanly and still
 #: reads until our close frame goes out (RFC 6455 5.5.1).
-_MAY_BROADCAST = frozenset({_S.OPEN, _S.REMOTE_CLOSING})
+#: Tuples, not sets: membership in a tuple compares by identity first, while
+#: a set hashes the member, and an Enum's hash is Python code (a broadcast to
+#: 1,000 clients paid 1,000 calls of it).
+_MAY_BROADCAST = (_S.OPEN, _S.REMOTE_CLOSING)
 
 
 class WebSocketConnection:
@@ -98,7 +104,7 @@ class WebSocketConnection:
 
     @ivar state: the L{ConnectionState}.
     @ivar closeCode: the code of the close frame received (or, after a
-        failure, the one we failed with), else L{None}.
+        failure, the one we failed with), else C{None}.
     @ivar closeReason: the matching reason text.
     """
 
@@ -173,30 +179,58 @@ class WebSocketConnection:
 
         @param text: the text, or its UTF-8 encoding.
         @param frameSize: split into frames of at most this many bytes.
+        @raise TypeError: see L{checkTextMessage} and L{checkFrameSize}.
+        @raise ValueError: C{text} is bytes that are not UTF-8, or
+            C{frameSize} is not positive.
         @raise ConnectionClosed: a close frame was sent already.
-        @raise ValueError: C{text} is bytes that are not UTF-8.
+        """
+        return self.frameUtf8(checkTextMessage(text), checkFrameSize(frameSize))
+
+    def frameUtf8(self, payload: bytes, frameSize: int | None = None) -> bytes:
+        """
+        Frame a text message whose payload is known to be UTF-8, and a
+        C{frameSize} known to be valid: what L{checkTextMessage} and
+        L{checkFrameSize} returned (the client API checks its arguments
+        first, before it looks at the connection).
+
+        @raise ConnectionClosed: a close frame was sent already.
         """
         state = self.state
         if state is not _S.OPEN and state not in _CAN_SEND:
             raise ConnectionClosed(f"connection is {state.name}")
-        payload = text.encode("utf-8") if type(text) is str else encodeText(text)
         if frameSize is None and len(payload) < 126 and self._compression is None:
             # The common case, framed directly: FIN + text, 7-bit length
             # (RFC 6455 5.2).
             return bytes((0x81, len(payload))) + payload
         return self._frameOrRefuse(Opcode.TEXT, payload, frameSize)
 
-    def frameBinary(self, data: bytes, frameSize: int | None = None) -> bytes:
+    def frameBinary(
+        self, data: bytes | memoryview, frameSize: int | None = None
+    ) -> bytes:
         """
         Frame a binary message.
 
+        @raise TypeError: see L{checkBinaryMessage} and L{checkFrameSize}.
+        @raise ValueError: C{frameSize} is not positive.
+        @raise UnsupportedByProtocol: the protocol has no binary messages.
         @raise ConnectionClosed: a close frame was sent already.
         """
+        payload = checkBinaryMessage(data)
+        size = checkFrameSize(frameSize)
+        self.checkCanCarry(Opcode.BINARY)
         self._checkCanSend()
-        return self._frameOrRefuse(Opcode.BINARY, data, frameSize)
+        return self._frameOrRefuse(Opcode.BINARY, payload, size)
+
+    def checkCanCarry(self, opcode: int) -> None:
+        """
+        Refuse what this protocol has no frames for, whatever the state: a
+        misuse that no timing makes right.  RFC 6455 carries everything.
+
+        @raise UnsupportedByProtocol: it cannot.
+        """
 
     def _frameOrRefuse(
-        self, opcode: int, payload: bytes, frameSize: int | None
+        self, opcode: int, payload: bytes | memoryview, frameSize: int | None
     ) -> bytes:
         frame = self.frameMessage(opcode, payload, frameSize)
         if frame is None:
@@ -225,7 +259,7 @@ class WebSocketConnection:
         The bytes of a broadcast message for this peer, framed once per
         L{wireKey}: reused from C{frames}, or framed and added to it.
 
-        @return: the bytes, or L{None} if this peer may not be sent a
+        @return: the bytes, or C{None} if this peer may not be sent a
             broadcast now (L{mayBroadcast}) or its protocol cannot carry it.
         """
         if self.state not in _MAY_BROADCAST:
@@ -237,7 +271,7 @@ class WebSocketConnection:
         return data
 
     def frameMessage(
-        self, opcode: int, payload: bytes, frameSize: int | None = None
+        self, opcode: int, payload: bytes | memoryview, frameSize: int | None = None
     ) -> bytes | None:
         """
         The bytes that carry a message to this connection's peer: what a
@@ -245,7 +279,7 @@ class WebSocketConnection:
         frame, RFC 7692 section 6) when permessage-deflate was agreed and
         the message is not too short to gain from it.
 
-        @return: the bytes, or L{None} if the protocol cannot carry it.
+        @return: the bytes, or C{None} if the protocol cannot carry it.
         """
         compression = self._compression
         if compression is not None and len(payload) >= compression.minSize:
@@ -258,11 +292,15 @@ class WebSocketConnection:
         """
         Frame a ping.
 
+        @raise TypeError: the payload is not bytes-like.
         @raise ValueError: the payload is over 125 bytes.
+        @raise UnsupportedByProtocol: the protocol has no pings.
         @raise ConnectionClosed: a close frame was sent already.
         """
+        data = checkPingPayload(payload)
+        self.checkCanCarry(Opcode.PING)
         self._checkCanSend()
-        return serializeFrame(Opcode.PING, _controlPayload(payload))
+        return serializeFrame(Opcode.PING, data)
 
     def framePong(self, payload: bytes = b"") -> bytes:
         """
@@ -272,19 +310,22 @@ class WebSocketConnection:
         """
         if self.state not in _CAN_SEND:
             return b""
-        return serializeFrame(Opcode.PONG, _controlPayload(payload))
+        return serializeFrame(Opcode.PONG, checkPingPayload(payload))
 
     def frameClose(self, code: int | None = 1000, reason: str = "") -> bytes:
         """
         Frame our close frame, once.
 
         In C{REMOTE_CLOSING} this is the reply to the peer's close: pass its
-        code (or L{None}, for a close without a status) to echo it.
+        code (or C{None}, for a close without a status) to echo it.
 
-        @param code: the status code, or L{None} to send no status.
+        @param code: the status code, or C{None} to send no status; the
+            peer's 1005 (it sent no status) is echoed as no status.
         @param reason: the reason text (under 123 bytes of UTF-8).
         @return: the close frame, or nothing if ours was already sent.
-        @raise ValueError: the code may not be sent or the reason is too long.
+        @raise TypeError: see L{checkCloseArguments}.
+        @raise ValueError: the code may not be sent or the reason is too long
+            (L{checkCloseArguments}).
         """
         following = _AFTER_CLOSE_SENT.get(self.state)
         if following is None:
@@ -294,33 +335,11 @@ class WebSocketConnection:
         return frame
 
     def _closeFrame(self, code: int | None, reason: str) -> bytes:
-        if code is None or code == CloseCode.NO_STATUS_RCVD:
-            payload = serializeClosePayload(None)
-        else:
-            reasonBytes = checkOutgoingCloseCode(code, reason, self.version)
-            wire = wireCloseCode(code, self.version)
-            payload = serializeClosePayload(wire, reasonBytes)
-        return serializeFrame(Opcode.CLOSE, payload)
-
-
-def encodeText(text: str | bytes) -> bytes:
-    """
-    The UTF-8 bytes of a text message.
-
-    @raise ValueError: C{text} is bytes that are not UTF-8.
-    """
-    if isinstance(text, str):
-        return text.encode("utf-8")
-    try:
-        bytes(text).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError("a text message given as bytes must be UTF-8") from exc
-    return bytes(text)
-
-
-def _controlPayload(payload: bytes) -> bytes:
-    if len(payload) > MAX_CONTROL_PAYLOAD:
-        raise ValueError(
-            f"control frame payload of {len(payload)} bytes; the most is 125"
-        )
-    return bytes(payload)
+        if code == CloseCode.NO_STATUS_RCVD and not reason:
+            # Echoing a peer's close that had no status (RFC 6455 5.5.1).
+            code = None
+        checked, reasonBytes = checkCloseArguments(code, reason, self.version)
+        if checked is None:
+            return serializeFrame(Opcode.CLOSE, serializeClosePayload(None))
+        wire = wireCloseCode(checked, self.version)
+        return serializeFrame(Opcode.CLOSE, serializeClosePayload(wire, reasonBytes))

@@ -110,9 +110,9 @@ class PerMessageDeflate:
         Accept the first of the client's permessage-deflate offers that we
         can, in the client's order of preference.
 
-        @param header: the C{Sec-WebSocket-Extensions} value(s), or L{None}.
+        @param header: the C{Sec-WebSocket-Extensions} value(s), or C{None}.
         @return: the response header value and the agreed parameters, or
-            L{None} when no offer is acceptable (the connection then goes on
+            C{None} when no offer is acceptable (the connection then goes on
             without compression).
         """
         for name, params in parseExtensions(header or ""):
@@ -254,7 +254,7 @@ class DeflateCodec:
 
     # -- outgoing --------------------------------------------------------
 
-    def compress(self, payload: bytes) -> bytes:
+    def compress(self, payload: bytes | memoryview) -> bytes:
         """
         Compress one whole message (RFC 7692 section 7.2.1): the deflate
         output up to a sync flush, less its final C{00 00 ff ff}.

@@ -7,7 +7,7 @@ failed with (RFC 6455 section 7.4.1); a L{HandshakeError} carries the HTTP
 status the opening handshake is refused with.  Each is turned into what the
 peer sees in exactly one place: a protocol error becomes a
 L{txclws._core.events.ConnectionFailed} event in
-L{txclws._core.reader.EventReader.feed}, whose code the session sends back
+L{txclws._core.eventreader.EventReader.feed}, whose code the session sends back
 in its close frame (L{txclws._core.connection.WebSocketConnection.frameClose});
 a handshake error becomes a L{txclws._core.accept.Refused}, whose bytes
 L{txclws._core.responses.rejectResponse} builds.

@@ -79,7 +79,7 @@ def serializeFrame(
     @param payload: the (unmasked) payload.
     @param fin: the FIN bit.
     @param rsv: the RSV1-3 bits, already shifted into place (C{0x40} is RSV1).
-    @param mask: a 4-byte masking key (clients only), or L{None}.
+    @param mask: a 4-byte masking key (clients only), or C{None}.
     """
     first = (0x80 if fin else 0) | rsv | opcode
     length = len(payload)
@@ -96,14 +96,17 @@ def serializeFrame(
 
 
 def serializeMessage(
-    opcode: int, payload: bytes, frameSize: int | None = None, rsv: int = 0
+    opcode: int,
+    payload: bytes | memoryview,
+    frameSize: int | None = None,
+    rsv: int = 0,
 ) -> bytes:
     """
     Serialise a whole server-to-client message, fragmented if asked.
 
     @param opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
     @param payload: the message's bytes.
-    @param frameSize: at most this many payload bytes per frame, or L{None}
+    @param frameSize: at most this many payload bytes per frame, or C{None}
         for a single frame.
     @param rsv: RSV bits of the first frame (RSV1 marks a compressed message,
         RFC 7692 section 6); continuation frames never carry them.

@@ -17,15 +17,15 @@ from hashlib import md5
 from struct import pack
 from typing import Protocol
 
-from txclws._core.connection import WebSocketConnection, encodeText
+from txclws._core.connection import WebSocketConnection
 from txclws._core.errors import (
     HandshakeError,
     MessageTooBig,
     UnsupportedByProtocol,
 )
+from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, Event, TextMessage
 from txclws._core.frames import CloseCode, Opcode
-from txclws._core.reader import EventReader
 from txclws._core.utf8 import Utf8Validator
 
 __all__ = [
@@ -46,7 +46,7 @@ BODY_SIZE = 8
 
 class _Headers(Protocol):
     """
-    What L{hixie76Keys} reads: a L{txclws._core.handshake.RequestHeaders}.
+    What L{hixie76Keys} reads: a L{txclws._core.request.RequestHeaders}.
     """
 
     def count(self, name: str) -> int: ...
@@ -272,7 +272,7 @@ class Hixie76Connection(WebSocketConnection):
     A hixie-76 connection: the same state machine and events as
     L{WebSocketConnection}, with hixie-76 framing.
 
-    Text only: L{frameBinary} and L{framePing} raise L{UnsupportedByProtocol}
+    Text only: C{frameBinary} and C{framePing} raise L{UnsupportedByProtocol}
     (L{frameMessage} has no frame for a binary message), and a broadcast of
     binary data skips these clients.
     """
@@ -287,22 +287,26 @@ class Hixie76Connection(WebSocketConnection):
         # hixie-76 has no frames beyond messages: one limit covers both.
         self._reader = Hixie76Reader(min(maxFrameSize, maxMessageSize))
 
-    def frameText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
+    def frameUtf8(self, payload: bytes, frameSize: int | None = None) -> bytes:
         """
         A text frame: C{0x00}, the UTF-8 bytes, C{0xFF} (hixie-76 4.2);
         C{frameSize} does not apply.
 
         @raise ConnectionClosed: a closing frame was sent already.
-        @raise ValueError: C{text} is bytes that are not UTF-8.
         """
         self._checkCanSend()
-        return b"\x00" + encodeText(text) + b"\xff"
+        return b"\x00" + payload + b"\xff"
 
-    def framePing(self, payload: bytes = b"") -> bytes:
+    def checkCanCarry(self, opcode: int) -> None:
         """
-        @raise UnsupportedByProtocol: hixie-76 has no pings.
+        hixie-76 carries text alone (and its closing frame).
+
+        @raise UnsupportedByProtocol: a binary message or a ping.
         """
-        raise UnsupportedByProtocol("hixie-76 has no ping frames")
+        if opcode == Opcode.BINARY:
+            raise UnsupportedByProtocol("hixie-76 has no binary messages")
+        if opcode != Opcode.TEXT:
+            raise UnsupportedByProtocol("hixie-76 has no ping frames")
 
     def framePong(self, payload: bytes = b"") -> bytes:
         """
@@ -311,10 +315,10 @@ class Hixie76Connection(WebSocketConnection):
         return b""
 
     def frameMessage(
-        self, opcode: int, payload: bytes, frameSize: int | None = None
+        self, opcode: int, payload: bytes | memoryview, frameSize: int | None = None
     ) -> bytes | None:
         """
-        A text frame; L{None} for a binary message, which hixie-76 cannot
+        A text frame; C{None} for a binary message, which hixie-76 cannot
         carry.  C{frameSize} does not apply: hixie-76 has no fragments.
         """
         if opcode != Opcode.TEXT:

@@ -24,135 +24,30 @@ from typing import Protocol
 from txclws._core.close import parseClosePayload
 from txclws._core.errors import (
     InvalidFrame,
-    InvalidPayload,
     MessageTooBig,
-    WebSocketProtocolError,
 )
+from txclws._core.eventreader import EventReader, MessageBuffer, appendMessage
 from txclws._core.events import (
     BinaryMessage,
     CloseReceived,
-    ConnectionFailed,
     Event,
     PingReceived,
     PongReceived,
     TextMessage,
 )
+from txclws._core.frames import Opcode
 from txclws._core.mask import applyMask, rotateMask
 from txclws._core.utf8 import Utf8Validator
 
-__all__ = ["EventReader", "IncomingCompression", "MessageBuffer", "MessageReader"]
+__all__ = ["IncomingCompression", "MessageReader"]
 
-_TEXT = 0x1
-_BINARY = 0x2
-_CLOSE = 0x8
-_PING = 0x9
-_PONG = 0xA
+# Plain ints for the hot path's comparisons, taken from the one definition.
+_TEXT = int(Opcode.TEXT)
+_BINARY = int(Opcode.BINARY)
+_CLOSE = int(Opcode.CLOSE)
+_PING = int(Opcode.PING)
+_PONG = int(Opcode.PONG)
 _RSV1 = 0x40
-
-
-def _appendMessage(events: list[Event], isText: bool, payload: bytes) -> None:
-    """
-    Add the event for a message that arrived whole in one frame.
-
-    @raise InvalidPayload: a text message that is not UTF-8.
-    """
-    if isText:
-        try:
-            events.append(TextMessage(payload.decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            raise InvalidPayload("text is not valid UTF-8") from exc
-    else:
-        events.append(BinaryMessage(payload))
-
-
-class EventReader:
-    """
-    Turns a byte stream into events through its C{_parse}; a protocol
-    violation ends the stream with a L{ConnectionFailed}, after which the
-    reader ignores all input (RFC 6455 section 7.1.7).
-
-    @ivar _done: a close frame or a failure ended the stream.
-    """
-
-    __slots__ = ("_done",)
-
-    def __init__(self) -> None:
-        self._done = False
-
-    def feed(self, data: bytes) -> list[Event]:
-        """
-        Parse the next bytes of the stream.
-
-        @return: the events the bytes complete, in order.  A
-            L{ConnectionFailed} or L{CloseReceived} is always last; after
-            it, this reader ignores all input.
-        """
-        if self._done:
-            return []
-        events: list[Event] = []
-        try:
-            self._parse(data, events)
-        except WebSocketProtocolError as exc:
-            self._done = True
-            events.append(ConnectionFailed(exc.closeCode, str(exc)))
-        return events
-
-    def _parse(self, data: bytes, events: list[Event]) -> None:
-        raise NotImplementedError
-
-
-class MessageBuffer:
-    """
-    The unmasked pieces of a message being assembled, joined once at its
-    end.
-
-    A piece of 4 KiB or more is kept as it is, so a large message costs
-    one allocation of its full size, at the end (growing one buffer would
-    reallocate it again and again, each time on fresh pages).  Smaller
-    pieces are gathered into blocks of 64 KiB, so that a message arriving
-    byte by byte costs no more memory than its bytes.
-    """
-
-    __slots__ = ("_parts", "_small", "size")
-
-    #: Pieces at least this long are kept whole.
-    PIECE = 4096
-    #: Small pieces are gathered into blocks of this size.
-    BLOCK = 65536
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._small = bytearray()
-        self.size = 0
-
-    def append(self, piece: bytes) -> None:
-        """
-        Add the next piece.
-        """
-        self.size += len(piece)
-        if len(piece) >= self.PIECE:
-            if self._small:
-                self._parts.append(bytes(self._small))
-                self._small = bytearray()
-            self._parts.append(piece)
-            return
-        small = self._small
-        small += piece
-        if len(small) >= self.BLOCK:
-            self._parts.append(bytes(small))
-            self._small = bytearray()
-
-    def join(self) -> bytes:
-        """
-        The whole message (one piece is returned as it is, with no copy).
-        """
-        if self._small:
-            self._parts.append(bytes(self._small))
-            self._small = bytearray()
-        parts = self._parts
-        if len(parts) == 1:
-            return bytes(parts[0])
-        return b"".join(parts)
 
 
 class IncomingCompression(Protocol):
@@ -272,7 +167,7 @@ class MessageReader(EventReader):
                 ):
                     payload = applyMask(data[pos + 6 : stop], data[pos + 2 : pos + 6])
                     pos = stop
-                    _appendMessage(events, first == 0x81, payload)
+                    appendMessage(events, first == 0x81, payload)
                     continue
             if remaining >= 0:
                 # The rest of a frame whose payload began in an earlier call.
@@ -427,7 +322,7 @@ class MessageReader(EventReader):
             return
         if opcode and self._fin and not self._rsv1:
             # A whole, uncompressed, unfragmented message.
-            _appendMessage(events, opcode == _TEXT, payload)
+            appendMessage(events, opcode == _TEXT, payload)
             return
         if opcode:
             self._startMessage(opcode)

@@ -55,7 +55,7 @@ def acceptResponse(
 def reasonPhrase(status: int) -> str | None:
     """
     The reason phrase of an HTTP status this module answers with (RFC 9110
-    section 15), or L{None} for another status.
+    section 15), or C{None} for another status.
     """
     return _REASONS.get(status)
 

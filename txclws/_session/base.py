@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from txclws._core.connection import WebSocketConnection
 from txclws._core.events import Event
-from txclws._core.handshake import RequestHeaders
+from txclws._core.request import RequestHeaders
 from txclws._session.flow import DrainWaiters
 
 if TYPE_CHECKING:

@@ -55,7 +55,7 @@ class ClosingSession(SessionBase):
         self._inputOpen = False
         self._closeWhenPeerDoes()
 
-    def _sendClose(self, code: int, reason: str) -> None:
+    def _sendClose(self, code: int | None, reason: str) -> None:
         if self._lost:
             # E.g. a REJECT fired after the client left: nothing to close,
             # and a close timer would only keep a dead connection alive.

@@ -4,7 +4,7 @@ A session's events to its resource, one at a time and in order.
 
 Each event the core returns is answered at once (pings), kept (our own
 keepalive pongs), queued behind a pending callback, or dispatched.  A
-callback that returns an unfired L{Deferred} holds this client's next events
+callback that returns an unfired C{Deferred} holds this client's next events
 until it fires.  Callbacks that raise, or whose Deferred fails, are logged
 and close this client alone with 1011: the only C{except Exception} of the
 session, at its boundary with application code.

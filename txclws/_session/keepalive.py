@@ -35,10 +35,10 @@ class KeepalivePolicy:
     """
     The factory's keepalive settings.
 
-    @ivar pingInterval: ping a client quiet this long; L{None}: never.
+    @ivar pingInterval: ping a client quiet this long; C{None}: never.
     @ivar pingTimeout: drop a pinged client that stays quiet this long.
     @ivar idleTimeout: close a client that sent nothing but pongs to our
-        pings this long; L{None}: never.
+        pings this long; C{None}: never.
     """
 
     pingInterval: float | None
@@ -76,7 +76,7 @@ def keepaliveDecision(
     @param lastReceived: when its last bytes arrived.
     @param lastActive: when its last bytes other than pongs to our
         keepalive pings arrived.
-    @param pingSentAt: when our unanswered keepalive ping left, or L{None}.
+    @param pingSentAt: when our unanswered keepalive ping left, or C{None}.
     @param canPing: whether it may be pinged now (its protocol has pings
         and it may be sent unsolicited frames).
     """
@@ -132,7 +132,7 @@ class KeepaliveSweep:
 
     def period(self) -> float | None:
         """
-        Seconds between sweeps, or L{None} when nothing needs sweeping.
+        Seconds between sweeps, or C{None} when nothing needs sweeping.
         """
         policy = self._policy()
         intervals = [

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_protocol,tests.test_resilience,tests.test_keepalive -*-
+# -*- test-case-name: tests.test_protocol,tests.test_client_api -*-
 """
 L{WebSocketSession}: one WebSocket client over any L{IByteStream}, as its
 resource sees it (L{IWebSocketClient}).
@@ -28,8 +28,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
+from txclws._core.arguments import (
+    checkBinaryMessage,
+    checkCloseArguments,
+    checkFrameSize,
+    checkPingPayload,
+    checkTextMessage,
+)
 from txclws._core.errors import ConnectionClosed
-from txclws._core.frames import CloseCode
+from txclws._core.frames import CloseCode, Opcode
 from txclws._resource import IWebSocketClient
 from txclws._session.base import SessionOwner
 from txclws._session.dispatch import KEEPALIVE_PAYLOAD, DispatchingSession
@@ -48,6 +55,7 @@ from txclws._session.keepalive import (
 
 if TYPE_CHECKING:
     from txclws._core.accept import Accepted
+    from txclws._core.connection import WebSocketConnection
     from txclws._core.handshake import ClientHandshake
     from txclws._resource import IWebSocketResource
     from txclws._session.stream import IByteStream
@@ -84,7 +92,15 @@ class IFramedWriter(Interface):
 class WebSocketSession(DispatchingSession):
     """
     One open WebSocket client over an L{IByteStream}.
+
+    @ivar _disconnectWaiters: the Deferreds of L{whenDisconnected}, made on
+        first need (most clients have one waiter, a hub, or none).
+    @ivar _disconnectNotified: L{whenDisconnected}'s Deferreds have fired:
+        the client is gone for good.
     """
+
+    _disconnectWaiters: list[Deferred[None]] | None = None
+    _disconnectNotified = False
 
     # -- opening and ending ------------------------------------------------
 
@@ -173,36 +189,82 @@ class WebSocketSession(DispatchingSession):
         """
         Send a text message.  See L{IWebSocketClient.writeText}.
         """
+        # The arguments first, then the client's state: the same misuse
+        # raises the same error on every client kind, open or closed.
+        payload = checkTextMessage(message)
+        if frameSize is not None:
+            frameSize = checkFrameSize(frameSize)
         connection = self._connection
         if connection is None or self._lost:
             raise ConnectionClosed("the client is not connected")
-        self._sink.write(connection.frameText(message, frameSize))
+        self._sink.write(connection.frameUtf8(payload, frameSize))
 
     def writeBinary(self, data: bytes, frameSize: int | None = None) -> None:
         """
         Send a binary message.  See L{IWebSocketClient.writeBinary}.
         """
-        connection = self._connection
-        if connection is None or self._lost:
-            raise ConnectionClosed("the client is not connected")
-        self._sink.write(connection.frameBinary(data, frameSize))
+        payload = checkBinaryMessage(data)
+        size = checkFrameSize(frameSize)
+        connection = self._sendingConnection(Opcode.BINARY)
+        self._sink.write(connection.frameBinary(payload, size))
 
     def ping(self, payload: bytes = b"") -> None:
         """
         Send a ping.  See L{IWebSocketClient.ping}.
         """
-        connection = self._connection
-        if connection is None or self._lost:
-            raise ConnectionClosed("the client is not connected")
-        self._sink.write(connection.framePing(payload))
+        data = checkPingPayload(payload)
+        connection = self._sendingConnection(Opcode.PING)
+        self._sink.write(connection.framePing(data))
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
         """
         Start the close handshake.  See L{IWebSocketClient.close}.
         """
+        # hixie-76 (version 0) has no codes, but is held to RFC 6455's
+        # rules, so a resource's error handling does not depend on its peer.
+        checkCloseArguments(code, reason, self.websocketVersion)
         if self._connection is None or self._lost:
             return
         self._sendClose(code, reason)
+
+    def whenDisconnected(self) -> Deferred[None]:
+        """
+        See L{IWebSocketClient.whenDisconnected}.
+        """
+        if self._disconnectNotified:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        if self._disconnectWaiters is None:
+            self._disconnectWaiters = []
+        self._disconnectWaiters.append(waiter)
+        return waiter
+
+    def _notifyDisconnected(self) -> None:
+        """
+        The client is gone and its last callback done: C{clientDisconnected}
+        (if it was accepted), then whoever waits in L{whenDisconnected}.
+        """
+        super()._notifyDisconnected()
+        if self._disconnectNotified:
+            return
+        self._disconnectNotified = True
+        waiters, self._disconnectWaiters = self._disconnectWaiters, None
+        for waiter in waiters or ():
+            waiter.callback(None)
+
+    def _sendingConnection(self, opcode: int) -> WebSocketConnection:
+        """
+        The connection to frame a binary message or a ping on, once the
+        arguments are checked: first what the protocol cannot carry
+        (hixie-76: L{UnsupportedByProtocol}, whenever it is asked), then
+        whether the client is still here (L{ConnectionClosed}).
+        """
+        connection = self._connection
+        if connection is not None:
+            connection.checkCanCarry(opcode)
+        if connection is None or self._lost:
+            raise ConnectionClosed("the client is not connected")
+        return connection
 
     @property
     def bufferedAmount(self) -> int:
@@ -267,7 +329,11 @@ class WebSocketSession(DispatchingSession):
         if connection is None or self._lost:
             return False
         data = connection.broadcastFrame(opcode, payload, frameSize, frames)
-        if data is None or not self._admitBroadcast(len(data)):
+        if data is None:
+            return False
+        if (
+            self._pausedForWrites or self.owner.maxBuffer < TRANSPORT_BUFFER_SIZE
+        ) and not self._admitBroadcast(len(data)):
             return False
         self._sink.write(data)
         return True
