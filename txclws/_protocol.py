@@ -35,7 +35,11 @@ from txclws._core.accept import (
 from txclws._core.errors import HandshakeError
 from txclws._core.handshake import ClientHandshake
 from txclws._core.origin import OriginCheck
-from txclws._core.request import RequestHeadReader, parseRequestHead
+from txclws._core.request import (
+    HandshakeRequest,
+    RequestHeadReader,
+    parseRequestHead,
+)
 from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
 from txclws._session.base import SessionOwner
@@ -99,6 +103,15 @@ class FrontDoorState(Enum):
 
 
 _S = FrontDoorState
+
+
+def _upgrading(request: HandshakeRequest) -> bool:
+    """
+    Whether C{request} asks for a WebSocket upgrade: such a request for a
+    path we do not route is refused (404) as on the direct path, never
+    handed to HTTP, whose answer would differ (issue 11, exact routing).
+    """
+    return "websocket" in [t.lower() for t in request.headers.tokens("Upgrade")]
 
 
 @implementer(IHandshakeListener)
@@ -211,7 +224,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             self._refuse(Refused.fromError(error))
             return
         route = self._route(request.path)
-        if route is None and self.httpFallback is not None:
+        if route is None and self.httpFallback is not None and not _upgrading(request):
             self._handToHTTP(data=self._head + b"\r\n\r\n" + leftover)
             return
         if route is not None:
