@@ -14,7 +14,13 @@ setup(
     python_requires=">=3.10",
     # twisted.plugins has no __init__.py of ours: the plugin module drops
     # into Twisted's own package (see twisted/plugins/txclws_plugin.py).
-    packages=["txclws", "txclws._core", "twisted.plugins"],
+    packages=[
+        "txclws",
+        "txclws._core",
+        "txclws._session",
+        "txclws._h2",
+        "twisted.plugins",
+    ],
     package_data={"txclws": ["py.typed", "demo.html"]},
     install_requires=["twisted>=23.10", "zope.interface>=5"],
     extras_require={
@@ -27,6 +33,10 @@ setup(
         # 1.6 is the first whose connections reconnect through Twisted's
         # ClientService (RedisFactory.startConnecting, which RedisHub uses).
         "redis": ["txredisapi>=1.6"],
+        # HTTP/2 on TLS ports (ALPN h2) and h2c: pages, and WebSockets by
+        # RFC 8441.  4.1 is the first h2 to accept the :protocol
+        # pseudo-header of an extended CONNECT.
+        "http2": ["h2>=4.1"],
         "test": [
             "twisted[tls]>=23.10",
             # The tests exercise both masking ways, so NumPy is needed.
@@ -38,6 +48,7 @@ setup(
             # tests/test_hub.py and test_scaling.py run RedisHub against a
             # real redis-server.
             "txredisapi>=1.6",
+            "h2>=4.1",
         ],
         # mypy-zope pins the mypy versions it supports: 1.0.17 is the first
         # for mypy 2.4 (the [tool.mypy] plugin in pyproject.toml).  pydoctor

@@ -22,6 +22,9 @@ from websockets.sync.client import connect as wsConnect
 
 from txclws import ResourceRegistry, WebSocketFactory, WebSocketResource, anyOrigin
 
+#: The HTTP/2 tests' server fixture (h2server).
+pytest_plugins = ["tests._h2server"]
+
 #: Upper bound, in seconds, for waiting on any event over real sockets.
 WAIT = 10.0
 

@@ -561,9 +561,12 @@ def test_siteFactoryRegistry() -> None:
 
 def test_siteALPN() -> None:
     """
-    A L{WebSocketSite} offers only HTTP/1.1 by ALPN, for now.
+    A L{WebSocketSite} offers HTTP/2 then HTTP/1.1 by ALPN (the h2 library
+    is installed for the tests), and only HTTP/1.1 with C{http2=False}.
     """
-    assert FrontSite().site.acceptableProtocols() == [b"http/1.1"]
+    assert WebSocketSite(Resource()).acceptableProtocols() == [b"h2", b"http/1.1"]
+    plain = WebSocketSite(Resource(), http2=False)
+    assert plain.acceptableProtocols() == [b"http/1.1"]
 
 
 def test_daemonTreeBehindWebSocketSite() -> None:

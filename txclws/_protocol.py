@@ -17,7 +17,12 @@ from collections.abc import Callable, Collection, Sequence
 from enum import Enum
 from typing import cast
 
-from twisted.internet.interfaces import IHandshakeListener, IProtocol, ISSLTransport
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IProtocol,
+    ISSLTransport,
+    ITransport,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -104,6 +109,10 @@ class FrontDoorState(Enum):
 
 _S = FrontDoorState
 
+#: The HTTP/2 connection preface's first line (RFC 9113 3.4), which the
+#: head reader reads as a request head.
+HTTP2_PREFACE_HEAD = b"PRI * HTTP/2.0"
+
 
 def _upgrading(request: HandshakeRequest) -> bool:
     """
@@ -134,6 +143,10 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
 
     owner: FrontDoorOwner
     httpFallback: Callable[[], IProtocol] | None = None
+    #: Builds the HTTP/2 connection that takes over a connection opening
+    #: with the HTTP/2 preface (RFC 9113 3.4), or returns C{None} when
+    #: HTTP/2 is not served on that transport; C{None}: never.
+    http2Takeover: Callable[[ITransport], IProtocol | None] | None = None
     routeLookup: Callable[[str], Route | None] | None = None
 
     _state = _S.READING_HEAD
@@ -219,6 +232,8 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             self._head = head
             leftover = self._headReader.leftover
             self._headReader = None
+            if head == HTTP2_PREFACE_HEAD and self._handToHTTP2(leftover):
+                return
             request = parseRequestHead(head, MAX_HEADERS)
         except HandshakeError as error:
             self._refuse(Refused.fromError(error))
@@ -326,6 +341,23 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         channel = self._http = self.httpFallback()
         channel.makeConnection(self.transport)
         channel.dataReceived(data)
+
+    def _handToHTTP2(self, leftover: bytes) -> bool:
+        """
+        Give a connection that opened with the HTTP/2 preface to the HTTP/2
+        connection L{http2Takeover} builds for it, if it builds one.
+        """
+        assert self.transport is not None
+        takeover = self.http2Takeover
+        channel = takeover(self.transport) if takeover is not None else None
+        if channel is None:
+            return False
+        self._cancelTimer()
+        self._state = _S.HANDED_TO_HTTP
+        self._http = channel
+        channel.makeConnection(self.transport)
+        channel.dataReceived(HTTP2_PREFACE_HEAD + b"\r\n\r\n" + leftover)
+        return True
 
     def _refuse(self, refusal: Refused) -> None:
         assert self.transport is not None

@@ -8,6 +8,8 @@ service, its ports' endpoints, and the shutdown of its clients and hub.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.error import CannotListenError
@@ -135,21 +137,34 @@ class GoingAway(Service):
     them to go, up to the factory's C{closeTimeout}.
     """
 
-    def __init__(self, factory: WebSocketFactory) -> None:
+    def __init__(self, factory: WebSocketFactory, site: Any = None) -> None:
+        """
+        @param site: a L{txclws.web.WebSocketSite} whose HTTP/2 connections
+            are sent C{GOAWAY} once the clients are gone, or C{None}.
+        """
         self.factory = factory
+        self.site = site
 
     def stopService(self) -> Deferred[None] | None:
         """
-        Say goodbye to every client; fire once they are gone.
+        Say goodbye to every client; fire once they are gone (then
+        C{GOAWAY} on every HTTP/2 connection).
         """
         super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         count = len(self.factory.clients)
         if not count:
+            self._goAway(None)
             return None
         _log.info("closing {count} clients: shutting down", count=count)
-        return self.factory.closeAllClients(
+        gone = self.factory.closeAllClients(
             CloseCode.GOING_AWAY, "server shutting down"
         )
+        return gone.addBoth(self._goAway)
+
+    def _goAway(self, result: Any) -> Any:
+        if self.site is not None:
+            self.site.goAway()
+        return result
 
 
 class StopAfterClients(Service):

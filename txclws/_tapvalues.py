@@ -26,6 +26,7 @@ from txclws._ports import MAX_BACKLOG, ListenSpec, checkPort, readPort
 from txclws._resource import IWebSocketResource
 
 __all__ = [
+    "HTTP2_FLAGS",
     "backlog",
     "checkPorts",
     "hubFor",
@@ -36,6 +37,24 @@ __all__ = [
     "positiveInt",
     "positiveSeconds",
     "seconds",
+]
+
+
+#: The HTTP/2 flags of C{twistd clws} (see L{txclws.web.WebSocketSite}).
+HTTP2_FLAGS = [
+    [
+        "no-http2",
+        None,
+        "Do not offer HTTP/2 (ALPN h2) on ssl: ports; by default it is "
+        "offered when the h2 library is installed (txclws[http2]), and "
+        "browsers then open WebSockets on the page's connection (RFC 8441)",
+    ],
+    [
+        "h2c",
+        None,
+        "Also serve cleartext HTTP/2 with prior knowledge on tcp: and unix: "
+        "ports (RFC 9113 3.3), for proxies that speak it; off by default",
+    ],
 ]
 
 

@@ -45,6 +45,7 @@ from txclws._ports import unixPathOf
 from txclws._resource import IWebSocketResource
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
 from txclws._tapvalues import (
+    HTTP2_FLAGS,
     backlog,
     checkPorts,
     hubFor,
@@ -226,6 +227,7 @@ WebSocket path is answered 426 Upgrade Required."""
             "enter the pdb debugger on the traceback (blocks the server: "
             "for development, with twistd -n).",
         ],
+        *HTTP2_FLAGS,
     ]
 
     def __init__(self) -> None:
@@ -331,10 +333,10 @@ def makeService(
     factory = _makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
     root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
-    site = WebSocketSite(root, factory)
+    site = WebSocketSite(root, factory, http2=not config["no-http2"], h2c=config["h2c"])
     if IService.providedBy(hub):
         StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    GoingAway(factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    GoingAway(factory, site).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
     for index, description in enumerate(config["ports"]):
         child = strports.service(description, site)
         unixPath = None

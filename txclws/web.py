@@ -22,8 +22,16 @@ C{handshakeTimeout}; its size is checked after the fact.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
+from weakref import WeakSet
 
-from twisted.internet.interfaces import IAddress, IConsumer, IProtocol, IPushProducer
+from twisted.internet.interfaces import (
+    IAddress,
+    IConsumer,
+    IProtocol,
+    IPushProducer,
+    ISSLTransport,
+    ITransport,
+)
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
@@ -50,6 +58,7 @@ __all__ = [
     "WebSocketSite",
     "WebSocketUpgradeResource",
     "handshakeRequestFrom",
+    "http2Available",
     "mountWebSocket",
 ]
 
@@ -67,17 +76,32 @@ class WebSocketSite(Site):
     """
 
     def __init__(
-        self, root: Resource, factory: WebSocketFactory | None = None, **siteKwargs: Any
+        self,
+        root: Resource,
+        factory: WebSocketFactory | None = None,
+        *,
+        http2: bool = True,
+        h2c: bool = False,
+        **siteKwargs: Any,
     ) -> None:
         """
         @param factory: the limits and resources; a factory with the
             defaults and an empty registry when C{None}.
+        @param http2: offer HTTP/2 by ALPN on TLS ports (pages, and
+            WebSockets by RFC 8441), when the C{h2} library is installed
+            (the extra C{txclws[http2]}).
+        @param h2c: serve cleartext HTTP/2 with prior knowledge (RFC 9113
+            3.3) on plain ports, for proxies and tests.
         @param siteKwargs: passed to C{Site} (e.g. C{logPath}, C{timeout}).
         """
         super().__init__(root, **siteKwargs)  # type: ignore[no-untyped-call]
         self.wsFactory = (
             factory if factory is not None else WebSocketFactory(ResourceRegistry())
         )
+        self.http2 = http2 and http2Available()
+        self.h2c = h2c and http2Available()
+        #: The HTTP/2 connections open now (see L{goAway}).
+        self.http2Connections: WeakSet[Any] = WeakSet()
 
     def buildProtocol(self, addr: IAddress) -> WebSocketServerProtocol | None:  # type: ignore[override]
         """
@@ -86,7 +110,37 @@ class WebSocketSite(Site):
         protocol = cast("WebSocketServerProtocol", self.wsFactory.buildProtocol(addr))
         protocol.httpFallback = lambda: cast(IProtocol, Site.buildProtocol(self, addr))
         protocol.routeLookup = self.route
+        if self.http2 or self.h2c:
+            protocol.http2Takeover = self._http2Takeover
         return protocol
+
+    def _http2Takeover(self, transport: ITransport) -> IProtocol | None:
+        """
+        The HTTP/2 connection for C{transport}, if it negotiated C{h2} by
+        ALPN, or is cleartext and C{h2c} is on; else C{None}.
+        """
+        if ISSLTransport.providedBy(transport):
+            serve = self.http2 and (
+                getattr(transport, "negotiatedProtocol", None) == b"h2"
+            )
+        else:
+            serve = self.h2c
+        if not serve:
+            return None
+        from txclws._h2.connection import HTTP2Connection
+
+        connection = HTTP2Connection(self)
+        self.http2Connections.add(connection)
+        return connection
+
+    def goAway(self) -> None:
+        """
+        Send C{GOAWAY} on every HTTP/2 connection, and close each once it
+        has gone: what a server does on shutdown, once its WebSockets are
+        closed (C{closeAllClients}).
+        """
+        for connection in list(self.http2Connections):
+            connection.goAway()
 
     def route(self, path: str) -> Route | None:
         """
@@ -110,10 +164,23 @@ class WebSocketSite(Site):
 
     def acceptableProtocols(self) -> list[bytes]:
         """
-        The ALPN protocols offered: HTTP/1.1 only, for now (WebSocket over
-        HTTP/2, RFC 8441, comes later).
+        The ALPN protocols offered (RFC 7301): C{h2} then C{http/1.1} when
+        HTTP/2 is on, else C{http/1.1} only.
         """
-        return [b"http/1.1"]
+        return [b"h2", b"http/1.1"] if self.http2 else [b"http/1.1"]
+
+
+def http2Available() -> bool:
+    """
+    Whether the C{h2} library (the extra C{txclws[http2]}) is installed.
+
+    @since: 0.3.0
+    """
+    try:
+        import h2.connection  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class WebSocketUpgradeResource(Resource):

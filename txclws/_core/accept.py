@@ -29,8 +29,10 @@ from txclws._core.responses import acceptResponse, rejectResponse
 __all__ = [
     "MAX_HEADERS",
     "Accepted",
+    "AcceptedStream",
     "Refused",
     "ServerSettings",
+    "acceptExtendedConnect",
     "acceptHandshake",
     "bodySize",
     "checkHeadSize",
@@ -83,6 +85,22 @@ class Accepted(Generic[_R]):
     subprotocol: str | None
     version: int
     leftover: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedStream(Generic[_R]):
+    """
+    An extended CONNECT is accepted (RFC 8441 section 5): the stream's
+    C{200} and the connection to run over its DATA frames.
+
+    @ivar accepted: the L{Accepted}, whose C{response} is empty (an HTTP/2
+        answer is header fields, not bytes on the stream).
+    @ivar headers: the C{200}'s header fields after C{:status}, lower case
+        (RFC 9113 8.2.1): the subprotocol and extensions agreed on.
+    """
+
+    accepted: Accepted[_R]
+    headers: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +223,9 @@ def _accept(
     body: bytes,
 ) -> Accepted[_R]:
     request = handshake.request
-    entry = route(request.path)
-    if entry is None:
-        raise HandshakeError(404, f"no WebSocket resource at {request.path}")
-    resource, originCheck = entry
-    if not originCheck(handshake.origin):
-        raise HandshakeError(403, "origin not allowed")
-    limit = settings.maxClients
-    if limit is not None and clientCount >= limit:
-        raise HandshakeError(503, "too many clients; try again later")
-    subprotocol = _subprotocol(resource, handshake.subprotocols, chooseSubprotocol)
+    resource, subprotocol = _admit(
+        handshake, settings, route, clientCount, chooseSubprotocol
+    )
     if handshake.hixieKeys is not None:
         location = hixie76Location(request.headers["Host"], request.target, isTLS)
         response, connection, leftover = startHixie76(
@@ -233,6 +244,69 @@ def _accept(
     )
 
 
+def acceptExtendedConnect(
+    handshake: ClientHandshake,
+    settings: ServerSettings,
+    route: Callable[[str], tuple[_R, OriginCheck] | None],
+    clientCount: int,
+    chooseSubprotocol: Callable[[_R, Sequence[str]], str | None],
+) -> AcceptedStream[_R] | Refused:
+    """
+    Decide a WebSocket opening handshake over HTTP/2 (RFC 8441 section 5):
+    the same routing, origin, C{maxClients}, subprotocol and
+    permessage-deflate decisions as L{acceptHandshake}, answered by a
+    C{200} instead of a C{101}.
+
+    @param handshake: the checked request (see
+        L{txclws._core.connect.checkExtendedConnect}).
+    """
+    try:
+        resource, subprotocol = _admit(
+            handshake, settings, route, clientCount, chooseSubprotocol
+        )
+    except HandshakeError as error:
+        return Refused.fromError(error)
+    extensions, codec = _negotiateDeflate(handshake, settings)
+    connection = WebSocketConnection(
+        settings.maxFrameSize, settings.maxMessageSize, codec, handshake.version
+    )
+    headers: list[tuple[str, str]] = []
+    if subprotocol is not None:
+        headers.append(("sec-websocket-protocol", subprotocol))
+    if extensions:
+        headers.append(("sec-websocket-extensions", extensions))
+    accepted = Accepted(b"", connection, resource, subprotocol, 13, b"")
+    return AcceptedStream(accepted, tuple(headers))
+
+
+def _admit(
+    handshake: ClientHandshake,
+    settings: ServerSettings,
+    route: Callable[[str], tuple[_R, OriginCheck] | None],
+    clientCount: int,
+    chooseSubprotocol: Callable[[_R, Sequence[str]], str | None],
+) -> tuple[_R, str | None]:
+    """
+    Routing (exact path), origin, C{maxClients} and the subprotocol: what
+    every entry point decides alike.
+
+    @return: the resource and the subprotocol agreed on.
+    @raise HandshakeError: 404, 403, 503, or 500 for a resource that chose
+        a subprotocol not offered.
+    """
+    path = handshake.request.path
+    entry = route(path)
+    if entry is None:
+        raise HandshakeError(404, f"no WebSocket resource at {path}")
+    resource, originCheck = entry
+    if not originCheck(handshake.origin):
+        raise HandshakeError(403, "origin not allowed")
+    limit = settings.maxClients
+    if limit is not None and clientCount >= limit:
+        raise HandshakeError(503, "too many clients; try again later")
+    return resource, _subprotocol(resource, handshake.subprotocols, chooseSubprotocol)
+
+
 def _subprotocol(
     resource: _R,
     offered: Sequence[str],
@@ -249,17 +323,28 @@ def _subprotocol(
 def _startRFC6455(
     handshake: ClientHandshake, settings: ServerSettings, subprotocol: str | None
 ) -> tuple[bytes, WebSocketConnection]:
-    extensions = codec = None
-    deflate = settings.deflate
-    if deflate is not None and handshake.version == 13:
-        # RFC 7692 is an extension of RFC 6455, not of the drafts.
-        agreed = deflate.negotiate(
-            handshake.request.headers.get("Sec-WebSocket-Extensions")
-        )
-        if agreed is not None:
-            extensions, params = agreed
-            codec = DeflateCodec(params, deflate)
+    extensions, codec = _negotiateDeflate(handshake, settings)
     connection = WebSocketConnection(
         settings.maxFrameSize, settings.maxMessageSize, codec, handshake.version
     )
     return acceptResponse(handshake.key, subprotocol, extensions), connection
+
+
+def _negotiateDeflate(
+    handshake: ClientHandshake, settings: ServerSettings
+) -> tuple[str | None, DeflateCodec | None]:
+    """
+    The C{Sec-WebSocket-Extensions} answer and the codec, if
+    permessage-deflate is agreed on (RFC 7692 section 5).
+    """
+    deflate = settings.deflate
+    if deflate is None or handshake.version != 13:
+        # RFC 7692 is an extension of RFC 6455, not of the drafts.
+        return None, None
+    agreed = deflate.negotiate(
+        handshake.request.headers.get("Sec-WebSocket-Extensions")
+    )
+    if agreed is None:
+        return None, None
+    extensions, params = agreed
+    return extensions, DeflateCodec(params, deflate)
