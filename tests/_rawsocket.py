@@ -126,6 +126,24 @@ class RawClient:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self._buffer = bytearray()
 
+    @classmethod
+    def fromSocket(cls, sock: socket.socket) -> RawClient:
+        """
+        A client over C{sock}, already connected (say, with options that
+        must be set before connecting, or wrapped in TLS).
+        """
+        client = cls.__new__(cls)
+        client.sock = sock
+        client._buffer = bytearray()
+        return client
+
+    @property
+    def unread(self) -> bytes:
+        """
+        What was received and not yet read.
+        """
+        return bytes(self._buffer)
+
     def __enter__(self) -> RawClient:
         return self
 

@@ -419,10 +419,11 @@ async def test_slowReaderHoldsServerToWindows(h2server: Server) -> None:
 @pytest_twisted.ensureDeferred
 async def test_pausedReadingWithholdsWindowUpdate(h2server: Server) -> None:
     """
-    While a callback is pending (the session pauses reading), the server
-    acknowledges nothing more: the client's window shuts after at most the
-    stream's window, so the server holds a bounded amount; once the
-    callback is done, the window opens again.
+    While a callback is pending the session reads on up to the factory's
+    C{maxQueuedBytes}, then pauses reading, and the server acknowledges
+    nothing more: the client's window shuts after at most the queue's
+    bound, one frame past it and the stream's window, so the server holds
+    a bounded amount; once the callback is done, the window opens again.
     """
     pending: Deferred[None] = Deferred()
     h2server.resource.respond["receivedBinary"] = lambda client, _: pending
@@ -430,8 +431,10 @@ async def test_pausedReadingWithholdsWindowUpdate(h2server: Server) -> None:
     try:
         streamID = await inThread(lambda: accept(client))
         sent = await inThread(lambda: sendUntilBlocked(client, streamID, 16 << 20))
-        # The stream's window (256 KiB) and the first message, not 16 MiB.
-        assert sent <= (1 << 18) + 2 * 16400
+        # The queue's bound, the stream's window (256 KiB) and the first
+        # message, not 16 MiB.
+        bound = h2server.factory.maxQueuedBytes
+        assert sent <= bound + (1 << 18) + 2 * 16400
         pending.callback(None)
         more = await inThread(lambda: sendUntilBlocked(client, streamID, 1 << 20))
         assert more > 0

@@ -208,14 +208,17 @@ def test_granularity(recorder: RecordingResource) -> None:
 
 def test_notDroppedWhileResourceBusy(recorder: RecordingResource) -> None:
     """
-    While a callback is pending with the client's next events queued, the
-    server does not read from the client, so it cannot hear its pongs:
+    While a callback is pending with the client's next events queued past
+    C{maxQueuedBytes} (0 here), the server does not read from the client,
+    so it cannot hear its pongs:
     that silence is the server's, and the client is neither pinged nor
     dropped for it.  Once the callback is done, keepalive starts afresh.
     """
     pending: Deferred[None] = Deferred()
     recorder.respond["receivedText"] = lambda client, message: pending
-    factory, clock = makeFactory(recorder, pingInterval=20.0, pingTimeout=20.0)
+    factory, clock = makeFactory(
+        recorder, pingInterval=20.0, pingTimeout=20.0, maxQueuedBytes=0
+    )
     protocol, transport = openClient(factory)
     protocol.dataReceived(text("slow") + text("queued"))
     assert transport.producerState == "paused"

@@ -313,19 +313,44 @@ def test_closeTimeoutAborts(recorder: RecordingResource) -> None:
 def test_closeAnsweredInTime(recorder: RecordingResource) -> None:
     """
     A client that answers our close frame in time gets its connection
-    closed cleanly (not aborted), and the close timer is cancelled.
+    closed cleanly (not aborted); the close timer, which bounds the whole
+    close and not only the wait for the answer, runs until the connection
+    is really lost, and is cancelled then.
     """
     # Keepalive off: its sweep is a delayed call of its own.
     factory, clock = makeFactory(recorder, closeTimeout=2.0, pingInterval=None)
     protocol, transport = openClient(factory)
     protocol.close(4002, "done")
     transport.clear()
+    clock.advance(1)
     protocol.dataReceived(clientFrame(0x8, closePayload(4002, b"done")))
     assert transport.value() == b""
     assert transport.disconnecting
+    [timer] = clock.getDelayedCalls()
+    assert timer.getTime() == 2.0  # from the close's start, not restarted
+    protocol.connectionLost()
     assert clock.getDelayedCalls() == []
     clock.advance(10)
     assert not transport.aborted
+
+
+def test_closeReceivedNotDrainedAborted(recorder: RecordingResource) -> None:
+    """
+    Issue 11, defect 2: after the client's close frame the server closes
+    once its write buffer has drained; a client that does not read keeps it
+    full, so C{closeTimeout} after the close frame the connection is
+    aborted (before, the close timer was cancelled and the close waited for
+    ever).  The same after a failure, for which the server half-closes.
+    """
+    for frame in (clientFrame(0x8, closePayload(1000)), clientFrame(0x3)):
+        factory, clock = makeFactory(recorder, closeTimeout=2.0, pingInterval=None)
+        protocol, transport = openClient(factory)
+        protocol.dataReceived(frame)
+        assert transport.disconnecting or transport.writeClosed
+        clock.advance(1.999)
+        assert not transport.aborted
+        clock.advance(0.001)
+        assert transport.aborted
 
 
 def test_clientCloseIsEchoed(recorder: RecordingResource) -> None:
@@ -403,8 +428,9 @@ def test_writeBeforeHandshakeRaises(recorder: RecordingResource) -> None:
 def test_pendingCallbackPausesAndQueues(recorder: RecordingResource) -> None:
     """
     While a callback's Deferred is unfired, the client's later messages wait
-    and the transport is paused; each is delivered, in order, only when the
-    previous callback finishes, and reading resumes once all are done.
+    and, with C{maxQueuedBytes=0} (pause at the first queued event), the
+    transport is paused; each is delivered, in order, only when the
+    previous callback finishes, and reading resumes once nothing is queued.
     """
     pending: list[Deferred[None]] = []
 
@@ -414,7 +440,7 @@ def test_pendingCallbackPausesAndQueues(recorder: RecordingResource) -> None:
 
     recorder.respond["receivedText"] = slow
     recorder.respond["receivedBinary"] = slow
-    factory, _ = makeFactory(recorder)
+    factory, _ = makeFactory(recorder, maxQueuedBytes=0)
     protocol, transport = openClient(factory)
     protocol.dataReceived(text("a") + clientFrame(0x2, b"b") + text("c"))
     assert recorder.named("receivedText") == ["a"]
@@ -428,7 +454,8 @@ def test_pendingCallbackPausesAndQueues(recorder: RecordingResource) -> None:
     assert recorder.named("receivedText") == ["a", "c"]
     fire(pending[2], None)
     assert recorder.named("receivedText") == ["a", "c", "d"]
-    assert transport.producerState == "paused"
+    # "d"'s callback is pending, but nothing is queued: reading resumes.
+    assert transport.producerState == "producing"
     fire(pending[3], None)
     assert transport.producerState == "producing"
     assert [name for name, _, _ in recorder.events] == [
@@ -440,14 +467,51 @@ def test_pendingCallbackPausesAndQueues(recorder: RecordingResource) -> None:
     ]
 
 
+def test_readingGoesOnUnderQueueBound(recorder: RecordingResource) -> None:
+    """
+    Issue 11, defect 3: while a callback is pending the server reads on and
+    queues the client's events (pings are still answered at once), each
+    counting its payload plus 64 bytes; it pauses once the count is past
+    C{maxQueuedBytes}, not at it, and resumes once a finished callback has
+    brought it back under.
+    """
+    pending: list[Deferred[None]] = []
+
+    def slow(client: Any, message: str) -> Deferred[None]:
+        pending.append(Deferred())
+        return pending[-1]
+
+    recorder.respond["receivedText"] = slow
+    factory, _ = makeFactory(recorder, maxQueuedBytes=3 * (64 + 10))
+    protocol, transport = openClient(factory)
+    protocol.dataReceived(text("first"))
+    for _ in range(3):
+        protocol.dataReceived(text("x" * 10))  # 74 each: at most the bound
+        assert transport.producerState == "producing"
+    transport.clear()
+    protocol.dataReceived(clientFrame(0x9, b"p"))
+    # 0x8a = FIN + pong; 1 byte: "p".  Answered at once, not queued.
+    assert transport.value() == b"\x8a\x01p"
+    assert transport.producerState == "producing"
+    protocol.dataReceived(text("y"))  # 65 more: past the bound
+    assert transport.producerState == "paused"
+    fire(pending[0], None)  # one "x" out: 3 * 74 - 74 + 65, under it
+    assert transport.producerState == "producing"
+    for index in range(1, 5):
+        fire(pending[index], None)
+    assert recorder.named("receivedText") == ["first", *["x" * 10] * 3, "y"]
+    assert transport.producerState == "producing"
+
+
 def test_pendingClientConnectedHoldsMessages(recorder: RecordingResource) -> None:
     """
     Messages that arrive while C{clientConnected}'s Deferred is unfired are
-    delivered after it fires with an acceptance, in order.
+    delivered after it fires with an acceptance, in order; with
+    C{maxQueuedBytes=0} reading is paused meanwhile.
     """
     verdict: Deferred[None] = Deferred()
     recorder.respond["clientConnected"] = lambda client, _: verdict
-    factory, _ = makeFactory(recorder)
+    factory, _ = makeFactory(recorder, maxQueuedBytes=0)
     protocol, transport = openClient(factory)
     protocol.dataReceived(text("1") + text("2"))
     assert recorder.named("receivedText") == []
@@ -561,11 +625,12 @@ def test_rejectViaDeferred(recorder: RecordingResource) -> None:
     """
     C{clientConnected}'s Deferred firing L{REJECT} closes the client with
     1008, drops the messages queued meanwhile, resumes reading (to get the
-    client's close), and no C{clientDisconnected} follows.
+    client's close), and no C{clientDisconnected} follows.  (With
+    C{maxQueuedBytes=0}, so that reading was paused for the queue.)
     """
     verdict: Deferred[object] = Deferred()
     recorder.respond["clientConnected"] = lambda client, _: verdict
-    factory, _ = makeFactory(recorder)
+    factory, _ = makeFactory(recorder, maxQueuedBytes=0)
     protocol, transport = openClient(factory)
     protocol.dataReceived(text("queued") + clientFrame(0x2, b"also"))
     assert transport.producerState == "paused"

@@ -188,8 +188,8 @@ def test_resumeWaitsForCallback(recorder: RecordingResource) -> None:
     """
     Reading is paused for two reasons, and resumes only once neither holds:
     a drained buffer does not resume it while a callback is pending with
-    events queued, and a finished callback does not while the buffer is
-    full.
+    events queued (past C{maxQueuedBytes}, 0 here), and a finished callback
+    does not while the buffer is full.
     """
     pending: list[Deferred[None]] = []
 
@@ -199,6 +199,7 @@ def test_resumeWaitsForCallback(recorder: RecordingResource) -> None:
 
     recorder.respond["receivedText"] = slow
     factory, _ = slowFactory(recorder)
+    factory.maxQueuedBytes = 0
     protocol, transport = openClient(factory)
     protocol.dataReceived(text("a") + text("b"))
     protocol.pauseProducing()

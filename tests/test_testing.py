@@ -395,11 +395,12 @@ class Download(WebSocketResource):
             await client.drained()
 
 
-def heldServer() -> tuple[InMemoryServer, WebSocketFactory, Held]:
+def heldServer(**limits: Any) -> tuple[InMemoryServer, WebSocketFactory, Held]:
     """
-    A server with a L{Held} resource at C{/}, and its factory.
+    A server with a L{Held} resource at C{/}, and its factory, made with
+    C{limits}.
     """
-    server = InMemoryServer()
+    server = InMemoryServer(**limits)
     held = Held()
     server.register("/", held)
     assert isinstance(server.factory, WebSocketFactory)
@@ -516,72 +517,118 @@ class BackPressureTests(SynchronousTestCase):
 
 class ReadPausingTests(SynchronousTestCase):
     """
-    While the server does not read a client, what the client sends waits,
-    as in a socket; the client can still vanish.
+    While a callback is pending the server reads on, queueing the client's
+    events, until they count more than C{maxQueuedBytes} (each its payload
+    plus 64); then it stops reading, and what the client sends waits, as in
+    a socket.  A client that leaves is seen at once while the server reads,
+    and the client can vanish even while it does not.
     """
+
+    #: The bound of these tests: "second" and "third" (70 and 69 bytes
+    #: counted) stay under it, "fourth" (70 more: 209) passes it.
+    BOUND = 200
 
     def test_queuedWhilePaused(self) -> None:
         """
-        While a callback is pending with the client's next message queued,
-        the server stops reading the client: a message sent meanwhile waits
-        in the transport, and is delivered, in order, once it reads again.
+        With a callback pending, the server reads and queues the client's
+        next messages until they count more than C{maxQueuedBytes}, and
+        stops reading then: a message sent meanwhile waits in the
+        transport.  Each finished callback dequeues one; once the queue is
+        back under the bound the server reads again (the waiting message
+        is queued, past the bound again), and all are delivered in order.
         """
-        server, _, held = heldServer()
+        server, _, held = heldServer(maxQueuedBytes=self.BOUND)
         client = server.connect("/")
         self.assertTrue(client.serverReading)
-        client.sendText("first")
-        client.sendText("second")  # queued by the server: it stops reading
+        client.sendText("first")  # delivered: its callback is pending
+        client.sendText("second")  # queued: 64 + 6 = 70
+        client.sendText("third")  # queued: 139
+        self.assertTrue(client.serverReading)  # under the bound: reads on
+        client.sendText("fourth")  # queued: 209, past the bound
         self.assertFalse(client.serverReading)
-        client.sendText("third")  # waits in the transport
+        client.sendText("fifth")  # waits in the transport
+        self.assertEqual(held.received, ["first"])
         held.pending[0].callback(None)
-        held.pending[1].callback(None)
+        # "second" dequeued (139 left): reading resumed, "fifth" read and
+        # queued (208), and reading paused again.
         self.assertEqual(held.received, ["first", "second"])
-        self.assertTrue(client.serverReading)  # delivers "third"
-        self.assertEqual(held.received, ["first", "second", "third"])
+        self.assertFalse(client.serverReading)
+        held.pending[1].callback(None)  # "third" out: 139, under the bound
+        self.assertTrue(client.serverReading)
+        for index in range(2, 5):
+            held.pending[index].callback(None)
+        self.assertEqual(held.received, ["first", "second", "third", "fourth", "fifth"])
+        self.assertTrue(client.serverReading)
 
     def test_vanishWhilePending(self) -> None:
         """
         A client that vanishes while its callback is pending and its next
-        messages wait is gone at once: the factory forgets it then; its
-        resource is told once the callback's Deferred fires, once; what it
-        sent while unread is never delivered.
+        messages wait (whether or not the server still reads it) is gone at
+        once: the factory forgets it then; its resource is told once the
+        callback's Deferred fires, once; what it sent after the callback's
+        message is never delivered.
         """
-        server, factory, held = heldServer()
-        client = server.connect("/")
-        client.sendText("first")
-        client.sendText("second")
-        client.sendText("third")
-        self.assertFalse(client.serverReading)
-        client.vanish()
-        self.assertEqual(factory.clients, set())
-        self.assertTrue(client.disconnected)
-        self.assertEqual(held.gone, [])
-        held.pending[0].callback(None)
-        for pending in held.pending[1:]:
-            pending.callback(None)
-        client.advance(1)
-        self.assertEqual(held.gone, [client.protocol])
-        self.assertNotIn("third", held.received)
+        for messages, reading in (
+            (["second"], True),
+            (["second", "third", "fourth"], False),
+        ):
+            server, factory, held = heldServer(maxQueuedBytes=self.BOUND)
+            client = server.connect("/")
+            client.sendText("first")
+            for message in messages:
+                client.sendText(message)
+            self.assertEqual(client.serverReading, reading)
+            client.vanish()
+            self.assertEqual(factory.clients, set())
+            self.assertTrue(client.disconnected)
+            self.assertEqual(held.gone, [])
+            held.pending[0].callback(None)
+            client.advance(1)
+            self.assertEqual(held.received, ["first"])
+            self.assertEqual(held.gone, [client.protocol])
 
-    def test_shutdownWriteWhilePaused(self) -> None:
+    def test_shutdownWriteWhilePending(self) -> None:
         """
-        A client's half-close is read by the server after what the client
-        sent before it: while the server is paused, not at all; once it
-        reads again, the connection is lost (the server does not
-        half-close) and the resource told.
+        Issue 11, defect 3: a client's half-close while its callback is
+        pending, with its queued events under the bound, is read at once:
+        the connection is lost (the server does not half-close) and the
+        factory forgets the client then, before the callback is done; the
+        resource is told once it is, and the queued message is dropped.
         """
-        server, factory, held = heldServer()
+        server, factory, held = heldServer(maxQueuedBytes=self.BOUND)
         client = server.connect("/")
         client.sendText("first")
         client.sendText("second")
         client.shutdownWrite()
-        self.assertFalse(client.disconnected)
-        held.pending[0].callback(None)
-        held.pending[1].callback(None)
         self.assertTrue(client.disconnected)
-        self.assertEqual(held.received, ["first", "second"])
-        self.assertEqual(held.gone, [client.protocol])
         self.assertEqual(factory.clients, set())
+        self.assertEqual(held.gone, [])
+        held.pending[0].callback(None)
+        self.assertEqual(held.received, ["first"])
+        self.assertEqual(held.gone, [client.protocol])
+
+    def test_shutdownWriteWhilePaused(self) -> None:
+        """
+        A client's half-close is read by the server after what the client
+        sent before it: while the server is paused (its queue past the
+        bound), not at all; once it reads again, the connection is lost and
+        the resource told once the pending callback is done.
+        """
+        server, factory, held = heldServer(maxQueuedBytes=self.BOUND)
+        client = server.connect("/")
+        for message in ("first", "second", "third", "fourth"):
+            client.sendText(message)
+        self.assertFalse(client.serverReading)
+        client.shutdownWrite()
+        self.assertFalse(client.disconnected)
+        self.assertEqual(factory.clients, {client.protocol})
+        held.pending[0].callback(None)  # 139 queued: reading resumes
+        self.assertTrue(client.disconnected)
+        self.assertEqual(factory.clients, set())
+        self.assertEqual(held.received, ["first", "second"])
+        self.assertEqual(held.gone, [])
+        held.pending[1].callback(None)
+        self.assertEqual(held.gone, [client.protocol])
 
 
 class HalfCloseable(Protocol):

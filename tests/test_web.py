@@ -258,10 +258,11 @@ def test_bytesAfterHeadInSameRead(site: AppSite) -> None:
 
 def test_backPressureAfterHandOver() -> None:
     """
-    When the handed-over bytes keep a slow resource busy, the transport
-    stays paused until the resource catches up.
+    When the handed-over bytes keep a slow resource busy with events queued
+    past C{maxQueuedBytes} (0 here), the transport stays paused until the
+    resource catches up.
     """
-    site = AppSite()
+    site = AppSite(maxQueuedBytes=0)
     site.upgrade.resource = Slow(site.clock)
     transport = site.raw(HANDSHAKE + maskedText("one") + maskedText("two"))
     assert transport.producerState == "paused"

@@ -10,9 +10,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolNegotiationFactory,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from txclws._core.accept import ServerSettings
 from txclws._core.deflate import PerMessageDeflate
@@ -44,6 +49,7 @@ __all__ = [
 DEFAULT_BACKLOG = 511
 
 
+@implementer(IProtocolNegotiationFactory)
 class WebSocketFactory(Factory):
     """
     Builds a L{WebSocketServerProtocol} per connection, and holds what they
@@ -96,6 +102,7 @@ class WebSocketFactory(Factory):
         idleTimeout: float | None = None,
         maxBuffer: int = 1 << 20,
         slowClientTimeout: float = 10.0,
+        maxQueuedBytes: int | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -139,6 +146,12 @@ class WebSocketFactory(Factory):
             and gets no more broadcasts.  A direct C{write*} is never
             dropped; use C{client.drained()} to pace those.
         @param slowClientTimeout: the grace period above, in seconds.
+        @param maxQueuedBytes: while a resource callback is pending, the
+            server goes on reading the client (so that it sees at once a
+            client that leaves) and queues its events, up to this many
+            payload bytes (each event also counts 64); past it, it stops
+            reading the client until the queue is back under it.  L{None}
+            (the default): C{maxMessageSize}.  @since: 0.2.0
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources
@@ -158,6 +171,9 @@ class WebSocketFactory(Factory):
         self.idleTimeout = idleTimeout
         self.maxBuffer = maxBuffer
         self.slowClientTimeout = slowClientTimeout
+        self.maxQueuedBytes = (
+            maxMessageSize if maxQueuedBytes is None else maxQueuedBytes
+        )
         self._keepalive = KeepaliveSweep(
             lambda: self.reactor, self.keepalivePolicy, self.clients
         )
@@ -269,6 +285,19 @@ class WebSocketFactory(Factory):
         tb = failure.getTracebackObject()
         if tb is not None:
             pdb.post_mortem(tb)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The protocols this factory speaks after TLS, for ALPN (RFC 7301):
+        HTTP/1.1 alone.  On an C{ssl:} endpoint Twisted always installs an
+        ALPN selection callback and asks the factory; without this, every
+        client that offers ALPN (every browser) is refused mid-handshake.
+        See L{IProtocolNegotiationFactory.acceptableProtocols}.
+
+        @return: C{[b"http/1.1"]}, most preferred first.
+        @since: 0.2.0
+        """
+        return [b"http/1.1"]
 
 
 def runServer(

@@ -17,10 +17,16 @@ from collections.abc import Callable, Collection, Sequence
 from enum import Enum
 from typing import cast
 
-from twisted.internet.interfaces import IProtocol, ITransport
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IProtocol,
+    ISSLTransport,
+    ITransport,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from txclws._core.accept import (
     MAX_HEADERS,
@@ -34,7 +40,11 @@ from txclws._core.accept import (
 from txclws._core.errors import HandshakeError
 from txclws._core.handshake import ClientHandshake
 from txclws._core.origin import OriginCheck
-from txclws._core.request import RequestHeadReader, parseRequestHead
+from txclws._core.request import (
+    HandshakeRequest,
+    RequestHeadReader,
+    parseRequestHead,
+)
 from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
 from txclws._session.base import SessionOwner
@@ -73,6 +83,11 @@ class FrontDoorState(Enum):
     """
     Where a connection is, as the front door sees it.
 
+    @cvar AWAITING_TLS: the transport is TLS and its handshake has not
+        completed: nothing written can reach the peer yet, so the handshake
+        timeout aborts instead of answering 408.  Left for L{READING_HEAD}
+        when TLS completes (C{handshakeCompleted}) or application data
+        arrives.
     @cvar READING_HEAD: reading the request head, within the factory's
         C{handshakeTimeout} and C{maxHeadSize}.
     @cvar AWAITING_BODY: a hixie-76 head is here; awaiting the 8 bytes
@@ -80,9 +95,11 @@ class FrontDoorState(Enum):
     @cvar OPEN: the session serves the client; bytes go to it.
     @cvar HANDED_TO_HTTP: the request was not a WebSocket upgrade we route:
         an C{HTTPChannel} owns the connection; bytes go to it.
-    @cvar DONE: input is ignored: a refused handshake or a lost connection.
+    @cvar DONE: input is ignored: a refused handshake (its answer written,
+        the connection closing within C{closeTimeout}) or a lost connection.
     """
 
+    AWAITING_TLS = "AWAITING_TLS"
     READING_HEAD = "READING_HEAD"
     AWAITING_BODY = "AWAITING_BODY"
     OPEN = "OPEN"
@@ -97,10 +114,26 @@ _S = FrontDoorState
 HTTP2_PREFACE_HEAD = b"PRI * HTTP/2.0"
 
 
+def _upgrading(request: HandshakeRequest) -> bool:
+    """
+    Whether C{request} asks for a WebSocket upgrade: such a request for a
+    path we do not route is refused (404) as on the direct path, never
+    handed to HTTP, whose answer would differ (issue 11, exact routing).
+    """
+    return "websocket" in [t.lower() for t in request.headers.tokens("Upgrade")]
+
+
+@implementer(IHandshakeListener)
 class WebSocketServerProtocol(Protocol, WebSocketSession):
     """
     One client connection; once open, also the L{IWebSocketClient} its
     resource sees (it is its own session).
+
+    Every phase before the session is bounded: the TLS handshake and the
+    request head by C{handshakeTimeout} (L{FrontDoorState.AWAITING_TLS} is
+    aborted, since no answer can reach a peer before TLS is up), and a
+    refusal's close by C{closeTimeout} (a peer that does not read the
+    answer is aborted).
 
     @ivar httpFallback: builds the C{HTTPChannel} that takes over requests
         we do not route, or C{None} (the direct factory: they are refused).
@@ -132,6 +165,9 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         self.owner = factory = cast(FrontDoorOwner, self.factory)
         self.host, self.port = peerOf(self.transport)
         self._headReader = RequestHeadReader(factory.maxHeadSize)
+        if ISSLTransport.providedBy(self.transport):
+            # The timeout bounds the TLS handshake too: handshakeCompleted.
+            self._state = _S.AWAITING_TLS
         self._timer = factory.reactor.callLater(
             factory.handshakeTimeout, self._handshakeTimedOut
         )
@@ -140,6 +176,14 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake has completed (L{IHandshakeListener}): from now
+        on, what is written reaches the peer.
+        """
+        if self._state is _S.AWAITING_TLS:
+            self._state = _S.READING_HEAD
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -151,6 +195,11 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
                 if self._inputOpen:  # receiveData, inlined: the hot path
                     self._receive(data)
             elif state is _S.READING_HEAD:
+                self._receiveHead(data)
+            elif state is _S.AWAITING_TLS:
+                # Application data: TLS is up (a wrapper that does not call
+                # handshakeCompleted says so this way).
+                self._state = _S.READING_HEAD
                 self._receiveHead(data)
             elif state is _S.AWAITING_BODY:
                 self._receiveBody(data)
@@ -190,7 +239,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             self._refuse(Refused.fromError(error))
             return
         route = self._route(request.path)
-        if route is None and self.httpFallback is not None:
+        if route is None and self.httpFallback is not None and not _upgrading(request):
             self._handToHTTP(data=self._head + b"\r\n\r\n" + leftover)
             return
         if route is not None:
@@ -319,13 +368,27 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             reason=refusal.reason,
         )
         self._state = _S.DONE
-        self._cancelTimer()
         self.transport.write(refusal.response())
+        # A peer that does not read would hold the answer, and the
+        # connection, for ever: a bounded grace, then an abort.  Started
+        # before the close: connectionLost, which cancels it, may run in it.
+        self._startTimer(self.owner.closeTimeout, self._refusalTimedOut)
         self.transport.loseConnection()
 
     def _handshakeTimedOut(self) -> None:
         self._timer = None
+        if self._state is _S.AWAITING_TLS:
+            # A 408 cannot be written before TLS completes, and a close
+            # would wait for that: drop the peer at once.
+            _log.info("dropped {peer}: TLS handshake timed out", peer=self._peer())
+            self._abort()
+            return
         self._refuse(Refused(408, "the request head took too long"))
+
+    def _refusalTimedOut(self) -> None:
+        self._timer = None
+        _log.info("dropped {peer}: refusal not read in time", peer=self._peer())
+        self._abort()
 
     def _abort(self) -> None:
         if self._state is _S.OPEN:

@@ -47,7 +47,8 @@ C{reading=False} it reads nothing until told to (L{InMemoryClient.readBytes},
 L{InMemoryClient.resumeReading}); made with C{reading=N} it reads N bytes
 at each L{InMemoryClient.step} and each C{advance()}.  The other way, when
 the server stops reading a client (it does while a callback is pending
-with the client's next events queued, and while its own writes wait),
+with the client's next events queued past the factory's C{maxQueuedBytes},
+and while its own writes wait),
 L{InMemoryClient.serverReading} is False and whatever the client sends
 meanwhile waits, to be delivered when the server reads again.
 
@@ -799,8 +800,8 @@ class InMemoryClient:
         Drop the connection at once, as a reset does: the server's protocol
         gets C{connectionLost} with C{ConnectionLost} now, even while it is
         not reading this client (say, while a callback is pending with the
-        client's next events queued); what either side had not yet read is
-        lost.
+        client's next events queued past C{maxQueuedBytes}); what either
+        side had not yet read is lost.
 
         @since: 0.2.0
         """
@@ -883,8 +884,9 @@ class InMemoryClient:
     def serverReading(self) -> bool:
         """
         Whether the server reads this client: False while it has paused
-        reading (a pending callback with events queued, a full write
-        buffer) and once the connection is closing or gone.
+        reading (a pending callback with events queued past
+        C{maxQueuedBytes}, a full write buffer) and once the connection is
+        closing or gone.
 
         @since: 0.2.0
         """

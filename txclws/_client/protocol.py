@@ -236,7 +236,8 @@ class WebSocketClientProtocol(Protocol, WebSocketSession):
         sending and receiving a Close message").
         """
         self._unwatchWrites()
-        self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
+        # The close timer bounds the whole close, from its first frame.
+        self._armCloseTimer()
 
     def _abort(self) -> None:
         if self._state is _S.OPEN:

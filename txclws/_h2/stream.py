@@ -296,6 +296,15 @@ class WebSocketStream(OutboundStream):
         """
         self.reset(CANCEL)
 
+    def peerGone(self) -> bool:
+        """
+        See L{IByteStream.peerGone}: always False.  The HTTP/2 connection
+        reads on while one stream's reading is paused (it withholds that
+        stream's WINDOW_UPDATE instead), so the peer's C{RST_STREAM} or the
+        connection's end reaches the session through L{streamClosed} at once.
+        """
+        return False
+
     # -- from the connection -----------------------------------------------
 
     def dataReceived(self, data: bytes, flowControlled: int) -> None:

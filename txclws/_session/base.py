@@ -47,6 +47,7 @@ class SessionOwner(Protocol):
     closeTimeout: float
     maxBuffer: int
     slowClientTimeout: float
+    maxQueuedBytes: int
     debugResourceErrors: bool
     debugServerErrors: bool
 
@@ -76,7 +77,8 @@ class SessionBase:
     @ivar _accepted: C{clientConnected} accepted the client, so
         C{clientDisconnected} is owed.
     @ivar _pausedForCallback: reading is paused: a callback is pending and
-        events are queued behind it.
+        the events queued behind it carry more than the owner's
+        C{maxQueuedBytes} (L{txclws._session.dispatch}).
     @ivar _pausedForWrites: reading is paused: the write buffer is full.
     @ivar _timer: the session's one timer: the handshake timeout before it
         opens, the close timeout once closing.
@@ -120,6 +122,8 @@ class SessionBase:
     #: Events waiting for a pending callback; made on first need, since
     #: most connections never need one and idle memory counts.
     _queue: deque[Event] | None = None
+    #: What the events in C{_queue} count against C{maxQueuedBytes}.
+    _queuedBytes = 0
 
     @property
     def closeCode(self) -> int | None:
@@ -142,7 +146,9 @@ class SessionBase:
         stream = self._stream
         if self._lost or stream is None:
             return
-        if self._pausedForCallback or self._pausedForWrites:
+        # Once the input has ended, what arrives is discarded and can make
+        # us write nothing: read on, to see the peer's end at once.
+        if self._inputOpen and (self._pausedForCallback or self._pausedForWrites):
             stream.pauseReading()
         else:
             stream.resumeReading()

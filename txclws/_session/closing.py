@@ -1,13 +1,18 @@
-# -*- test-case-name: tests.test_close,tests.test_protocol -*-
+# -*- test-case-name: tests.test_close,tests.test_protocol,tests.test_closing -*-
 """
 The close handshake of a session (RFC 6455 sections 5.5.1 and 7), and its
 timer.
 
 Every way a session ends goes through here: our close (L{_sendClose}), the
 peer's (L{_closeReceived}), a failure of the peer's (L{_failed}), and the
-close timeout or a drop (L{_abort}).  The hardening of closing states (a
-peer that stops reading after its close frame, one that vanishes while
-paused) belongs here too: each closing path starts the one session timer.
+close timeout or a drop (L{_abort}).
+
+Every closing path arms the one session timer (L{_armCloseTimer}) before it
+closes the stream or its writing half, whichever side started the close:
+C{closeTimeout} after the close began, a connection that is still there is
+aborted, and its stream's real end (L{streamLost}) cancels the timer.  A
+close waits for the write buffer to drain, and a peer that does not read
+would otherwise hold its connection, and its slot, for ever.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ class ClosingSession(SessionBase):
         # Echo the peer's code (RFC 6455 5.5.1); a no-op if ours was sent.
         self._sink.write(connection.frameClose(event.code))
         self._inputOpen = False
-        self._cancelTimer()
         self._closeHandshakeDone()
 
     def _failed(self, event: ConnectionFailed) -> None:
@@ -65,6 +69,25 @@ class ClosingSession(SessionBase):
             self._inputOpen = False
             self._closeHandshakeDone()
         else:
+            self._armCloseTimer()
+
+    def _loseStream(self) -> None:
+        """
+        Close the stream once what was written is sent, and abort it if
+        that has not happened within C{closeTimeout} of the close's start.
+        """
+        assert self._stream is not None
+        # Armed first: the stream's end, which cancels it, may come within.
+        self._armCloseTimer()
+        self._unwatchWrites()
+        self._stream.loseConnection()
+
+    def _armCloseTimer(self) -> None:
+        """
+        Start the close timer, unless it runs already: C{closeTimeout}
+        bounds the whole close, from the first frame of it.
+        """
+        if self._timer is None and not self._lost:
             self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
 
     def _closeHandshakeDone(self) -> None:
@@ -74,9 +97,7 @@ class ClosingSession(SessionBase):
         (L{txclws._client.protocol.WebSocketClientProtocol}) waits for it
         instead.
         """
-        assert self._stream is not None
-        self._unwatchWrites()
-        self._stream.loseConnection()
+        self._loseStream()
 
     def _closeWhenPeerDoes(self) -> None:
         """
@@ -88,12 +109,11 @@ class ClosingSession(SessionBase):
         the peer reads it.
         """
         assert self._stream is not None
+        self._armCloseTimer()
         self._unwatchWrites()
-        if not self._stream.loseWriteConnection():
-            return
-        # Read on (and discard), whatever our writes did, to see its EOF.
-        self._updateReading()
-        self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
+        if self._stream.loseWriteConnection():
+            # Read on (and discard), whatever our writes did, to see its EOF.
+            self._updateReading()
 
     def _unwatchWrites(self) -> None:
         """

@@ -1,14 +1,24 @@
-# -*- test-case-name: tests.test_protocol -*-
+# -*- test-case-name: tests.test_protocol,tests.test_closing,tests.test_testing -*-
 """
 A session's events to its resource, one at a time and in order.
 
 Each event the core returns is answered at once (pings), kept (our own
 keepalive pongs), queued behind a pending callback, or dispatched.  A
 callback that returns an unfired C{Deferred} holds this client's next events
-until it fires, and the session stops reading while events wait.  Callbacks
-that raise, or whose Deferred fails, are logged and close this client alone
-with 1011: the only C{except Exception} of the session, at its boundary
-with application code.
+until it fires.  Callbacks that raise, or whose Deferred fails, are logged
+and close this client alone with 1011: the only C{except Exception} of the
+session, at its boundary with application code.
+
+While a callback is pending the session goes on reading the peer (pings are
+still answered at once, events queued in order), so that a peer that
+leaves (its FIN or RST) is seen at once, and its slot freed, whatever the
+callback does.  What the queue holds is bounded: each queued event counts
+its payload's length plus L{QUEUED_EVENT_COST} against the owner's
+C{maxQueuedBytes}, and once the count is past it the session stops reading
+until the queue is back under it.  So the queue holds at most
+C{maxQueuedBytes} plus the events of one read (a transport reads 64 KiB at
+most).  A paused peer that leaves is found by the keepalive sweep, which
+probes the stream (L{txclws._session.stream.IByteStream.peerGone}).
 """
 
 from __future__ import annotations
@@ -45,6 +55,21 @@ KEEPALIVE_PAYLOAD = b"txclws-keepalive"
 #: 4-byte mask key and the payload (RFC 6455 5.2).
 _KEEPALIVE_PONG_SIZE = 2 + 4 + len(KEEPALIVE_PAYLOAD)
 
+#: What a queued event costs beyond its payload, against C{maxQueuedBytes}:
+#: near enough the memory of the event object and its place in the queue,
+#: so that a flood of empty messages is bounded too.
+QUEUED_EVENT_COST = 64
+
+
+def queuedSize(event: Event) -> int:
+    """
+    What C{event} counts against C{maxQueuedBytes} while it is queued.
+    """
+    payload: str | bytes | None = getattr(event, "data", None)
+    if payload is None:
+        payload = getattr(event, "payload", b"")
+    return QUEUED_EVENT_COST + len(payload)
+
 
 class DispatchingSession(ClosingSession):
     """
@@ -68,17 +93,30 @@ class DispatchingSession(ClosingSession):
             elif kind is PongReceived and event.payload == KEEPALIVE_PAYLOAD:  # type: ignore[union-attr]
                 keepalivePongs += 1  # ours alone: never queued nor delivered
             elif self._busy:
-                if self._queue is None:
-                    self._queue = deque()
-                self._queue.append(event)
+                self._enqueue(event)
             else:
                 self._dispatch(event)
         if len(data) > keepalivePongs * _KEEPALIVE_PONG_SIZE:
             # More than answers to our own pings: the client is not idle.
             self._lastActive = now
-        if self._busy and self._queue and not self._pausedForCallback:
+        if (
+            self._busy
+            and not self._pausedForCallback
+            and self._queuedBytes > self.owner.maxQueuedBytes
+        ):
             self._pausedForCallback = True
             self._updateReading()
+
+    def _enqueue(self, event: Event) -> None:
+        """
+        Keep C{event} until the pending callback is done, counting it
+        against C{maxQueuedBytes}.
+        """
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(event)
+        self._queuedBytes += queuedSize(event)
 
     def _dispatch(self, event: Event) -> None:
         """
@@ -147,21 +185,38 @@ class DispatchingSession(ClosingSession):
         """
         self._busy = False
         while self._queue and not self._busy:
-            self._dispatch(self._queue.popleft())
+            event = self._queue.popleft()
+            self._queuedBytes -= queuedSize(event)
+            self._dispatch(event)
+        if not self._queue:
+            self._queuedBytes = 0
         if self._busy:
+            if self._queuedBytes <= self.owner.maxQueuedBytes:
+                self._resumeAfterQueue()
             return
         if self._lost:
             self._notifyDisconnected()
-        elif self._pausedForCallback:
+        else:
+            self._resumeAfterQueue()
+
+    def _resumeAfterQueue(self) -> None:
+        if self._pausedForCallback:
             self._pausedForCallback = False
             self._updateReading()
+
+    def _dropQueue(self) -> None:
+        """
+        Deliver none of the queued events: the client is closing.
+        """
+        self._queue = None
+        self._queuedBytes = 0
 
     def _connected(self, verdict: object) -> None:
         """
         C{clientConnected} returned C{verdict}.
         """
         if verdict is REJECT:
-            self._queue = None
+            self._dropQueue()
             self._dispatching = False
             _log.info(
                 "rejected {peer} by {resource}",
@@ -204,7 +259,7 @@ class DispatchingSession(ClosingSession):
         # One client's failure is that client's alone: close it with 1011
         # and deliver it nothing more.
         self._dispatching = False
-        self._queue = None
+        self._dropQueue()
         self._sendClose(CloseCode.INTERNAL_ERROR, "")
 
     def _logResourceError(self, failure: Failure, method: Callable[..., Any]) -> None:

@@ -8,6 +8,14 @@ an HTTP/2 stream) accepts the handshake through L{txclws._core.accept}, then
 calls L{WebSocketSession.openSession} with the stream and the accepted
 connection, and hands it the peer's bytes (L{receiveData}) and the stream's
 end (L{streamLost}).
+
+A client that leaves is noticed whatever its resource does (issue 11):
+while a callback is pending the session reads on and queues events up to
+the owner's C{maxQueuedBytes} (see L{txclws._session.dispatch}), so the
+stream's end arrives at once; a session paused past that bound, or for a
+full write buffer, asks its stream at each keepalive sweep whether the peer
+is gone (L{IByteStream.peerGone}) and drops it if so.  Every close is
+bounded by C{closeTimeout} (L{txclws._session.closing}).
 """
 
 from __future__ import annotations
@@ -371,6 +379,19 @@ class WebSocketSession(DispatchingSession):
 
     # -- keepalive ---------------------------------------------------------
 
+    def _peerGone(self) -> bool:
+        """
+        While reading is paused, its FIN or RST cannot reach us: ask the
+        stream whether the peer has left, and if it has, drop it (its slot
+        comes back now; C{clientDisconnected} follows its last callback).
+        """
+        assert self._stream is not None
+        if not self._stream.peerGone():
+            return False
+        _log.info("dropped {peer}: gone while paused", peer=self._peer())
+        self._abort()
+        return True
+
     def keepaliveCheck(self, now: float, policy: KeepalivePolicy) -> None:
         """
         See L{IKeepaliveClient.keepaliveCheck}: close this client if it has
@@ -380,9 +401,12 @@ class WebSocketSession(DispatchingSession):
         connection = self._connection
         if not self._inputOpen or connection is None:
             return
+        if (self._pausedForCallback or self._pausedForWrites) and self._peerGone():
+            return
         if self._pausedForCallback:
-            # We stopped reading (a callback is pending, the client's next
-            # events wait): its silence is ours, and it is not idle.
+            # We stopped reading (a callback is pending, the client's queued
+            # events are over the bound): its silence is ours, and it is not
+            # idle.
             self._lastReceived = self._lastActive = now
             self._pingSentAt = None
             return

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stream -*-
+# -*- test-case-name: tests.test_stream,tests.test_closing -*-
 """
 The byte stream under a session: L{IByteStream}, and L{TransportStream},
 which adapts a Twisted stream transport (TCP, TLS, UNIX) to it.
@@ -10,6 +10,7 @@ under it by providing this interface.
 
 from __future__ import annotations
 
+import socket
 from typing import Any, cast
 
 from twisted.internet.interfaces import (
@@ -20,7 +21,21 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import Attribute, Interface, implementer
 
-__all__ = ["IBufferedTransport", "IByteStream", "TransportStream", "bufferedBytes"]
+__all__ = [
+    "IBufferedTransport",
+    "IByteStream",
+    "TransportStream",
+    "bufferedBytes",
+    "socketPeerGone",
+]
+
+#: Linux's TCP states (C{include/net/tcp_states.h}) in which the peer has
+#: left: its RST was received (C{TCP_CLOSE}), or its FIN (C{TCP_CLOSE_WAIT},
+#: and C{TCP_LAST_ACK} once ours followed).
+_TCP_CLOSE = 7
+_TCP_CLOSE_WAIT = 8
+_TCP_LAST_ACK = 9
+_PEER_LEFT = frozenset({_TCP_CLOSE, _TCP_CLOSE_WAIT, _TCP_LAST_ACK})
 
 
 class IByteStream(Interface):
@@ -75,9 +90,17 @@ class IByteStream(Interface):
     def loseWriteConnection() -> bool:
         """
         Close the writing half once everything written is sent, and go on
-        reading.
+        reading.  Over TLS, that is the TLS close (C{close_notify}, RFC 8446
+        6.1), after which the peer's own C{close_notify} ends the stream.
 
         @return: False if the stream cannot half-close (it closed whole).
+        """
+
+    def peerGone() -> bool:
+        """
+        Whether the peer is known to have left (closed or reset its end),
+        found without reading: while reading is paused its end cannot be
+        read.  False when the stream cannot tell.
         """
 
     def abort() -> None:
@@ -222,8 +245,18 @@ class TransportStream:
 
     def loseWriteConnection(self) -> bool:
         """
-        See L{IByteStream.loseWriteConnection}.
+        See L{IByteStream.loseWriteConnection}.  Over TLS, C{loseConnection}:
+        Twisted's TLS wrapper sends C{close_notify}, reads on until the
+        peer's, and only then closes TCP; the C{loseWriteConnection} it
+        would forward to the TCP transport below shuts TCP's writing half
+        with no C{close_notify}, which the peer sees as a truncation.
         """
+        if self.isTLS:
+            # Read on, to see the peer's close_notify: the TLS wrapper will
+            # not resume reading once it is disconnecting.
+            cast(IPushProducer, self._transport).resumeProducing()
+            self._transport.loseConnection()
+            return True
         halfClose = getattr(self._transport, "loseWriteConnection", None)
         if halfClose is None:
             self._transport.loseConnection()
@@ -240,3 +273,54 @@ class TransportStream:
             abort()
         else:
             self._transport.loseConnection()
+
+    def peerGone(self) -> bool:
+        """
+        See L{IByteStream.peerGone}: asks the socket under the transport
+        (through a TLS wrapper), see L{socketPeerGone}.
+        """
+        sock = _socketUnder(self._transport)
+        return sock is not None and socketPeerGone(sock)
+
+
+def _socketUnder(transport: Any) -> socket.socket | None:
+    """
+    The socket of a Twisted stream transport, through the protocol
+    wrappers over it (TLS: C{TLSMemoryBIOProtocol.getHandle} is its OpenSSL
+    connection, and its C{transport} the TCP one), or L{None}.
+    """
+    for _ in range(4):  # a transport wrapped a few times at most
+        # Each object's own attributes: a wrapper forwards what it lacks.
+        attributes = getattr(transport, "__dict__", None)
+        if attributes is None:
+            return None
+        handle = attributes.get("socket")
+        if isinstance(handle, socket.socket):
+            return handle
+        transport = attributes.get("transport")
+    return None
+
+
+def socketPeerGone(sock: socket.socket) -> bool:
+    """
+    Whether the peer of the connected stream socket C{sock} has left, found
+    without reading what it sent: for TCP on Linux, the connection's state
+    (C{TCP_INFO}'s first byte, C{tcpi_state}) is C{CLOSE} after its RST and
+    C{CLOSE_WAIT} after its FIN, even with unread data queued; elsewhere
+    (UNIX sockets) a peek that finds the end of the stream or a reset, which
+    it can only when nothing unread is queued.
+    """
+    tcpInfo = getattr(socket, "TCP_INFO", None)
+    if tcpInfo is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            state = sock.getsockopt(socket.IPPROTO_TCP, tcpInfo, 1)
+        except OSError:
+            return False
+        return bool(state) and state[0] in _PEER_LEFT
+    try:
+        peeked = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True  # ECONNRESET and the like: it is gone
+    return peeked == b""
