@@ -38,17 +38,22 @@ class ClientOwner:
         pingTimeout: float | None = None,
         maxBuffer: int = 16 << 20,
         slowClientTimeout: float = 30.0,
+        maxQueuedBytes: int = 1 << 20,
     ) -> None:
         """
         @param pingInterval: ping the server when it has been quiet this
             long; C{None}: never.
         @param pingTimeout: drop the connection when a ping stays
             unanswered this long (C{pingInterval} by default).
+        @param maxQueuedBytes: while a resource callback is pending, the
+            most bytes of the server's later messages read ahead and held
+            before reading pauses (see the server's C{maxQueuedBytes}).
         """
         self.reactor = reactor
         self.closeTimeout = closeTimeout
         self.maxBuffer = maxBuffer
         self.slowClientTimeout = slowClientTimeout
+        self.maxQueuedBytes = maxQueuedBytes
         self._policy = KeepalivePolicy(
             pingInterval,
             pingTimeout if pingTimeout is not None else (pingInterval or 0.0),
