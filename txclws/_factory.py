@@ -150,7 +150,7 @@ class WebSocketFactory(Factory):
             server goes on reading the client (so that it sees at once a
             client that leaves) and queues its events, up to this many
             payload bytes (each event also counts 64); past it, it stops
-            reading the client until the queue is back under it.  L{None}
+            reading the client until the queue is back under it.  C{None}
             (the default): C{maxMessageSize}.  @since: 0.2.0
         @param reactor: the reactor for timeouts; the global one by default.
         """
@@ -292,7 +292,7 @@ class WebSocketFactory(Factory):
         HTTP/1.1 alone.  On an C{ssl:} endpoint Twisted always installs an
         ALPN selection callback and asks the factory; without this, every
         client that offers ALPN (every browser) is refused mid-handshake.
-        See L{IProtocolNegotiationFactory.acceptableProtocols}.
+        See C{IProtocolNegotiationFactory.acceptableProtocols}.
 
         @return: C{[b"http/1.1"]}, most preferred first.
         @since: 0.2.0

@@ -179,7 +179,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
 
     def handshakeCompleted(self) -> None:
         """
-        The TLS handshake has completed (L{IHandshakeListener}): from now
+        The TLS handshake has completed (C{IHandshakeListener}): from now
         on, what is written reaches the peer.
         """
         if self._state is _S.AWAITING_TLS:

@@ -10,8 +10,9 @@ close timeout or a drop (L{_abort}).
 Every closing path arms the one session timer (L{_armCloseTimer}) before it
 closes the stream or its writing half, whichever side started the close:
 C{closeTimeout} after the close began, a connection that is still there is
-aborted, and its stream's real end (L{streamLost}) cancels the timer.  A
-close waits for the write buffer to drain, and a peer that does not read
+aborted, and its stream's real end (C{streamLost}, see
+L{txclws._session.session.WebSocketSession.streamLost}) cancels the
+timer.  A close waits for the write buffer to drain, and a peer that does not read
 would otherwise hold its connection, and its slot, for ever.
 """
 

@@ -287,7 +287,7 @@ def _socketUnder(transport: Any) -> socket.socket | None:
     """
     The socket of a Twisted stream transport, through the protocol
     wrappers over it (TLS: C{TLSMemoryBIOProtocol.getHandle} is its OpenSSL
-    connection, and its C{transport} the TCP one), or L{None}.
+    connection, and its C{transport} the TCP one), or C{None}.
     """
     for _ in range(4):  # a transport wrapped a few times at most
         # Each object's own attributes: a wrapper forwards what it lacks.
