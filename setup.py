@@ -45,6 +45,9 @@ setup(
             # real redis-server.
             "txredisapi>=1.6",
             "h2>=4.1",
+            # tests/test_client_interop.py runs the txclws client against
+            # Autobahn|Python's Twisted server.
+            "autobahn[twisted]>=24",
         ],
         # mypy-zope pins the mypy versions it supports: 1.0.17 is the first
         # for mypy 2.4 (the [tool.mypy] plugin in pyproject.toml).  pydoctor
