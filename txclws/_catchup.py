@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -64,12 +65,22 @@ class CatchUp:
         read: Reader,
         policyOf: Callable[[str], HistoryPolicy],
         seen: Callable[[str, str], None],
+        clock: IReactorTime | None = None,
+        retryDelay: float = 0.5,
     ) -> None:
         """
         @param read: reads a channel's history after a position.
         @param policyOf: the policy a channel's messages are stamped with.
         @param seen: told the last position of each window read.
+        @param clock: schedules a failed read again, C{retryDelay} seconds
+            later (the reactor by default).
         """
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        self._clock: IReactorTime = clock
+        self._retryDelay = retryDelay
         self._subscriptions = subscriptions
         self._read = read
         self._policyOf = policyOf
@@ -124,11 +135,18 @@ class CatchUp:
         if isinstance(result, Failure):
             _log.warn(
                 "hub: reading the history of {channel} failed ({error}); "
-                "retrying once subscribed again",
+                "retrying in {delay} s",
                 channel=channel,
                 error=result.getErrorMessage(),
+                delay=self._retryDelay,
             )
-            self._waiting.setdefault(channel, {}).update(read.waiting)
+            waiting = self._waiting.setdefault(channel, {})
+            for client, (since, waiters) in read.waiting.items():
+                if client in waiting:
+                    waiting[client][1].extend(waiters)
+                else:
+                    waiting[client] = (since, waiters)
+            self._clock.callLater(self._retryDelay, self.kick, channel)
             return
         self._deliver(channel, result, read)
         self._seen(channel, f"{result.last[0]}-{result.last[1]}")

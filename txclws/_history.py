@@ -134,8 +134,9 @@ class HistoryWindow:
     @ivar start: the position of the first message ever kept by this
         history (C{None}: it holds nothing and remembers nothing: never
         published to, or lost, as by a Redis restart without persistence).
-    @ivar floor: the last position dropped (C{(0, 0)} if none): every
-        message after it is still held.
+    @ivar floor: every message after this position is still held (the
+        last position dropped, or the first held; C{(0, 0)} if none was
+        dropped).
     @ivar last: the last position kept.
     @ivar messages: the messages read, after some position, in order.
     """

@@ -341,12 +341,18 @@ class Subscriptions:
         @return: how many clients were written to.
         @raise ValueError: text that is not UTF-8.
         """
+        return deliverTo(self.liveClients(channel), payload, text)
+
+    def liveClients(self, channel: str) -> list[IWebSocketClient]:
+        """
+        The subscribers of C{channel} that are not held: those live
+        messages go to.
+        """
         clients = self._byChannel.get(channel)
         if not clients:
-            return 0
+            return []
         held = self._held.get(channel)
-        live = [c for c in clients if c not in held] if held else list(clients)
-        return deliverTo(live, payload, text)
+        return [c for c in clients if c not in held] if held else list(clients)
 
 
 def deliverTo(clients: list[IWebSocketClient], payload: str | bytes, text: bool) -> int:
@@ -430,7 +436,7 @@ class LocalHub:
             self._subscriptions.deliver(channel, payload, text)
             return succeed(None)
         kept = history.append(payload)
-        deliverKept(self._subscriptions.clients(channel), history.policy, kept)
+        deliverKept(self._subscriptions.liveClients(channel), history.policy, kept)
         return succeed(kept.position)
 
     def subscribers(self, channel: str) -> list[IWebSocketClient]:

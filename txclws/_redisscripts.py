@@ -25,8 +25,11 @@ the payload follows), C{T}/C{B} (kept: one byte of id length, the id, the
 payload), C{j}/C{l} (a join or leave: the member count, a space, the
 member JSON).
 
-Needs Redis 7 (C{XINFO STREAM}'s C{max-deleted-entry-id}); with an older
-one, a position before the first entry held counts as too old.
+Trimming is from the head and messages are never deleted otherwise, so
+the history reaches back to a position if nothing was ever trimmed
+(C{XINFO STREAM}'s C{entries-added} is its length), or if the position is
+not before the first entry held.  (So a position that is the last entry
+trimmed counts as too old, though nothing after it is missing.)
 
 @since: 0.2.0
 """
@@ -81,8 +84,8 @@ return id
 )
 
 #: KEYS: stream, start.  ARGV: a position.  Returns {} when there is no
-#: history, else {start, floor (the last id dropped), last id, entries
-#: after the position}.
+#: history, else {start, floor (positions from it on are reached), last
+#: id, entries after the position}.
 READ_HISTORY = Script(
     """
 local start = redis.call('GET', KEYS[2])
@@ -90,16 +93,14 @@ if not start or redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local floor, last, first = nil, '0-0', nil
-for i = 1, #info, 2 do
-  if info[i] == 'max-deleted-entry-id' then floor = info[i + 1] end
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-  if info[i] == 'first-entry' and info[i + 1] then first = info[i + 1][1] end
-end
-if not floor then
-  floor = '0-0'
-  if first and first ~= start then floor = first end
-end
+local fields = {}
+for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+local first = fields['first-entry'] and fields['first-entry'][1]
+local last = fields['last-generated-id'] or '0-0'
+local floor = '0-0'
+local added = fields['entries-added']
+local trimmed = (added and added > fields['length']) or (not added and first ~= start)
+if first and trimmed then floor = first end
 return {start, floor, last, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')}
 """
 )

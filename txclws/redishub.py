@@ -530,7 +530,8 @@ class RedisHub(Service):
         except UnicodeDecodeError:
             _log.warn("hub: dropped a message on {channel}: bad UTF-8", channel=channel)
             return
-        deliverKept(self._subscriptions.clients(channel), self._policyOf(channel), kept)
+        live = self._subscriptions.liveClients(channel)
+        deliverKept(live, self._policyOf(channel), kept)
         self._catchUp.arrived(channel, kept)
         self._sawPosition(channel, position)
 
