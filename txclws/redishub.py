@@ -111,6 +111,12 @@ PRESENCE_TIMEOUT = 20.0
 _ORIGIN_SIZE = 8
 
 
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
 #: How a channel this process does not keep is read: unstamped.
 _UNSTAMPED = HistoryPolicy()
 
@@ -258,12 +264,32 @@ class RedisHub(Service):
 
     def stopService(self) -> Deferred[Any]:
         """
-        Disconnect from Redis, for good.
+        Take this process's members out of the presence (the others hear
+        them leave at once), then disconnect from Redis, for good.
         """
         super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         if self._heartbeat is not None and self._heartbeat.running:
             self._heartbeat.stop()
         self._heartbeat = None
+        left = self._leaveEverything()
+        left.addTimeout(self._settings.replyTimeout, _reactor())
+        return left.addBoth(lambda _: self._disconnect())
+
+    def _leaveEverything(self) -> Deferred[Any]:
+        leaves = [
+            self._sendLeave(channel, member)
+            for channel, member in list(self._members.everyMember())
+        ]
+        self._members = LocalMembers(self._process)
+        connection = self._publisher
+        if connection is not None:
+            try:
+                leaves.append(connection.execute_command("DEL", self._aliveKey()))
+            except RedisConnectionError:
+                pass
+        return gatherResults(leaves, consumeErrors=True)
+
+    def _disconnect(self) -> Deferred[Any]:
         factories, self._factories = self._factories, []
         self._publisher = self._subscriber = None
         self._confirmed.clear()
@@ -579,15 +605,16 @@ class RedisHub(Service):
         )
         return joined.addErrback(self._presenceFailed, channel)
 
-    def _sendLeave(self, channel: str, member: Member) -> None:
+    def _sendLeave(self, channel: str, member: Member) -> Deferred[None]:
         if self._publisher is None:
-            return  # swept by the others once this process's key expires
+            # Swept by the others once this process's key expires.
+            return succeed(None)
         left = self._run(
             scripts.LEAVE,
             [self._key("presence", channel)],
             [member.key, self._prefix + channel, self._origin + _LEFT],
         )
-        left.addErrback(self._presenceFailed, channel)
+        return left.addErrback(self._presenceFailed, channel)
 
     def _sweep(self, channel: str) -> Deferred[list[bytes]]:
         return self._run(
