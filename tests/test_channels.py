@@ -19,6 +19,8 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+import pytest_twisted
+from twisted.internet.defer import Deferred
 from websockets.sync.client import ClientConnection
 
 from tests._daemon import WAIT, Daemon, connect
@@ -385,3 +387,52 @@ def test_redisLostItsData() -> None:
                 client.close()
     finally:
         redis.close()
+
+
+# -- in one process: two RedisHubs on the module's Redis ---------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_heldSubscriberSkipsLiveKept(redis: RedisServer) -> None:
+    """
+    A subscriber resuming on a L{RedisHub} while kept messages arrive live
+    (its history read held back until they did) gets each once, in order:
+    live kept messages skip it until the read is delivered.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    from tests.test_hub import clients, messagesOf, waitUntil
+    from txclws import HistoryPolicy
+    from txclws.redishub import RedisHub
+
+    hubs = [RedisHub("127.0.0.1", redis.port, retryDelay=0.05) for _ in range(2)]
+    for hub in hubs:
+        hub.startService()
+        hub.keepHistory("held", HistoryPolicy())
+    try:
+        await waitUntil(lambda: all(h.connected for h in hubs), "connected")
+        first = await hubs[0].publish("held", "m1")
+        release: Deferred[None] = Deferred()
+        read = hubs[1]._catchUp._read
+
+        def slowRead(channel: str, since: str) -> Any:
+            return release.addCallback(lambda _: read(channel, since))
+
+        hubs[1]._catchUp._read = slowRead
+        (ann,) = clients(1)
+        resumed = hubs[1].subscribe("held", ann.protocol, since=first)
+        await waitUntil(lambda: "held" in hubs[1]._confirmed, "subscribed")
+        await hubs[0].publish("held", "m2")
+        await hubs[0].publish("held", "m3")
+        await deferLater(reactor, 0.2, lambda: None)  # heard live by now
+        assert ann.readMessages() == []
+        release.callback(None)
+        assert await resumed is True
+        assert await messagesOf(ann, 2) == ["m2", "m3"]
+        await hubs[0].publish("held", "m4")
+        assert await messagesOf(ann, 1) == ["m4"]
+        assert ann.readMessages() == []
+    finally:
+        for hub in hubs:
+            await hub.stopService()

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_hub -*-
+# -*- test-case-name: tests.test_hub,tests.test_history,tests.test_presence -*-
 """
 Named channels of WebSocket clients, and publishing to them: how a resource
 reaches clients wherever they are connected.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_hub,tests.test_scaling -*-
+# -*- test-case-name: tests.test_hub,tests.test_scaling,tests.test_channels -*-
 """
 A hub shared through Redis pub/sub: what any process publishes reaches the
 subscribers of every process connected to the same Redis server::
