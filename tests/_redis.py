@@ -51,7 +51,12 @@ class RedisServer:
     @ivar port: its port.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, persistent: bool = False) -> None:
+        """
+        @param persistent: keep the data across restarts (an append-only
+            file, synced at every write); otherwise nothing is saved.
+        """
+        self.persistent = persistent
         self.executable = findRedisServer()
         self.port = freePort()
         self.directory = tempfile.TemporaryDirectory(prefix="clws-redis-")
@@ -74,7 +79,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--port",
                 str(self.port),
                 "--bind",

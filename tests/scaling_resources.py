@@ -46,3 +46,13 @@ class WorkerChat(ChatResource):
         """
         client.writeText(json.dumps({"type": "worker", "pid": os.getpid()}))
         super().clientConnected(client)
+
+
+class ShortChat(ChatResource):
+    """
+    The demo chat keeping only its last 3 messages: what the history
+    tests outrun.
+    """
+
+    def __init__(self, hub: IHub | None = None) -> None:
+        super().__init__(hub, historySize=3)

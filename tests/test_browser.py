@@ -1,6 +1,7 @@
 """
 A real browser: headless Chromium loads the demo page from the daemon, and
-the page exchanges echo and chat messages by itself (C{?selftest=1}).
+the page exchanges echo and chat messages by itself (C{?selftest=1}); and
+the chat reconnects losing nothing when its daemon restarts.
 
 Chromium is driven over the DevTools protocol (its own WebSocket, spoken
 here with the C{websockets} client): C{--dump-dom} prints the page as soon
@@ -34,7 +35,10 @@ from websockets.sync.client import ClientConnection
 
 from tests._daemon import WAIT, Daemon, connect
 from tests._debian import findOrInstall
+from tests._redis import RedisServer, freePort
 from tests.test_tls import makeCertificate
+
+LOCAL = "tcp:0:interface=127.0.0.1"
 
 #: The flags the browser runs with: headless, and nothing it would fetch or
 #: do on its own.
@@ -268,3 +272,70 @@ def test_demoPageInBrowserOverTLS(tmp_path: Path) -> None:
             assert status == "pass", (text, browser.console, tlsDaemon.log())
         finally:
             browser.close()
+
+
+CHAT_LOG = "document.getElementById('chat-log').innerText"
+
+
+def waitInPage(browser: Browser, expression: str, what: str) -> Any:
+    """
+    Poll a JavaScript expression until it is truthy, for up to L{WAIT}.
+    """
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        value = browser.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: {browser.evaluate(CHAT_LOG)}")
+
+
+def test_chatReconnectsLosingNothing() -> None:
+    """
+    A tab in the chat, on a daemon sharing a Redis hub with another: that
+    daemon is restarted on the same port while a member on the other
+    keeps writing; the tab's WebSocket drops, the page reconnects with
+    C{?since=} and shows every message once, the missed ones included,
+    and the members present.
+    """
+    redis = RedisServer()
+    redis.start()
+    port = freePort()
+    description = f"tcp:{port}:interface=127.0.0.1"
+    browser = Browser()
+    try:
+        with Daemon("--port", LOCAL, "--hub", redis.url()) as other:
+            tabDaemon = Daemon("--port", description, "--hub", redis.url())
+            try:
+                browser.call("Page.navigate", url=tabDaemon.url("/", "http"))
+                waitInPage(browser, "typeof joinChat === 'function'", "the page")
+                browser.evaluate("joinChat('tab')")
+                waitInPage(browser, "room.name === 'tab'", "the welcome")
+                with connect(other.url("/chat?name=writer")) as writer:
+                    waitInPage(browser, f"{CHAT_LOG}.includes('writer joined')", "join")
+                    for number in range(1, 4):
+                        writer.send(f"note {number}")
+                    waitInPage(browser, f"{CHAT_LOG}.includes('note 3')", "note 3")
+                    tabDaemon.stop()
+                    for number in range(4, 9):
+                        writer.send(f"note {number}")
+                    tabDaemon = Daemon("--port", description, "--hub", redis.url())
+                    waitInPage(browser, "room.reconnects > 0", "a reconnection")
+                    waitInPage(browser, f"{CHAT_LOG}.includes('note 8')", "note 8")
+                    writer.send("note 9")
+                    waitInPage(browser, f"{CHAT_LOG}.includes('note 9')", "note 9")
+                    log = browser.evaluate(CHAT_LOG)
+                    members = browser.evaluate(
+                        "document.getElementById('chat-members').textContent"
+                    )
+                keepScreenshot(browser.screenshot(), "demo-reconnect.png")
+            finally:
+                tabDaemon.stop()
+        notes = [line for line in log.splitlines() if line.startswith("writer: ")]
+        assert notes == [f"writer: note {n}" for n in range(1, 10)], log
+        assert "no longer kept" not in log
+        assert sorted(members.split(", ")) == ["tab", "writer"]
+        assert not [m for m in browser.console if m.startswith("exception")]
+    finally:
+        browser.close()
+        redis.close()

@@ -61,8 +61,9 @@ def waitForEvent(
 def test_chatAcrossDaemons(redis: RedisServer) -> None:
     """
     Two demo daemons on one Redis: a member of each sees the other's join,
-    both see each other's messages, and the one left sees the other's
-    leave; welcomes and counts are those of the daemon each is on.
+    both see each other's messages (with the same id), and the one left
+    sees the other's leave; welcomes and counts are the room's across both
+    daemons (presence is shared).
     """
     with (
         Daemon("--port", LOCAL, "--hub", redis.url()) as east,
@@ -78,22 +79,24 @@ def test_chatAcrossDaemons(redis: RedisServer) -> None:
             redis.waitForSubscribers(CHAT_CHANNEL, 1)
             with connect(west.url("/chat?name=bob")) as bob:
                 assert chatEvents(bob, 2) == [
-                    {"type": "welcome", "name": "bob", "members": []},
-                    {"type": "join", "name": "bob", "count": 1},
+                    {"type": "welcome", "name": "bob", "members": ["ann"]},
+                    {"type": "join", "name": "bob", "count": 2},
                 ]
                 assert chatEvents(ann, 1) == [
-                    {"type": "join", "name": "bob", "count": 1}
+                    {"type": "join", "name": "bob", "count": 2}
                 ]
                 redis.waitForSubscribers(CHAT_CHANNEL, 2)
                 for sender, name in ((ann, "ann"), (bob, "bob")):
                     sender.send(f"hello from {name}")
-                    message = {
+                    (message,) = chatEvents(ann, 1)
+                    assert message == {
                         "type": "message",
                         "name": name,
                         "text": f"hello from {name}",
+                        "id": message["id"],
                     }
-                    assert chatEvents(ann, 1) == chatEvents(bob, 1) == [message]
-            assert chatEvents(ann, 1) == [{"type": "leave", "name": "bob", "count": 0}]
+                    assert chatEvents(bob, 1) == [message]
+            assert chatEvents(ann, 1) == [{"type": "leave", "name": "bob", "count": 1}]
         redis.waitForSubscribers(CHAT_CHANNEL, 0)
 
 
@@ -134,21 +137,24 @@ def test_chatAcrossWorkers(redis: RedisServer) -> None:
         else:
             raise AssertionError("every connection went to ann's worker")
         bobName = f"bob{attempt}"
-        waitForEvent(ann, lambda e: e == {"type": "join", "name": bobName, "count": 1})
+        waitForEvent(ann, lambda e: e == {"type": "join", "name": bobName, "count": 2})
         redis.waitForSubscribers(CHAT_CHANNEL, 2)
         ann.send("hi from worker one")
-        assert waitForEvent(bob, lambda e: e["type"] == "message") == {
+        message = waitForEvent(bob, lambda e: e["type"] == "message")
+        assert message == {
             "type": "message",
             "name": "ann",
             "text": "hi from worker one",
+            "id": message["id"],
         }
         bob.send("hi from worker two")
         waitForEvent(
             ann,
             lambda e: (
-                e == {"type": "message", "name": bobName, "text": "hi from worker two"}
+                e.get("type") == "message"
+                and (e["name"], e["text"]) == (bobName, "hi from worker two")
             ),
         )
         bob.close()
-        waitForEvent(ann, lambda e: e == {"type": "leave", "name": bobName, "count": 0})
+        waitForEvent(ann, lambda e: e == {"type": "leave", "name": bobName, "count": 1})
         ann.close()

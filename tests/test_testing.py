@@ -157,15 +157,18 @@ class ChatResourceTests(SynchronousTestCase):
 
     def test_messageToEveryone(self) -> None:
         """
-        A message goes to every member, the sender included, with its name.
+        A message goes to every member, the sender included, with its name
+        and its id in the room's history.
         """
         members = [self.join(name) for name in ("ann", "bob", "cy")]
         for member in members:
             events(member)
         members[1].sendText("hello all")
-        expected = [{"type": "message", "name": "bob", "text": "hello all"}]
-        for member in members:
-            self.assertEqual(events(member), expected)
+        (first,) = events(members[0])
+        expected = {"type": "message", "name": "bob", "text": "hello all"}
+        self.assertEqual(first, {**expected, "id": first["id"]})
+        for member in members[1:]:
+            self.assertEqual(events(member), [first])
 
     def test_leave(self) -> None:
         """

@@ -26,7 +26,9 @@ from txclws._core.errors import (
 from txclws._core.frames import CloseCode, Opcode
 from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory, runServer
+from txclws._history import History, HistoryPolicy, KeptMessage, positionKey
 from txclws._hub import HubUnavailable, IHub, LocalHub
+from txclws._presence import Member, PresenceChange
 from txclws._protocol import WebSocketServerProtocol
 from txclws._registry import (
     ResourceRegistry,
@@ -51,17 +53,22 @@ __all__ = [
     "DeflateOffer",
     "HandshakeError",
     "HandshakeFailed",
+    "History",
+    "HistoryPolicy",
     "HubUnavailable",
     "IHub",
     "IWebSocketClient",
     "IWebSocketResource",
     "InvalidFrame",
     "InvalidPayload",
+    "KeptMessage",
     "LocalHub",
+    "Member",
     "MessageTooBig",
     "Opcode",
     "OriginCheck",
     "PerMessageDeflate",
+    "PresenceChange",
     "ResourceRegistry",
     "UnsupportedByProtocol",
     "WebSocketClientProtocol",
@@ -77,6 +84,7 @@ __all__ = [
     "globalResources",
     "originExact",
     "originPrefix",
+    "positionKey",
     "registerGlobalResource",
     "runServer",
     "writeToClientsBinary",

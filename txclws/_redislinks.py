@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.python.failure import Failure
@@ -31,6 +31,7 @@ __all__ = [
     "PUBLISHER",
     "REDIS_PORT",
     "SUBSCRIBER",
+    "URL_OPTIONS",
     "IRedisLinkObserver",
     "RedisConnectionError",
     "RedisLinkSettings",
@@ -76,19 +77,25 @@ class IRedisLinkObserver(Protocol):
         """
 
 
-def parseRedisURL(url: str) -> tuple[str, int, int, str | None]:
+#: The options a hub URL's query may give, as C{RedisHub} keyword arguments.
+URL_OPTIONS = {"presence-timeout": "presenceTimeout"}
+
+
+def parseRedisURL(url: str) -> tuple[str, int, int, str | None, dict[str, float]]:
     """
-    The host, port, database number and password of a URL such as
-    C{redis://host:port/db} (port 6379 and db 0 by default;
-    C{redis://:password@host} to authenticate).
+    The host, port, database number, password and options of a URL such
+    as C{redis://host:port/db} (port 6379 and db 0 by default;
+    C{redis://:password@host} to authenticate;
+    C{?presence-timeout=SECONDS} to set C{RedisHub}'s C{presenceTimeout}).
 
     @raise ValueError: the URL is not such a URL.
     """
     parts = urlsplit(url)
     if parts.scheme != "redis":
         raise ValueError(f"{url!r} is not a redis:// URL")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: no query or fragment is understood")
+    if parts.fragment:
+        raise ValueError(f"{url!r}: no fragment is understood")
+    options = _urlOptions(url, parts.query)
     path = parts.path.strip("/") or "0"
     if not path.isdigit():
         raise ValueError(f"{url!r}: the database must be a number")
@@ -97,7 +104,24 @@ def parseRedisURL(url: str) -> tuple[str, int, int, str | None]:
     except ValueError as error:
         raise ValueError(f"{url!r}: {error}") from error
     password = unquote(parts.password) if parts.password is not None else None
-    return parts.hostname or "127.0.0.1", port, int(path), password
+    return parts.hostname or "127.0.0.1", port, int(path), password, options
+
+
+def _urlOptions(url: str, query: str) -> dict[str, float]:
+    options: dict[str, float] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+        if name not in URL_OPTIONS:
+            raise ValueError(f"{url!r}: unknown option {name!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not 0 < number < float("inf"):
+            raise ValueError(f"{url!r}: {name} must be positive seconds")
+        options[URL_OPTIONS[name]] = number
+    if query and not options:
+        raise ValueError(f"{url!r}: no such option")
+    return options
 
 
 @dataclass(frozen=True)
@@ -154,6 +178,9 @@ class _PublisherFactory(txredisapi.RedisFactory):  # type: ignore[misc]
             isLazy=True,
             password=password,
             replyTimeout=replyTimeout,
+            # Stream entries come back as the bytes that were kept.
+            charset=None,
+            convertNumbers=False,
         )
         self.hub = hub
 

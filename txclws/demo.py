@@ -7,19 +7,27 @@ talks to both, all on one port through L{txclws.web}.
 The chat speaks JSON text messages, one object each::
 
     {"type": "welcome", "name": "alice", "members": ["bob"]}  (to the joiner)
+    {"type": "reset"}                     (to a joiner whose since is too old)
     {"type": "join", "name": "alice", "count": 2}             (to everyone)
-    {"type": "message", "name": "alice", "text": "hello"}     (to everyone)
+    {"type": "message", "name": "alice", "text": "hello",
+     "id": "1700000000000-0"}                                 (to everyone)
     {"type": "leave", "name": "alice", "count": 1}            (to the others)
 
 A client sends plain text; its name comes from the query string
-(C{ws://host/chat?name=alice}), or is made up.
+(C{ws://host/chat?name=alice}), or is made up.  A client that reconnects
+with C{?since=ID} (the C{id} of the last message it saw) first gets, after
+its welcome, every message after it that the room still keeps, in order
+and exactly once, then the live ones; or C{reset} when the room no longer
+keeps what came after C{ID}.  Ids are C{"A-B"} with decimal A and B:
+within a room, compare them as the pair C{(A, B)}.
 
-The room's notices and messages go through an L{IHub}, on the channel
+The room's messages and presence go through an L{IHub}, on the channel
 C{chat:PATH}: a L{LocalHub} of its own by default, or the daemon's
 C{--hub}.  With a shared hub (L{txclws.redishub.RedisHub}) members
-connected to different processes chat with each other; the names, the
-welcome's C{members} and the C{count}s are those of the process where the
-event happened (presence is not shared).
+connected to different processes chat with each other, the welcome's
+C{members} lists the members of every process (before the joiner), and
+the C{count}s are the room's across every process.  Names are made unique
+within a process only.
 
 @since: 0.1.0
 """
@@ -32,14 +40,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from txclws._broadcast import writeToClientsText
 from txclws._core.frames import CloseCode
 from txclws._core.origin import OriginCheck, anyOrigin
 from txclws._factory import ResourceRegistry, WebSocketFactory
+from txclws._history import HistoryPolicy
 from txclws._hub import IHub, LocalHub
+from txclws._presence import PresenceChange
 from txclws._resource import IWebSocketClient, IWebSocketResource, WebSocketResource
 from txclws.web import mountWebSocket
 
@@ -54,6 +64,9 @@ __all__ = [
 
 #: The longest chat name kept; longer ones are cut.
 MAX_NAME_LENGTH = 24
+
+#: How many messages a room keeps for members who reconnect.
+HISTORY_SIZE = 1000
 
 
 class EchoResource(WebSocketResource):
@@ -78,52 +91,95 @@ class ChatResource(WebSocketResource):
     """
     A chat room: each text message goes to every member, through the hub
     (which frames it once for all of a process's members), with notices
-    when members join and leave.
+    when members join and leave.  The room keeps its last messages (the
+    hub's history), so that a member who reconnects with C{?since=ID}
+    misses nothing; who is present comes from the hub's presence, across
+    every process sharing it.
 
     @ivar members: each client connected here, and its name, in order of
         arrival.
     @ivar hub: the L{IHub} the room publishes through.
+    @ivar history: what each room keeps.
     """
 
-    def __init__(self, hub: IHub | None = None) -> None:
+    def __init__(
+        self, hub: IHub | None = None, historySize: int = HISTORY_SIZE
+    ) -> None:
         """
         @param hub: the hub to publish through; a L{LocalHub} of its own
             (a room of this process) when C{None}.
+        @param historySize: how many messages each room keeps for members
+            who reconnect.
         """
         self.members: dict[IWebSocketClient, str] = {}
         self.hub = hub if hub is not None else LocalHub()
+        self.history = HistoryPolicy(size=historySize, stamp=stampMessage)
+        self._rooms: set[str] = set()
         self._guests = 0
 
     def clientConnected(self, client: IWebSocketClient) -> None:
         """
-        Name the newcomer, tell it who is here, and announce it.
+        Name the newcomer, tell it who is here, send what it missed since
+        C{?since=ID} (or C{reset}), subscribe it, and announce it.
         """
+        channel = self._room(client)
         name = self._uniqueName(_requestedName(client.queryString))
-        others = list(self.members.values())
         self.members[client] = name
-        self.hub.subscribe(_channel(client), client)
+        self._others(channel, client).addCallback(self._welcome, client, channel, name)
+
+    def _others(self, channel: str, client: IWebSocketClient) -> Deferred[list[str]]:
+        """
+        The names of the room's members, in every process; this process's
+        when the hub cannot tell (Redis is down).
+        """
+        others: Deferred[list[str]] = Deferred()
+        self.hub.presence(channel).addCallbacks(
+            lambda found: others.callback([m.identity for m in found]),
+            lambda _: others.callback(
+                [n for c, n in self.members.items() if c is not client]
+            ),
+        )
+        return others
+
+    def _welcome(
+        self, others: list[str], client: IWebSocketClient, channel: str, name: str
+    ) -> Deferred[None] | None:
+        if client not in self.members:
+            return None  # gone meanwhile
         client.writeText(_event("welcome", name=name, members=others))
-        self._announce(client, "join", name=name, count=len(self.members))
+        since = _queryValue(client.queryString, "since") or None
+        subscribed = self.hub.subscribe(channel, client, since)
+        return subscribed.addCallback(self._subscribed, client, channel, name)
+
+    def _subscribed(
+        self, complete: bool, client: IWebSocketClient, channel: str, name: str
+    ) -> None:
+        if client not in self.members:
+            return
+        if not complete:
+            client.writeText(_event("reset"))
+        self.hub.join(channel, client, name).addErrback(_published)
 
     def clientDisconnected(self, client: IWebSocketClient) -> None:
         """
-        Announce that a member left.  (Its hub subscription ends by itself,
-        once this returns: see L{IHub.subscribe}.)
+        Forget a member.  (Its hub subscription and presence end by
+        themselves, once this returns, and the others hear it leave: see
+        L{IHub.subscribe} and L{IHub.join}.)
         """
-        name = self.members.pop(client, None)
-        if name is not None:
-            self._announce(client, "leave", name=name, count=len(self.members))
+        self.members.pop(client, None)
 
     def receivedText(self, client: IWebSocketClient, message: str) -> Deferred[None]:
         """
-        Relay a member's message to every member, the sender included.
+        Relay a member's message to every member, the sender included; the
+        hub keeps it and stamps it with its C{id}.
 
         @return: a Deferred firing once the hub has taken the message, so
             that a member's messages are taken one at a time.
         """
-        return self._announce(
-            client, "message", name=self.members[client], text=message
-        )
+        fields = {"type": "message", "name": self.members[client], "text": message}
+        published = self.hub.publish(_channel(client), json.dumps(fields))
+        # The hub logged a failure: the room goes on.
+        return published.addCallbacks(_published, _published)
 
     def receivedBinary(self, client: IWebSocketClient, message: bytes) -> None:
         """
@@ -131,13 +187,24 @@ class ChatResource(WebSocketResource):
         """
         client.close(CloseCode.UNSUPPORTED_DATA, "the chat speaks text")
 
-    def _announce(
-        self, client: IWebSocketClient, kind: str, **fields: Any
-    ) -> Deferred[None]:
-        published = self.hub.publish(_channel(client), _event(kind, **fields))
-        # The hub logged a failure, and the members here got the message:
-        # the room goes on.
-        return published.addErrback(_published)
+    def _room(self, client: IWebSocketClient) -> str:
+        """
+        The channel of C{client}'s room, kept and observed from its first
+        member on.
+        """
+        channel = _channel(client)
+        if channel not in self._rooms:
+            self._rooms.add(channel)
+            self.hub.keepHistory(channel, self.history)
+            self.hub.observePresence(channel, self._presenceChanged)
+        return channel
+
+    def _presenceChanged(self, change: PresenceChange) -> None:
+        kind = "join" if change.joined else "leave"
+        event = _event(kind, name=change.member.identity, count=change.count)
+        # Only this room's members: other resources may share the hub.
+        here = [c for c in self.hub.subscribers(change.channel) if c in self.members]
+        writeToClientsText(here, event)
 
     def _uniqueName(self, wanted: str) -> str:
         if not wanted:
@@ -151,6 +218,16 @@ class ChatResource(WebSocketResource):
         return name
 
 
+def stampMessage(position: str, message: str | bytes) -> str | bytes:
+    """
+    A chat C{message} event with its C{id}: the position goes in as the
+    last field (the event is a JSON object the room made itself).
+    """
+    if not isinstance(message, str) or not message.endswith("}"):
+        return message
+    return f'{message[:-1]}, "id": "{position}"}}'
+
+
 def _channel(client: IWebSocketClient) -> str:
     """
     The hub channel of a client's room: one per path, so that rooms at
@@ -159,7 +236,7 @@ def _channel(client: IWebSocketClient) -> str:
     return f"chat:{client.resourceName}"
 
 
-def _published(failure: Failure) -> None:
+def _published(result: object) -> None:
     return None
 
 
@@ -167,9 +244,16 @@ def _requestedName(queryString: str | None) -> str:
     """
     The C{name} query parameter, cleaned: printable, stripped, cut short.
     """
-    values = parse_qs(queryString or "").get("name", [""])
-    name = "".join(ch for ch in values[0] if ch.isprintable()).strip()
+    value = _queryValue(queryString, "name")
+    name = "".join(ch for ch in value if ch.isprintable()).strip()
     return name[:MAX_NAME_LENGTH]
+
+
+def _queryValue(queryString: str | None, name: str) -> str:
+    """
+    The first value of query parameter C{name}, or C{""}.
+    """
+    return parse_qs(queryString or "").get(name, [""])[0]
 
 
 def _event(kind: str, **fields: Any) -> str:
