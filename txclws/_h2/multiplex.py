@@ -133,7 +133,9 @@ class StreamMultiplexer(TwistedProtocol):
 
     def stopProducing(self) -> None:
         """
-        The transport is going; L{connectionLost} follows.
+        The transport is going;
+        L{connectionLost <txclws._h2.connection.HTTP2Connection.connectionLost>}
+        follows.
         """
 
     # -- StreamConnection: what the streams call ---------------------------

@@ -80,7 +80,9 @@ class FlowingSession(DispatchingSession):
 
     def stopProducing(self) -> None:
         """
-        The stream is going away; L{streamLost} follows.
+        The stream is going away;
+        L{streamLost <txclws._session.session.WebSocketSession.streamLost>}
+        follows.
         """
 
     def writeFramed(

@@ -186,7 +186,7 @@ class InMemoryClient(ClientPeer):
         C{writeText} checks them (L{txclws._core.arguments}), so a test
         that misuses the API fails the way the application would; to send
         what the RFC forbids (bytes that are not UTF-8, to test a server's
-        1007), use L{sendFrame}.
+        1007), use L{sendFrame <txclws.testing._peer.ClientPeer.sendFrame>}.
 
         @param message: a C{str}, or its UTF-8 encoding.
         @raise TypeError: C{message} is neither C{str} nor bytes, or

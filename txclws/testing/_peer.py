@@ -188,8 +188,9 @@ class ClientPeer:
     def _pump(self, allowance: int | None = 0) -> int:
         """
         Let the connection catch up: the server reads what we sent, we read
-        what it wrote (at most C{allowance} bytes more than L{reading}
-        allows: C{None}, no limit), until neither has anything to do.
+        what it wrote (at most C{allowance} bytes more than
+        L{reading <InMemoryClient.reading>} allows: C{None}, no limit), until
+        neither has anything to do.
 
         Not reentrant: an answer sent while reading (a pong, our close
         frame) waits to be delivered by the loop here, after what came
