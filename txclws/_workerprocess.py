@@ -60,7 +60,8 @@ class WorkerProcess(ProcessProtocol):
 
     def connectionMade(self) -> None:
         # transport is Optional on ProcessProtocol; it is set by now.
-        self.pid = self.transport.pid  # type: ignore[union-attr]
+        assert self.transport is not None
+        self.pid = self.transport.pid
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         *lines, self._partial[childFD] = (self._partial[childFD] + data).split(b"\n")

@@ -52,7 +52,8 @@ from txclws._registry import ResourceRegistry
 from txclws._resource import IWebSocketResource
 
 if TYPE_CHECKING:
-    from txclws._protocol import Route, WebSocketServerProtocol
+    from txclws._frontdoor import Route
+    from txclws._protocol import WebSocketServerProtocol
 
 __all__ = [
     "WebSocketSite",

@@ -19,9 +19,8 @@ differ: see L{txclws._core.close}.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from txclws._core.close import parseClosePayload
+from txclws._core.compression import IncomingCompression
 from txclws._core.errors import (
     InvalidFrame,
     MessageTooBig,
@@ -48,32 +47,6 @@ _CLOSE = int(Opcode.CLOSE)
 _PING = int(Opcode.PING)
 _PONG = int(Opcode.PONG)
 _RSV1 = 0x40
-
-
-class IncomingCompression(Protocol):
-    """
-    What L{MessageReader} needs of a negotiated compression extension
-    (permessage-deflate, RFC 7692), which owns the decompressor state.
-    """
-
-    def decompress(self, data: bytes, limit: int) -> bytes:
-        """
-        Inflate the next piece of a compressed message.
-
-        @param limit: the most bytes the whole message may inflate to, less
-            what it already did.
-        @raise MessageTooBig: the output would exceed C{limit}.
-        @raise InvalidPayload: the data is not valid for the extension
-            (for permessage-deflate: not deflate, or after the end of the
-            message's deflate stream), so nothing of it is kept.
-        """
-
-    def endMessage(self, limit: int) -> bytes:
-        """
-        Inflate whatever the end of the compressed message releases.
-
-        @raise MessageTooBig: the output would exceed C{limit}.
-        """
 
 
 class MessageReader(EventReader):

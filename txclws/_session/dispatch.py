@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -135,9 +135,9 @@ class DispatchingSession(ClosingSession):
             if self._dispatching:
                 self._call(resource.receivedPong, None, self, event.payload)  # type: ignore[union-attr]
         elif kind is CloseReceived:
-            self._closeReceived(event)  # type: ignore[arg-type]
+            self._closeReceived(cast(CloseReceived, event))
         elif kind is ConnectionFailed:
-            self._failed(event)  # type: ignore[arg-type]
+            self._failed(cast(ConnectionFailed, event))
 
     def _call(
         self, method: Callable[..., Any], then: Callable[[Any], None] | None, *args: Any
