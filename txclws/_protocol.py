@@ -367,6 +367,9 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             status=refusal.status,
             reason=refusal.reason,
         )
+        metrics = getattr(self.owner, "metrics", None)  # issue 17
+        if metrics is not None:
+            metrics.refused(refusal.status)
         self._state = _S.DONE
         self.transport.write(refusal.response())
         # A peer that does not read would hold the answer, and the

@@ -20,7 +20,7 @@ bounded by C{closeTimeout} (L{txclws._session.closing}).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IPushProducer
@@ -101,6 +101,8 @@ class WebSocketSession(DispatchingSession):
 
     _disconnectWaiters: list[Deferred[None]] | None = None
     _disconnectNotified = False
+    #: The owner's metrics (L{txclws._metrics.ServerMetrics}), or C{None}.
+    _metrics: Any = None
 
     # -- opening and ending ------------------------------------------------
 
@@ -148,6 +150,9 @@ class WebSocketSession(DispatchingSession):
             resource=self.resourceName,
             version=self.websocketVersion,
         )
+        metrics = self._metrics = getattr(owner, "metrics", None)
+        if metrics is not None:  # issue 17: only metered sessions count
+            metrics.meter(self, accepted)
         self._call(resource.clientConnected, self._connected, self)
         if accepted.leftover:
             self._receive(accepted.leftover)
@@ -375,6 +380,7 @@ class WebSocketSession(DispatchingSession):
             peer=self._peer(),
             buffered=self.bufferedAmount,
         )
+        self._countDrop("slow")
         self._sendClose(CloseCode.POLICY_VIOLATION, "too slow")
 
     # -- keepalive ---------------------------------------------------------
@@ -389,6 +395,7 @@ class WebSocketSession(DispatchingSession):
         if not self._stream.peerGone():
             return False
         _log.info("dropped {peer}: gone while paused", peer=self._peer())
+        self._countDrop("gone")
         self._abort()
         return True
 
@@ -428,10 +435,19 @@ class WebSocketSession(DispatchingSession):
         )
         if decision is Keepalive.CLOSE_IDLE:
             _log.info("closing idle client {peer}", peer=self._peer())
+            self._countDrop("idle")
             self._sendClose(CloseCode.GOING_AWAY, "idle timeout")
         elif decision is Keepalive.DROP:
             _log.info("dropped {peer}: no answer to ping", peer=self._peer())
+            self._countDrop("keepalive")
             self._abort()
         elif decision is Keepalive.PING:
             self._pingSentAt = now
             self._sink.write(connection.framePing(KEEPALIVE_PAYLOAD))
+
+    def _countDrop(self, cause: str) -> None:
+        """
+        A policy closes or drops this client: count it, if metered.
+        """
+        if self._metrics is not None:
+            self._metrics.dropped(cause)
