@@ -245,6 +245,7 @@ WebSocket path is answered 426 Upgrade Required."""
         self["origins"] = []
         self["originCheck"] = anyOrigin
         self["hub"] = None
+        self["json-log"] = None
         self._portArguments: list[str] = []
         self._resourceArguments: list[str] = []
         self._hubArgument = "local"
@@ -306,6 +307,14 @@ WebSocket path is answered 426 Upgrade Required."""
         """
         self["origins"].append(origin)
 
+    @_helpText
+    def opt_json_log(self, path: str) -> None:
+        """
+        Also write every log event to this file, one JSON object per
+        record (twisted.logger's JSON format), for a log shipper.
+        """
+        self["json-log"] = path
+
     def postOptions(self) -> None:
         """
         Check the ports, resources and origins, and resolve them.
@@ -334,6 +343,10 @@ def makeService(
         description makes: what a worker serves (its inherited sockets).
     """
     service = DaemonService()  # type: ignore[no-untyped-call]  # mypy#16651
+    if config["json-log"] is not None:
+        from txclws._jsonlog import JsonLog
+
+        JsonLog(config["json-log"]).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
     if config["workers"] > 1 and endpoints is None:
         pool = WorkerPool(
             config["workers"],

@@ -379,6 +379,7 @@ class WebSocketSession(DispatchingSession):
             "closing slow client {peer}: {buffered} bytes unsent",
             peer=self._peer(),
             buffered=self.bufferedAmount,
+            cause="slow",
         )
         self._countDrop("slow")
         self._sendClose(CloseCode.POLICY_VIOLATION, "too slow")
@@ -394,7 +395,7 @@ class WebSocketSession(DispatchingSession):
         assert self._stream is not None
         if not self._stream.peerGone():
             return False
-        _log.info("dropped {peer}: gone while paused", peer=self._peer())
+        _log.info("dropped {peer}: gone while paused", peer=self._peer(), cause="gone")
         self._countDrop("gone")
         self._abort()
         return True
@@ -434,11 +435,15 @@ class WebSocketSession(DispatchingSession):
             connection.canPing and connection.mayBroadcast,
         )
         if decision is Keepalive.CLOSE_IDLE:
-            _log.info("closing idle client {peer}", peer=self._peer())
+            _log.info("closing idle client {peer}", peer=self._peer(), cause="idle")
             self._countDrop("idle")
             self._sendClose(CloseCode.GOING_AWAY, "idle timeout")
         elif decision is Keepalive.DROP:
-            _log.info("dropped {peer}: no answer to ping", peer=self._peer())
+            _log.info(
+                "dropped {peer}: no answer to ping",
+                peer=self._peer(),
+                cause="keepalive",
+            )
             self._countDrop("keepalive")
             self._abort()
         elif decision is Keepalive.PING:
