@@ -33,6 +33,10 @@ setup(
         # RFC 8441.  4.1 is the first h2 to accept the :protocol
         # pseudo-header of an extended CONNECT.
         "http2": ["h2>=4.1"],
+        # Prometheus metrics (txclws._metrics, twistd clws --metrics).  0.20
+        # is the first whose multiprocess mode takes the upper-case
+        # PROMETHEUS_MULTIPROC_DIR alone.
+        "metrics": ["prometheus-client>=0.20"],
         "test": [
             "twisted[tls]>=23.10",
             # The tests exercise both masking ways, so NumPy is needed.
@@ -48,6 +52,7 @@ setup(
             # tests/test_client_interop.py runs the txclws client against
             # Autobahn|Python's Twisted server.
             "autobahn[twisted]>=24",
+            "prometheus-client>=0.20",
         ],
         # mypy-zope pins the mypy versions it supports: 1.0.17 is the first
         # for mypy 2.4 (the [tool.mypy] plugin in pyproject.toml).  pydoctor

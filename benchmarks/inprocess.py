@@ -99,7 +99,7 @@ def connect(factory: WebSocketFactory, path: str) -> Any:
     return protocol
 
 
-def makeFactory() -> WebSocketFactory:
+def makeFactory(**options: Any) -> WebSocketFactory:
     registry = ResourceRegistry()
     registry.register("/echo", Echo(), anyOrigin)
     registry.register("/quiet", Quiet(), anyOrigin)
@@ -109,6 +109,7 @@ def makeFactory() -> WebSocketFactory:
         maxMessageSize=1 << 24,
         pingInterval=None,
         reactor=MemoryReactorClock(),
+        **options,
     )
 
 
@@ -136,7 +137,24 @@ def broadcast(count: int) -> None:
         writeToClientsText(clients, message)
 
 
-WORKLOADS = {"echo32": echo32, "echo1m": echo1m, "broadcast": broadcast}
+def echo32metrics(count: int) -> None:
+    """
+    echo32 with Prometheus metrics on (issue 17: their cost per message).
+    """
+    from txclws._metrics import ServerMetrics
+
+    protocol = connect(makeFactory(metrics=ServerMetrics()), "/echo")
+    batch = clientFrame(0x1, b"x" * 32) * 10
+    for _ in range(count // 10):
+        protocol.dataReceived(batch)
+
+
+WORKLOADS = {
+    "echo32": echo32,
+    "echo32metrics": echo32metrics,
+    "echo1m": echo1m,
+    "broadcast": broadcast,
+}
 
 
 def main() -> None:

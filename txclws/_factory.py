@@ -6,7 +6,7 @@ CLWS's C{run-server}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -32,6 +32,9 @@ from txclws._registry import (
 from txclws._resource import IWebSocketResource
 from txclws._session.keepalive import KeepalivePolicy, KeepaliveSweep
 from txclws._session.session import WebSocketSession
+
+if TYPE_CHECKING:
+    from txclws._metrics import ServerMetrics
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -103,6 +106,7 @@ class WebSocketFactory(Factory):
         maxBuffer: int = 1 << 20,
         slowClientTimeout: float = 10.0,
         maxQueuedBytes: int | None = None,
+        metrics: ServerMetrics | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -152,6 +156,10 @@ class WebSocketFactory(Factory):
             payload bytes (each event also counts 64); past it, it stops
             reading the client until the queue is back under it.  C{None}
             (the default): C{maxMessageSize}.  @since: 0.2.0
+        @param metrics: count this server's traffic in these Prometheus
+            metrics (L{txclws._metrics.ServerMetrics}; needs the C{metrics}
+            extra); C{None} (the default): count nothing, at no cost.
+            @since: 0.2.0
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources
@@ -177,6 +185,9 @@ class WebSocketFactory(Factory):
         self._keepalive = KeepaliveSweep(
             lambda: self.reactor, self.keepalivePolicy, self.clients
         )
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.watchClients(self.clients)
         self._whenEmpty: list[Deferred[None]] = []
         if reactor is None:
             from twisted.internet import reactor as globalReactor
@@ -211,11 +222,15 @@ class WebSocketFactory(Factory):
         """
         self.clients.add(client)
         self._keepalive.clientsChanged()
+        if self.metrics is not None:
+            self.metrics.opened(client)
 
     def clientClosed(self, client: WebSocketSession) -> None:
         """
         C{client}'s connection is gone (see L{clientOpened}).
         """
+        if self.metrics is not None and client in self.clients:
+            self.metrics.closed(client)
         self.clients.discard(client)
         self._keepalive.clientsChanged()
         if not self.clients:

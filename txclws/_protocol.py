@@ -312,6 +312,9 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             status=refusal.status,
             reason=refusal.reason,
         )
+        metrics = getattr(self.owner, "metrics", None)  # issue 17
+        if metrics is not None:
+            metrics.refused(refusal.status)
         self._state = _S.DONE
         self.transport.write(refusal.response())
         # A peer that does not read would hold the answer, and the
@@ -325,14 +328,22 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         if self._state is _S.AWAITING_TLS:
             # A 408 cannot be written before TLS completes, and a close
             # would wait for that: drop the peer at once.
-            _log.info("dropped {peer}: TLS handshake timed out", peer=self._peer())
+            _log.info(
+                "dropped {peer}: TLS handshake timed out",
+                peer=self._peer(),
+                cause="tls-timeout",  # issue 17: a field for JSON logs
+            )
             self._abort()
             return
         self._refuse(Refused(408, "the request head took too long"))
 
     def _refusalTimedOut(self) -> None:
         self._timer = None
-        _log.info("dropped {peer}: refusal not read in time", peer=self._peer())
+        _log.info(
+            "dropped {peer}: refusal not read in time",
+            peer=self._peer(),
+            cause="refusal-unread",  # issue 17: a field for JSON logs
+        )
         self._abort()
 
     def _abort(self) -> None:

@@ -43,7 +43,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.application.service import Service
@@ -169,6 +169,8 @@ class WorkerPool(Service):
     @ivar workers: the running workers by index (1 to N).
     @ivar sockets: the listening sockets of each port: one per worker (the
         first for worker 1, ...), or one for all.
+    @ivar endedHooks: called with the pid of each worker that ends (the
+        metrics' multiprocess directory forgets its live gauges).
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class WorkerPool(Service):
         self._quickDeaths: dict[int, int] = {}
         self._restarts: dict[int, Any] = {}
         self._stopping = False
+        self.endedHooks: list[Callable[[int], None]] = []
 
     def privilegedStartService(self) -> None:
         """
@@ -257,6 +260,8 @@ class WorkerPool(Service):
         _log.info("started worker {worker} pid={pid}", worker=index, pid=worker.pid)
 
     def _workerEnded(self, worker: WorkerProcess, reason: Failure) -> None:
+        for hook in self.endedHooks:
+            hook(worker.pid)
         if self.workers.get(worker.index) is worker:
             del self.workers[worker.index]
         if self._stopping:

@@ -198,6 +198,14 @@ WebSocket path is answered 426 Upgrade Required."""
             "twice this behind at once) is closed with 1008",
             positiveInt,
         ),
+        [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics (needs pip install 'txclws[metrics]'): "
+            "--metrics alone at /metrics on every --port; --metrics ENDPOINT "
+            "(tcp:9100:interface=127.0.0.1) on a port of its own",
+        ],
         parameter(
             "slow-client-timeout",
             _DEFAULTS["slowClientTimeout"].default,
@@ -237,6 +245,7 @@ WebSocket path is answered 426 Upgrade Required."""
         self["origins"] = []
         self["originCheck"] = anyOrigin
         self["hub"] = None
+        self["json-log"] = None
         self._portArguments: list[str] = []
         self._resourceArguments: list[str] = []
         self._hubArgument = "local"
@@ -248,6 +257,11 @@ WebSocket path is answered 426 Upgrade Required."""
         Parse C{options} (the command line by default), and keep them.
         """
         self.arguments = list(sys.argv[1:] if options is None else options)
+        if "--metrics" in self.arguments:
+            from txclws._metricsdaemon import metricsArgument
+
+            self.arguments = metricsArgument(self.arguments)
+            options = self.arguments
         super().parseOptions(options)  # type: ignore[no-untyped-call]  # mypy#16653
 
     @_helpText
@@ -293,6 +307,14 @@ WebSocket path is answered 426 Upgrade Required."""
         """
         self["origins"].append(origin)
 
+    @_helpText
+    def opt_json_log(self, path: str) -> None:
+        """
+        Also write every log event to this file, one JSON object per
+        record (twisted.logger's JSON format), for a log shipper.
+        """
+        self["json-log"] = path
+
     def postOptions(self) -> None:
         """
         Check the ports, resources and origins, and resolve them.
@@ -321,6 +343,10 @@ def makeService(
         description makes: what a worker serves (its inherited sockets).
     """
     service = DaemonService()  # type: ignore[no-untyped-call]  # mypy#16651
+    if config["json-log"] is not None:
+        from txclws._jsonlog import JsonLog
+
+        JsonLog(config["json-log"]).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
     if config["workers"] > 1 and endpoints is None:
         pool = WorkerPool(
             config["workers"],
@@ -328,11 +354,15 @@ def makeService(
             config.arguments,
             config["close-timeout"] + STOP_GRACE,
         )
+        if config["metrics"]:
+            _addParentMetrics(service, config["metrics"], pool)
         pool.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
         return service
     factory = _makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
     root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
+    if config["metrics"]:
+        _addMetrics(service, config["metrics"], factory, root, endpoints is not None)
     site = WebSocketSite(root, factory, http2=not config["no-http2"], h2c=config["h2c"])
     if IService.providedBy(hub):
         StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
@@ -347,6 +377,49 @@ def makeService(
         child.endpoint = PortEndpoint(child.endpoint, description, paths, unixPath)
         child.setServiceParent(service)
     return service
+
+
+def _addParentMetrics(service: MultiService, where: str, pool: WorkerPool) -> None:
+    """
+    In the parent of workers: the multiprocess directory they count in
+    (started before them), and a C{--metrics ENDPOINT} port of its own.
+    """
+    from txclws._metricsdaemon import ON_SITE, MultiprocessDirectory, metricsServices
+
+    directory = MultiprocessDirectory()
+    directory.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    pool.endedHooks.append(directory.workerEnded)
+    if where != ON_SITE:
+        metricsServices(where, None).setServiceParent(service)
+
+
+def _addMetrics(
+    service: MultiService,
+    where: str,
+    factory: WebSocketFactory,
+    root: Resource,
+    inWorker: bool,
+) -> None:
+    """
+    Count C{factory}'s traffic, and serve it at C{/metrics} on C{root} or
+    on a port of its own (in a worker: the parent serves that port).
+    """
+    from txclws._metrics import ServerMetrics
+    from txclws._metricsdaemon import (
+        ON_SITE,
+        MetricsPage,
+        RefreshMetrics,
+        metricsServices,
+    )
+
+    metrics = factory.metrics = ServerMetrics()
+    metrics.watchClients(factory.clients)
+    if where == ON_SITE:
+        root.putChild(b"metrics", MetricsPage(metrics))
+    elif not inWorker:
+        metricsServices(where, metrics).setServiceParent(service)
+    if inWorker:
+        RefreshMetrics(metrics).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
 
 
 def _makeFactory(config: Options) -> WebSocketFactory:

@@ -129,7 +129,11 @@ class ClosingSession(SessionBase):
 
     def _closeTimedOut(self) -> None:
         self._timer = None
-        _log.info("dropped {peer}: close handshake timed out", peer=self._peer())
+        _log.info(
+            "dropped {peer}: close handshake timed out",
+            peer=self._peer(),
+            cause="close-timeout",
+        )
         self._abort()
 
     def _abort(self) -> None:

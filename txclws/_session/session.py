@@ -143,6 +143,13 @@ class WebSocketSession(FlowingSession):
             resource=self.resourceName,
             version=self.websocketVersion,
         )
+        metrics = getattr(owner, "metrics", None)
+        if metrics is not None:  # issue 17: only metered sessions count
+            # Set only when on: one more instance attribute would push the
+            # session's past CPython's shared-key limit, and slow every
+            # attribute read of an unmetered session (about 4% on echo32).
+            self._metrics = metrics
+            metrics.meter(self, accepted)
         self._call(resource.clientConnected, self._connected, self)
         if accepted.leftover:
             self._receive(accepted.leftover)
@@ -272,7 +279,8 @@ class WebSocketSession(FlowingSession):
         assert self._stream is not None
         if not self._stream.peerGone():
             return False
-        _log.info("dropped {peer}: gone while paused", peer=self._peer())
+        _log.info("dropped {peer}: gone while paused", peer=self._peer(), cause="gone")
+        self._countDrop("gone")
         self._abort()
         return True
 
@@ -311,10 +319,16 @@ class WebSocketSession(FlowingSession):
             connection.canPing and connection.mayBroadcast,
         )
         if decision is Keepalive.CLOSE_IDLE:
-            _log.info("closing idle client {peer}", peer=self._peer())
+            _log.info("closing idle client {peer}", peer=self._peer(), cause="idle")
+            self._countDrop("idle")
             self._sendClose(CloseCode.GOING_AWAY, "idle timeout")
         elif decision is Keepalive.DROP:
-            _log.info("dropped {peer}: no answer to ping", peer=self._peer())
+            _log.info(
+                "dropped {peer}: no answer to ping",
+                peer=self._peer(),
+                cause="keepalive",
+            )
+            self._countDrop("keepalive")
             self._abort()
         elif decision is Keepalive.PING:
             self._pingSentAt = now

@@ -8,6 +8,8 @@ L{txclws._session.flow} decides and this class acts on.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 
@@ -33,6 +35,9 @@ class FlowingSession(DispatchingSession):
     buffer; a full buffer pauses reading, and a broadcast to a client over
     the owner's C{maxBuffer} for C{slowClientTimeout} closes it (1008).
     """
+
+    #: The owner's metrics (L{txclws._metrics.ServerMetrics}), or C{None}.
+    _metrics: Any = None
 
     @property
     def bufferedAmount(self) -> int:
@@ -144,5 +149,14 @@ class FlowingSession(DispatchingSession):
             "closing slow client {peer}: {buffered} bytes unsent",
             peer=self._peer(),
             buffered=self.bufferedAmount,
+            cause="slow",
         )
+        self._countDrop("slow")
         self._sendClose(CloseCode.POLICY_VIOLATION, "too slow")
+
+    def _countDrop(self, cause: str) -> None:
+        """
+        A policy closes or drops this client: count it, if metered.
+        """
+        if self._metrics is not None:
+            self._metrics.dropped(cause)
