@@ -27,6 +27,7 @@ from txclws._core.frames import CloseCode, Opcode
 from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory, runServer
 from txclws._hub import HubUnavailable, IHub, LocalHub
+from txclws._pipe import MessagePipe
 from txclws._protocol import WebSocketServerProtocol
 from txclws._registry import (
     ResourceRegistry,
@@ -36,6 +37,8 @@ from txclws._registry import (
 )
 from txclws._resource import (
     REJECT,
+    IStreamingClient,
+    IStreamingResource,
     IWebSocketClient,
     IWebSocketResource,
     WebSocketResource,
@@ -53,11 +56,14 @@ __all__ = [
     "HandshakeFailed",
     "HubUnavailable",
     "IHub",
+    "IStreamingClient",
+    "IStreamingResource",
     "IWebSocketClient",
     "IWebSocketResource",
     "InvalidFrame",
     "InvalidPayload",
     "LocalHub",
+    "MessagePipe",
     "MessageTooBig",
     "Opcode",
     "OriginCheck",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -37,25 +37,19 @@ from txclws._core.arguments import (
 )
 from txclws._core.errors import ConnectionClosed
 from txclws._core.frames import CloseCode, Opcode
-from txclws._resource import IWebSocketClient
+from txclws._resource import IStreamingClient, IWebSocketClient
 from txclws._session.base import SessionOwner
-from txclws._session.dispatch import KEEPALIVE_PAYLOAD, DispatchingSession
-from txclws._session.flow import (
-    TRANSPORT_BUFFER_SIZE,
-    Admission,
-    DrainWaiters,
-    admitBroadcast,
-)
+from txclws._session.dispatch import KEEPALIVE_PAYLOAD
 from txclws._session.keepalive import (
     IKeepaliveClient,
     Keepalive,
     KeepalivePolicy,
     keepaliveDecision,
 )
+from txclws._session.writeflow import WriteFlowSession
 
 if TYPE_CHECKING:
     from txclws._core.accept import Accepted
-    from txclws._core.connection import WebSocketConnection
     from txclws._core.handshake import ClientHandshake
     from txclws._resource import IWebSocketResource
     from txclws._session.stream import IByteStream
@@ -88,8 +82,10 @@ class IFramedWriter(Interface):
         """
 
 
-@implementer(IWebSocketClient, IFramedWriter, IKeepaliveClient, IPushProducer)
-class WebSocketSession(DispatchingSession):
+@implementer(
+    IWebSocketClient, IStreamingClient, IFramedWriter, IKeepaliveClient, IPushProducer
+)
+class WebSocketSession(WriteFlowSession):
     """
     One open WebSocket client over an L{IByteStream}.
 
@@ -134,6 +130,7 @@ class WebSocketSession(DispatchingSession):
         self.websocketVersion = connection.version
         self.subprotocol = accepted.subprotocol
         self._resource = resource = accepted.resource
+        self._startStreaming(resource)
         self._inputOpen = True
         self._lastReceived = self._lastActive = self._seconds()
         owner.clientOpened(self)
@@ -169,6 +166,8 @@ class WebSocketSession(DispatchingSession):
         self._cancelTimer()
         self._cancelSlowTimer()
         self._queue = None
+        if self._outgoing is not None:
+            self._outgoing.stop(ConnectionClosed("connection lost"))
         if self._drainWaiters is not None:
             self._drainWaiters.fail(Failure(ConnectionClosed("connection lost")))
         if self._stream is not None:
@@ -197,6 +196,9 @@ class WebSocketSession(DispatchingSession):
         connection = self._connection
         if connection is None or self._lost:
             raise ConnectionClosed("the client is not connected")
+        if self._outgoing is not None:
+            self._queueBehindStream(connection, Opcode.TEXT, payload, frameSize)
+            return
         self._sink.write(connection.frameUtf8(payload, frameSize))
 
     def writeBinary(self, data: bytes, frameSize: int | None = None) -> None:
@@ -206,6 +208,9 @@ class WebSocketSession(DispatchingSession):
         payload = checkBinaryMessage(data)
         size = checkFrameSize(frameSize)
         connection = self._sendingConnection(Opcode.BINARY)
+        if self._outgoing is not None:
+            self._queueBehindStream(connection, Opcode.BINARY, payload, size)
+            return
         self._sink.write(connection.frameBinary(payload, size))
 
     def ping(self, payload: bytes = b"") -> None:
@@ -251,131 +256,6 @@ class WebSocketSession(DispatchingSession):
         waiters, self._disconnectWaiters = self._disconnectWaiters, None
         for waiter in waiters or ():
             waiter.callback(None)
-
-    def _sendingConnection(self, opcode: int) -> WebSocketConnection:
-        """
-        The connection to frame a binary message or a ping on, once the
-        arguments are checked: first what the protocol cannot carry
-        (hixie-76: L{UnsupportedByProtocol}, whenever it is asked), then
-        whether the client is still here (L{ConnectionClosed}).
-        """
-        connection = self._connection
-        if connection is not None:
-            connection.checkCanCarry(opcode)
-        if connection is None or self._lost:
-            raise ConnectionClosed("the client is not connected")
-        return connection
-
-    @property
-    def bufferedAmount(self) -> int:
-        """
-        Bytes written to this client and not yet sent on the network.
-        """
-        return self._stream.bufferedAmount() if self._stream is not None else 0
-
-    def drained(self) -> Deferred[None]:
-        """
-        A Deferred that fires once the write buffer has emptied (at once if
-        it is not full), or fails with L{ConnectionClosed} if the connection
-        is lost first.  See L{IWebSocketClient.drained}.
-        """
-        if self._lost:
-            return fail(ConnectionClosed("the client is not connected"))
-        if not self._pausedForWrites:
-            return succeed(None)
-        if self._drainWaiters is None:
-            self._drainWaiters = DrainWaiters()
-        return self._drainWaiters.wait()
-
-    # -- write-side flow: the stream's verdict on our writes ---------------
-
-    def pauseProducing(self) -> None:
-        """
-        The write buffer is full: the peer reads too slowly.  Stop reading
-        from it, so that what it sends cannot make us write (pongs, echoes)
-        without bound.
-        """
-        self._pausedForWrites = True
-        self._updateReading()
-
-    def resumeProducing(self) -> None:
-        """
-        The write buffer has emptied.
-        """
-        self._pausedForWrites = False
-        self._bufferedAtTick = -1
-        if self._slowTimer is not None:
-            self._cancelSlowTimer()
-        if self._drainWaiters is not None:
-            self._drainWaiters.fire()
-        self._updateReading()
-
-    def stopProducing(self) -> None:
-        """
-        The stream is going away; L{streamLost} follows.
-        """
-
-    def writeFramed(
-        self,
-        opcode: int,
-        payload: bytes,
-        frameSize: int | None,
-        frames: dict[object, bytes | None],
-    ) -> bool:
-        """
-        See L{IFramedWriter.writeFramed}.
-        """
-        connection = self._connection
-        if connection is None or self._lost:
-            return False
-        data = connection.broadcastFrame(opcode, payload, frameSize, frames)
-        if data is None:
-            return False
-        if (
-            self._pausedForWrites or self.owner.maxBuffer < TRANSPORT_BUFFER_SIZE
-        ) and not self._admitBroadcast(len(data)):
-            return False
-        self._sink.write(data)
-        return True
-
-    def _admitBroadcast(self, size: int) -> bool:
-        """
-        The slow-client policy (see C{WebSocketFactory.maxBuffer}).
-        """
-        limit = self.owner.maxBuffer
-        if not self._pausedForWrites and limit >= TRANSPORT_BUFFER_SIZE:
-            # The stream has not said its buffer is full, so it holds at
-            # most its bufferSize: no need to measure.
-            return True
-        assert self._stream is not None
-        verdict = admitBroadcast(self._stream.bufferedAmount(), size, limit)
-        if verdict is Admission.CLOSE:
-            self._closeSlow()
-            return False
-        if verdict is Admission.SEND_IN_GRACE and self._slowTimer is None:
-            self._slowTimer = self.owner.reactor.callLater(
-                self.owner.slowClientTimeout, self._slowTimedOut
-            )
-        return True
-
-    def _slowTimedOut(self) -> None:
-        self._slowTimer = None
-        if self.bufferedAmount > self.owner.maxBuffer:
-            self._closeSlow()
-
-    def _cancelSlowTimer(self) -> None:
-        if self._slowTimer is not None and self._slowTimer.active():
-            self._slowTimer.cancel()
-        self._slowTimer = None
-
-    def _closeSlow(self) -> None:
-        self._cancelSlowTimer()
-        _log.info(
-            "closing slow client {peer}: {buffered} bytes unsent",
-            peer=self._peer(),
-            buffered=self.bufferedAmount,
-        )
-        self._sendClose(CloseCode.POLICY_VIOLATION, "too slow")
 
     # -- keepalive ---------------------------------------------------------
 
