@@ -39,12 +39,7 @@ class WriteFlowSession(StreamingSession):
     """
     Write-side flow and the slow-client policy, over the declared session
     state.
-
-    @ivar _outgoing: the messages going out behind a streamed one, while
-        one is (else C{None}).
     """
-
-    _outgoing: OutgoingQueue | None = None
 
     @property
     def bufferedAmount(self) -> int:
@@ -195,6 +190,8 @@ class WriteFlowSession(StreamingSession):
                 self._sourceFailed,
                 self._outgoingIdle,
             )
+            # Reading goes on while it streams (see _updateReading).
+            self._updateReading()
         outgoing.queueStreamed(message)
         return message.done
 
@@ -216,6 +213,7 @@ class WriteFlowSession(StreamingSession):
 
     def _outgoingIdle(self) -> None:
         self._outgoing = None
+        self._updateReading()
 
     def _sourceFailed(self, failure: Failure) -> None:
         """
