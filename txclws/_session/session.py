@@ -130,6 +130,11 @@ class WebSocketSession(WriteFlowSession):
         self.websocketVersion = connection.version
         self.subprotocol = accepted.subprotocol
         self._resource = resource = accepted.resource
+        # An instance attribute, not the class's default: the write paths
+        # test it, and Python 3.11 specialises only an instance's own
+        # attributes (a class default cost a broadcast ~300 instructions
+        # per delivery).
+        self._outgoing = None
         self._startStreaming(resource)
         self._inputOpen = True
         self._lastReceived = self._lastActive = self._seconds()
