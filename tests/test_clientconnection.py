@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from txclws._core.clientconnection import ClientConnection, newMaskKey
+from txclws._core.clientreader import UnmaskedMessageReader
 from txclws._core.connection import ConnectionState, WebSocketConnection
 from txclws._core.events import (
     BinaryMessage,
@@ -19,7 +20,7 @@ from txclws._core.events import (
     PongReceived,
     TextMessage,
 )
-from txclws._core.reader import MessageReader, UnmaskedMessageReader
+from txclws._core.reader import MessageReader
 
 #: RFC 6455 5.7's masking key.
 KEY = b"\x37\xfa\x21\x3d"

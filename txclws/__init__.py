@@ -28,6 +28,7 @@ from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefi
 from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory, runServer
 from txclws._history import History, HistoryPolicy, KeptMessage, positionKey
 from txclws._hub import HubUnavailable, IHub, LocalHub
+from txclws._pipe import MessagePipe
 from txclws._presence import Member, PresenceChange
 from txclws._protocol import WebSocketServerProtocol
 from txclws._registry import (
@@ -38,6 +39,8 @@ from txclws._registry import (
 )
 from txclws._resource import (
     REJECT,
+    IStreamingClient,
+    IStreamingResource,
     IWebSocketClient,
     IWebSocketResource,
     WebSocketResource,
@@ -57,6 +60,8 @@ __all__ = [
     "HistoryPolicy",
     "HubUnavailable",
     "IHub",
+    "IStreamingClient",
+    "IStreamingResource",
     "IWebSocketClient",
     "IWebSocketResource",
     "InvalidFrame",
@@ -64,6 +69,7 @@ __all__ = [
     "KeptMessage",
     "LocalHub",
     "Member",
+    "MessagePipe",
     "MessageTooBig",
     "Opcode",
     "OriginCheck",

@@ -19,7 +19,14 @@ from zope.interface import Attribute, Interface, implementer
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
-__all__ = ["REJECT", "IWebSocketClient", "IWebSocketResource", "WebSocketResource"]
+__all__ = [
+    "REJECT",
+    "IStreamingClient",
+    "IStreamingResource",
+    "IWebSocketClient",
+    "IWebSocketResource",
+    "WebSocketResource",
+]
 
 
 class _Reject(Enum):
@@ -160,6 +167,53 @@ class IWebSocketClient(Interface):
         """
 
 
+class IStreamingClient(IWebSocketClient):
+    """
+    A client that can be sent a message as its data comes: every client of
+    a txclws server or of C{connectWebSocket} provides it.
+
+    @since: 0.2.0
+    """
+
+    def writeFrom(
+        source: object, binary: bool = True, frameSize: int | None = 65536
+    ) -> Deferred[None]:
+        """
+        Send one message from C{source}, fragmented as its data comes (RFC
+        6455 5.4: the first frame TEXT or BINARY without FIN, CONTINUATION
+        frames, the last with FIN; with permessage-deflate the message is
+        compressed as one, RSV1 on its first frame).
+
+        C{source} is a producer with C{startProducing(consumer)} returning
+        a Deferred that fires at the end of its data (Twisted's
+        C{IBodyProducer} shape: C{twisted.web.client.FileBodyProducer},
+        L{txclws.MessagePipe}), given an C{IConsumer} to write to and
+        paused (C{pauseProducing}) while the connection's write buffer is
+        full; or a file-like object, read C{frameSize} bytes at a time
+        while the buffer has room.  So a message of any size goes out in
+        flat memory.
+
+        Other messages written to this client meanwhile (C{writeText},
+        C{writeBinary}, broadcasts, further C{writeFrom}s) wait, in order,
+        for its end; pings, pongs and the close frame go out between its
+        fragments.  A source that fails (its Deferred fails, C{read}
+        raises, or a text message's bytes are not UTF-8) closes the
+        connection with 1011.
+
+        @param binary: a binary message, else text (the source writes
+            UTF-8 bytes or C{str}).
+        @param frameSize: the largest fragment, in payload bytes (a file's
+            read size); C{None} for 65536.
+        @return: a Deferred that fires with C{None} once the last frame is
+            written, or fails: with the source's failure, or with
+            L{ConnectionClosed} if the connection closed first.
+        @raise TypeError: C{frameSize} is not an C{int}.
+        @raise ValueError: C{frameSize} is not positive.
+        @raise UnsupportedByProtocol: a binary message to a hixie-76 client.
+        @raise ConnectionClosed: the connection is closing or closed.
+        """
+
+
 class IWebSocketResource(Interface):
     """
     A WebSocket application mounted at a path.
@@ -208,6 +262,61 @@ class IWebSocketResource(Interface):
         Choose one of the subprotocols the client offered, before the
         handshake is answered; C{None} agrees on none.  Called only when the
         client offered some.  Must return synchronously.
+        """
+
+
+class IStreamingResource(IWebSocketResource):
+    """
+    A resource that takes each data message as it arrives, piece by piece,
+    instead of whole: for messages too large to hold (uploads, media,
+    dumps).  Optional: a resource that provides it (as well as
+    L{IWebSocketResource}) gets L{messageStarted}, L{messageData} and
+    L{messageEnded} in place of C{receivedText} and C{receivedBinary}.
+
+    The rules are a whole message's: one callback at a time, in order
+    (pongs and the close come between messages' pieces as they arrived);
+    while a callback's Deferred has not fired, the next piece waits and,
+    once the waiting pieces carry more than the factory's
+    C{maxQueuedBytes}, the server stops reading from the client (pings are
+    still answered).  A callback that raises, or whose Deferred fails,
+    closes that client with 1011.
+
+    Each piece is already unmasked, inflated (permessage-deflate) and, for
+    a text message, checked as UTF-8 and decoded: a C{str} that ends at a
+    code point.  A message that turns out invalid (bad UTF-8: 1007; over
+    the size limit: 1009) fails the connection after the pieces before the
+    fault: no L{messageEnded} comes for it.  The factory's
+    C{maxMessageSize} does not apply to streamed messages;
+    L{maxStreamedMessageSize} does.  C{maxFrameSize} still applies to each
+    frame.  hixie-76 clients (version 0) read messages whole: each comes
+    as one start, one piece and its end.
+
+    @since: 0.2.0
+    """
+
+    maxStreamedMessageSize = Attribute(
+        "The largest streamed message accepted, in bytes (after "
+        "decompression): over it the client is closed with 1009.  None "
+        "(the default when the attribute is absent): no limit."
+    )
+
+    def messageStarted(client: IWebSocketClient, opcode: int) -> object:
+        """
+        A data message began.
+
+        @param opcode: L{Opcode.TEXT} (1) or L{Opcode.BINARY} (2).
+        """
+
+    def messageData(client: IWebSocketClient, data: str | bytes) -> object:
+        """
+        The next piece of the message: C{str} for text, C{bytes} for
+        binary; never empty.  Return a Deferred to hold the next pieces
+        until it fires (the way to apply backpressure to the sender).
+        """
+
+    def messageEnded(client: IWebSocketClient) -> object:
+        """
+        The message is complete and was valid to its end.
         """
 
 

@@ -18,9 +18,11 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from txclws._core.clientreader import UnmaskedMessageReader, UnmaskedStreamingReader
 from txclws._core.connection import WebSocketConnection
+from txclws._core.fragments import MessageFramer
 from txclws._core.frames import Opcode, serializeFrame, serializeMessage
-from txclws._core.reader import MessageReader, UnmaskedMessageReader
+from txclws._core.reader import MessageReader
 
 if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec
@@ -46,6 +48,7 @@ class ClientConnection(WebSocketConnection):
     __slots__ = ("_newMask",)
 
     readerClass: type[MessageReader] = UnmaskedMessageReader
+    streamingReaderClass: type[MessageReader] | None = UnmaskedStreamingReader
 
     def __init__(
         self,
@@ -98,6 +101,19 @@ class ClientConnection(WebSocketConnection):
                 opcode, compression.compress(payload), frameSize, _RSV1, self._newMask
             )
         return serializeMessage(opcode, payload, frameSize, 0, self._newMask)
+
+    def messageFramer(self, opcode: int) -> MessageFramer:
+        """
+        The server's L{WebSocketConnection.messageFramer}, masking each
+        frame with a fresh key.
+        """
+        self._checkCanSend()
+        compression = self._compression
+        return MessageFramer(
+            opcode,
+            None if compression is None else compression.streamCompressor(),
+            self._newMask,
+        )
 
     def _controlFrame(self, opcode: int, payload: bytes) -> bytes:
         return serializeFrame(opcode, payload, mask=self._newMask())

@@ -24,6 +24,7 @@ from txclws._core.close import serializeClosePayload, wireCloseCode
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, ConnectionFailed, Event
+from txclws._core.fragments import IMessageFramer, MessageFramer
 from txclws._core.frames import (
     CloseCode,
     Opcode,
@@ -31,6 +32,7 @@ from txclws._core.frames import (
     serializeMessage,
 )
 from txclws._core.reader import MessageReader
+from txclws._core.streamreader import UNLIMITED, StreamingMessageReader
 
 if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec
@@ -110,6 +112,7 @@ class WebSocketConnection:
 
     __slots__ = (
         "_compression",
+        "_maxFrameSize",
         "_reader",
         "closeCode",
         "closeReason",
@@ -123,6 +126,10 @@ class WebSocketConnection:
     #: The reader of the peer's frames: a server reads masked client frames
     #: (L{txclws._core.clientconnection.ClientConnection} reads unmasked).
     readerClass: type[MessageReader] = MessageReader
+
+    #: The reader that streams data messages (L{streamMessages}), or
+    #: C{None} for a protocol that delivers whole messages only.
+    streamingReaderClass: type[MessageReader] | None = StreamingMessageReader
 
     def __init__(
         self,
@@ -142,12 +149,34 @@ class WebSocketConnection:
         """
         self._compression = compression
         self.version = version
+        self._maxFrameSize = maxFrameSize
         self._reader: EventReader = self.readerClass(
             maxFrameSize, maxMessageSize, compression, version
         )
         self.state = ConnectionState.OPEN
         self.closeCode: int | None = None
         self.closeReason = ""
+
+    def streamMessages(self, maxMessageSize: int | None) -> bool:
+        """
+        Report data messages as they arrive (L{MessageStarted},
+        L{MessageData}, L{MessageEnded}) rather than whole: call before
+        the first byte is received.
+
+        @param maxMessageSize: the largest streamed message accepted (1009
+            over it), or C{None} for no limit; C{maxFrameSize} still holds.
+        @return: whether this protocol streams; if not (hixie-76), whole
+            messages go on coming.
+        @since: 0.2.0
+        """
+        readerClass = self.streamingReaderClass
+        if readerClass is None:
+            return False
+        limit = UNLIMITED if maxMessageSize is None else maxMessageSize
+        self._reader = readerClass(
+            self._maxFrameSize, limit, self._compression, self.version
+        )
+        return True
 
     def receiveData(self, data: bytes) -> list[Event]:
         """
@@ -172,6 +201,31 @@ class WebSocketConnection:
         sent now; see L{_MAY_BROADCAST}.
         """
         return self.state in _MAY_BROADCAST
+
+    @property
+    def canSend(self) -> bool:
+        """
+        Whether data frames and pings may still be sent (see L{_CAN_SEND}).
+        """
+        return self.state in _CAN_SEND
+
+    def messageFramer(self, opcode: int) -> IMessageFramer:
+        """
+        A framer for one message sent as it comes, fragment by fragment,
+        compressed with this connection's context if permessage-deflate was
+        agreed.  Its messages must not interleave with others: the owner
+        sends nothing else but control frames until its last frame.
+
+        @raise UnsupportedByProtocol: the protocol has no fragments.
+        @raise ConnectionClosed: a close frame was sent already.
+        @since: 0.2.0
+        """
+        self.checkCanCarry(opcode)
+        self._checkCanSend()
+        compression = self._compression
+        return MessageFramer(
+            opcode, None if compression is None else compression.streamCompressor()
+        )
 
     def _checkCanSend(self) -> None:
         if self.state not in _CAN_SEND:

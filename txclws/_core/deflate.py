@@ -287,6 +287,22 @@ class DeflateCodec:
         data = compressor.compress(payload) + compressor.flush(flush)
         return data[:-4] if data.endswith(_TRAILER) else data
 
+    def streamCompressor(self) -> zlib._Compress:
+        """
+        The compressor of one message sent as it comes
+        (L{txclws._core.fragments.MessageFramer}): this connection's own
+        with context takeover (its messages go out one after another), a
+        fresh one without (a shared one would interleave other connections'
+        messages with the fragments of this one).
+
+        @since: 0.2.0
+        """
+        if self.params.serverNoContextTakeover:
+            return self._newCompressor()
+        if self._compressor is None:
+            self._compressor = self._newCompressor()
+        return self._compressor
+
     def _newCompressor(self) -> zlib._Compress:
         return zlib.compressobj(
             self.policy.compressLevel,

@@ -15,6 +15,9 @@ __all__ = [
     "CloseReceived",
     "ConnectionFailed",
     "Event",
+    "MessageData",
+    "MessageEnded",
+    "MessageStarted",
     "PingReceived",
     "PongReceived",
     "TextMessage",
@@ -100,6 +103,45 @@ class ConnectionFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class MessageStarted:
+    """
+    A streamed data message began (its first frame's header arrived): what
+    a streaming reader (L{txclws._core.streamreader}) reports instead of
+    a whole message.
+
+    @ivar opcode: L{Opcode.TEXT} or L{Opcode.BINARY}, as a plain int.
+    @since: 0.2.0
+    """
+
+    opcode: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageData:
+    """
+    The next piece of a streamed message's payload: unmasked, inflated,
+    and for a text message decoded (a C{str} that ends at a code point:
+    RFC 6455 8.1 holds for the message, and each piece is what the bytes
+    so far decode to).  Never empty.
+
+    @ivar data: C{str} for a text message, C{bytes} for a binary one.
+    @since: 0.2.0
+    """
+
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEnded:
+    """
+    The streamed message's last frame (FIN) arrived, and its payload was
+    valid to the end.
+
+    @since: 0.2.0
+    """
+
+
 Event = (
     TextMessage
     | BinaryMessage
@@ -107,4 +149,7 @@ Event = (
     | PongReceived
     | CloseReceived
     | ConnectionFailed
+    | MessageStarted
+    | MessageData
+    | MessageEnded
 )

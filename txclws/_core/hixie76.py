@@ -267,6 +267,33 @@ class Hixie76Reader(EventReader):
         self._mode = _SKIP if self._length else _TYPE
 
 
+class Hixie76Framer:
+    """
+    One hixie-76 text message, sent as it comes: C{0x00}, the pieces, and
+    C{0xFF} (hixie-76 4.2).
+    """
+
+    __slots__ = ("_started",)
+
+    def __init__(self) -> None:
+        self._started = False
+
+    def frame(self, piece: bytes | memoryview) -> bytes:
+        """
+        The next piece, after the start byte if it is the first.
+        """
+        if self._started:
+            return bytes(piece)
+        self._started = True
+        return b"\x00" + piece
+
+    def end(self, piece: bytes | memoryview = b"") -> bytes:
+        """
+        The last piece and the end byte.
+        """
+        return self.frame(piece) + b"\xff"
+
+
 class Hixie76Connection(WebSocketConnection):
     """
     A hixie-76 connection: the same state machine and events as
@@ -281,6 +308,9 @@ class Hixie76Connection(WebSocketConnection):
 
     wireKey = "hixie76"
     canPing = False
+    #: A message is read whole (L{Hixie76Reader}); a streaming resource is
+    #: given it as one piece.
+    streamingReaderClass = None
 
     def __init__(self, maxFrameSize: int, maxMessageSize: int) -> None:
         super().__init__(maxFrameSize, maxMessageSize, version=0)
@@ -324,6 +354,18 @@ class Hixie76Connection(WebSocketConnection):
         if opcode != Opcode.TEXT:
             return None
         return b"\x00" + payload + b"\xff"
+
+    def messageFramer(self, opcode: int) -> Hixie76Framer:
+        """
+        A text message sent as it comes: hixie-76's frame is a start byte,
+        the UTF-8 bytes and an end byte (4.2), so it streams as it is.
+
+        @raise UnsupportedByProtocol: a binary message.
+        @raise ConnectionClosed: a closing frame was sent already.
+        """
+        self.checkCanCarry(opcode)
+        self._checkCanSend()
+        return Hixie76Framer()
 
     def _closeFrame(self, code: int | None, reason: str) -> bytes:
         # hixie-76 has no close codes; the closing frame is all there is.

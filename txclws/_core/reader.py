@@ -14,7 +14,9 @@ as RFC 6455 does, so one reader serves all three versions: the same header
 7/16/64-bit length), the same client-to-server masking (4.3 is 5.3),
 fragmentation (4.4 is 5.4), control frames of at most 125 bytes that are
 never fragmented (4.5 is 5.5) and the same opcodes.  Only the close codes
-differ: see L{txclws._core.close}.
+differ: see L{txclws._core.close}.  What a client reads (the server's
+unmasked frames) is in L{txclws._core.clientreader}; the streaming mode in
+L{txclws._core.streamreader}.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from txclws._core.frames import Opcode
 from txclws._core.mask import applyMask, rotateMask
 from txclws._core.utf8 import Utf8Validator
 
-__all__ = ["IncomingCompression", "MessageReader", "UnmaskedMessageReader"]
+__all__ = ["IncomingCompression", "MessageReader"]
 
 # Plain ints for the hot path's comparisons, taken from the one definition.
 _TEXT = int(Opcode.TEXT)
@@ -342,43 +344,3 @@ class MessageReader(EventReader):
             code, reason = parseClosePayload(payload, self._version)
             self._done = True
             events.append(CloseReceived(code, reason))
-
-
-def _unmasked(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
-    """
-    A payload that was sent unmasked, as it is.
-    """
-    return bytes(data)
-
-
-class UnmaskedMessageReader(MessageReader):
-    """
-    Assembles a server's frames into events: what a client reads.
-
-    A server never masks its frames (RFC 6455 5.1: "A server MUST NOT mask
-    any frames that it sends to the client"; a client "MUST close a
-    connection if it detects a masked frame"), so a frame with the MASK bit
-    set fails the connection with 1002, and a payload is taken as it is.
-    Every other rule is L{MessageReader}'s.  The server's fast path (whole,
-    small, masked frames in one test) never matches here: it needs the MASK
-    bit, and C{_smallLimit} is 0.
-    """
-
-    __slots__ = ()
-
-    _MASK_BIT = 0
-    _KEY_SIZE = 0
-    _MASK_RULE = "server frame is masked"
-    _unmask = staticmethod(_unmasked)
-
-    def __init__(
-        self,
-        maxFrameSize: int,
-        maxMessageSize: int,
-        compression: IncomingCompression | None = None,
-        version: int = 13,
-    ) -> None:
-        super().__init__(maxFrameSize, maxMessageSize, compression, version)
-        # The masked fast path is not for a client: a masked frame must
-        # reach _checkHeader, and fail.
-        self._smallLimit = 0

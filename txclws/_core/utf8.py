@@ -42,15 +42,29 @@ class Utf8Validator:
 
         @raise InvalidPayload: the bytes so far cannot begin valid UTF-8.
         """
+        self.decode(data)
+
+    def decode(self, data: bytes | bytearray | memoryview) -> str:
+        """
+        Check the next piece of the stream, and decode it.
+
+        @return: the text of every code point the piece completes: the
+            bytes of a code point split across pieces are held back until
+            its last byte arrives, so the pieces' texts, joined, are the
+            stream's text.
+        @raise InvalidPayload: the bytes so far cannot begin valid UTF-8.
+        @since: 0.2.0
+        """
         decoder = self._decoder
         try:
-            decoder.decode(data, False)
+            text = decoder.decode(data, False)
         except UnicodeDecodeError as exc:
             raise InvalidPayload("text is not valid UTF-8") from exc
         pending = decoder.getstate()[0]
         # An encoded surrogate, U+D800..U+DFFF (RFC 3629 section 3).
         if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
             raise InvalidPayload("text is not valid UTF-8")
+        return text
 
     def finish(self) -> None:
         """

@@ -26,6 +26,7 @@ from txclws._session.flow import DrainWaiters
 
 if TYPE_CHECKING:
     from txclws._resource import IWebSocketResource
+    from txclws._session.producer import OutgoingQueue
     from txclws._session.stream import IByteStream
 
 __all__ = ["SessionBase", "SessionOwner"]
@@ -124,6 +125,9 @@ class SessionBase:
     _queue: deque[Event] | None = None
     #: What the events in C{_queue} count against C{maxQueuedBytes}.
     _queuedBytes = 0
+    #: While a message streams out (L{txclws._session.producer}): it and
+    #: the messages written after it; else C{None}.
+    _outgoing: OutgoingQueue | None = None
 
     @property
     def closeCode(self) -> int | None:
@@ -147,8 +151,14 @@ class SessionBase:
         if self._lost or stream is None:
             return
         # Once the input has ended, what arrives is discarded and can make
-        # us write nothing: read on, to see the peer's end at once.
-        if self._inputOpen and (self._pausedForCallback or self._pausedForWrites):
+        # us write nothing: read on, to see the peer's end at once.  While
+        # a message streams out, a full write buffer pauses its source, not
+        # our reading: two peers streaming to each other would otherwise
+        # each stop reading the other, for ever.
+        if self._inputOpen and (
+            self._pausedForCallback
+            or (self._pausedForWrites and self._outgoing is None)
+        ):
             stream.pauseReading()
         else:
             stream.resumeReading()

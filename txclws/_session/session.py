@@ -37,7 +37,7 @@ from txclws._core.arguments import (
 )
 from txclws._core.errors import ConnectionClosed
 from txclws._core.frames import CloseCode, Opcode
-from txclws._resource import IWebSocketClient
+from txclws._resource import IStreamingClient, IWebSocketClient
 from txclws._session.base import SessionOwner
 from txclws._session.dispatch import KEEPALIVE_PAYLOAD
 from txclws._session.keepalive import (
@@ -46,11 +46,10 @@ from txclws._session.keepalive import (
     KeepalivePolicy,
     keepaliveDecision,
 )
-from txclws._session.writeflow import FlowingSession
+from txclws._session.writeflow import WriteFlowSession
 
 if TYPE_CHECKING:
     from txclws._core.accept import Accepted
-    from txclws._core.connection import WebSocketConnection
     from txclws._core.handshake import ClientHandshake
     from txclws._resource import IWebSocketResource
     from txclws._session.stream import IByteStream
@@ -83,8 +82,10 @@ class IFramedWriter(Interface):
         """
 
 
-@implementer(IWebSocketClient, IFramedWriter, IKeepaliveClient, IPushProducer)
-class WebSocketSession(FlowingSession):
+@implementer(
+    IWebSocketClient, IStreamingClient, IFramedWriter, IKeepaliveClient, IPushProducer
+)
+class WebSocketSession(WriteFlowSession):
     """
     One open WebSocket client over an L{IByteStream}.
 
@@ -129,6 +130,12 @@ class WebSocketSession(FlowingSession):
         self.websocketVersion = connection.version
         self.subprotocol = accepted.subprotocol
         self._resource = resource = accepted.resource
+        # An instance attribute, not the class's default: the write paths
+        # test it, and Python 3.11 specialises only an instance's own
+        # attributes (a class default cost a broadcast ~300 instructions
+        # per delivery).
+        self._outgoing = None
+        self._startStreaming(resource)
         self._inputOpen = True
         self._lastReceived = self._lastActive = self._seconds()
         owner.clientOpened(self)
@@ -171,6 +178,8 @@ class WebSocketSession(FlowingSession):
         self._cancelTimer()
         self._cancelSlowTimer()
         self._queue = None
+        if self._outgoing is not None:
+            self._outgoing.stop(ConnectionClosed("connection lost"))
         if self._drainWaiters is not None:
             self._drainWaiters.fail(Failure(ConnectionClosed("connection lost")))
         if self._stream is not None:
@@ -199,6 +208,9 @@ class WebSocketSession(FlowingSession):
         connection = self._connection
         if connection is None or self._lost:
             raise ConnectionClosed("the client is not connected")
+        if self._outgoing is not None:
+            self._queueBehindStream(connection, Opcode.TEXT, payload, frameSize)
+            return
         self._sink.write(connection.frameUtf8(payload, frameSize))
 
     def writeBinary(self, data: bytes, frameSize: int | None = None) -> None:
@@ -208,6 +220,9 @@ class WebSocketSession(FlowingSession):
         payload = checkBinaryMessage(data)
         size = checkFrameSize(frameSize)
         connection = self._sendingConnection(Opcode.BINARY)
+        if self._outgoing is not None:
+            self._queueBehindStream(connection, Opcode.BINARY, payload, size)
+            return
         self._sink.write(connection.frameBinary(payload, size))
 
     def ping(self, payload: bytes = b"") -> None:
@@ -253,20 +268,6 @@ class WebSocketSession(FlowingSession):
         waiters, self._disconnectWaiters = self._disconnectWaiters, None
         for waiter in waiters or ():
             waiter.callback(None)
-
-    def _sendingConnection(self, opcode: int) -> WebSocketConnection:
-        """
-        The connection to frame a binary message or a ping on, once the
-        arguments are checked: first what the protocol cannot carry
-        (hixie-76: L{UnsupportedByProtocol}, whenever it is asked), then
-        whether the client is still here (L{ConnectionClosed}).
-        """
-        connection = self._connection
-        if connection is not None:
-            connection.checkCanCarry(opcode)
-        if connection is None or self._lost:
-            raise ConnectionClosed("the client is not connected")
-        return connection
 
     # -- keepalive ---------------------------------------------------------
 

@@ -1,42 +1,48 @@
-# -*- test-case-name: tests.test_flow,tests.test_protocol -*-
+# -*- test-case-name: tests.test_protocol,tests.test_streaming -*-
 """
-The write side of a session (L{FlowingSession}): the stream's verdict on
-our writes (C{pauseProducing}/C{resumeProducing}), L{drained}, and
-broadcasts (L{writeFramed}) under the slow-client policy, which
-L{txclws._session.flow} decides and this class acts on.
+Write-side flow of a session: the stream's verdict on our writes (it
+pauses us when its buffer fills and resumes us when it empties), what a
+resource waits on (L{drained}), and the slow-client policy for broadcasts
+(L{txclws._session.flow} decides, this acts).  A message being streamed
+out (L{txclws._session.producer}) is paused and resumed with it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from txclws._core.arguments import checkFrameSize
 from txclws._core.errors import ConnectionClosed
-from txclws._core.frames import CloseCode
-from txclws._session.dispatch import DispatchingSession
+from txclws._core.frames import CloseCode, Opcode
 from txclws._session.flow import (
     TRANSPORT_BUFFER_SIZE,
     Admission,
     DrainWaiters,
     admitBroadcast,
 )
+from txclws._session.producer import DEFAULT_FRAME_SIZE, OutgoingQueue, StreamedMessage
+from txclws._session.streaming import StreamingSession
 
-__all__ = ["FlowingSession"]
+if TYPE_CHECKING:
+    from txclws._core.connection import WebSocketConnection
 
-#: The session's log lines keep the namespace they have always had.
-_log = Logger(namespace="txclws._session.session")
+__all__ = ["WriteFlowSession"]
+
+_log = Logger()
 
 
-class FlowingSession(DispatchingSession):
+class WriteFlowSession(StreamingSession):
     """
-    A session's write-side flow: what it writes waits in its stream's
-    buffer; a full buffer pauses reading, and a broadcast to a client over
-    the owner's C{maxBuffer} for C{slowClientTimeout} closes it (1008).
+    Write-side flow and the slow-client policy, over the declared session
+    state.
     """
 
-    #: The owner's metrics (L{txclws._metrics.ServerMetrics}), or C{None}.
+    #: The owner's metrics (L{txclws._metrics.ServerMetrics}), or C{None}:
+    #: read only when a policy drops the client.
     _metrics: Any = None
 
     @property
@@ -70,6 +76,8 @@ class FlowingSession(DispatchingSession):
         """
         self._pausedForWrites = True
         self._updateReading()
+        if self._outgoing is not None:
+            self._outgoing.pause()
 
     def resumeProducing(self) -> None:
         """
@@ -82,12 +90,12 @@ class FlowingSession(DispatchingSession):
         if self._drainWaiters is not None:
             self._drainWaiters.fire()
         self._updateReading()
+        if self._outgoing is not None:
+            self._outgoing.resume()
 
     def stopProducing(self) -> None:
         """
-        The stream is going away;
-        L{streamLost <txclws._session.session.WebSocketSession.streamLost>}
-        follows.
+        The stream is going away; L{streamLost} follows.
         """
 
     def writeFramed(
@@ -103,6 +111,12 @@ class FlowingSession(DispatchingSession):
         connection = self._connection
         if connection is None or self._lost:
             return False
+        if self._outgoing is not None:
+            # A streamed message is going out: this one waits for its end,
+            # and is framed then (a compressor's context is in order).
+            return connection.mayBroadcast and self._outgoing.queueMessage(
+                opcode, payload, frameSize
+            )
         data = connection.broadcastFrame(opcode, payload, frameSize, frames)
         if data is None:
             return False
@@ -160,3 +174,81 @@ class FlowingSession(DispatchingSession):
         """
         if self._metrics is not None:
             self._metrics.dropped(cause)
+
+    # -- a message streamed out -----------------------------------------
+
+    def writeFrom(
+        self,
+        source: object,
+        binary: bool = True,
+        frameSize: int | None = DEFAULT_FRAME_SIZE,
+    ) -> Deferred[None]:
+        """
+        Send one message from a producer or a file, as its data comes.  See
+        L{IWebSocketClient.writeFrom}.
+        """
+        size = checkFrameSize(frameSize)
+        opcode = Opcode.BINARY if binary else Opcode.TEXT
+        connection = self._sendingConnection(opcode)
+        if not connection.canSend:
+            raise ConnectionClosed(f"connection is {connection.state.name}")
+        message = StreamedMessage(source, opcode, size or DEFAULT_FRAME_SIZE)
+        outgoing = self._outgoing
+        if outgoing is None:
+            outgoing = self._outgoing = OutgoingQueue(
+                connection,
+                self._sink.write,
+                self.owner.reactor,
+                lambda: self._pausedForWrites,
+                self._sourceFailed,
+                self._outgoingIdle,
+            )
+            # Reading goes on while it streams (see _updateReading).
+            self._updateReading()
+        outgoing.queueStreamed(message)
+        return message.done
+
+    def _queueBehindStream(
+        self,
+        connection: WebSocketConnection,
+        opcode: int,
+        payload: bytes | memoryview,
+        frameSize: int | None,
+    ) -> None:
+        """
+        A message written while a streamed one goes out waits for its end
+        (a copy of it: the caller may reuse a buffer it lent).
+        """
+        if not connection.canSend:
+            raise ConnectionClosed(f"connection is {connection.state.name}")
+        assert self._outgoing is not None
+        self._outgoing.queueMessage(opcode, bytes(payload), frameSize)
+
+    def _outgoingIdle(self) -> None:
+        self._outgoing = None
+        self._updateReading()
+
+    def _sourceFailed(self, failure: Failure) -> None:
+        """
+        A streamed message's source failed: the message cannot end, so the
+        client is closed with 1011 (logged, no details sent).
+        """
+        _log.failure(
+            "streamed message to {peer} failed", failure=failure, peer=self._peer()
+        )
+        if not self._lost and self._connection is not None:
+            self._sendClose(CloseCode.INTERNAL_ERROR, "")
+
+    def _sendingConnection(self, opcode: int) -> WebSocketConnection:
+        """
+        The connection to frame a binary message or a ping on, once the
+        arguments are checked: first what the protocol cannot carry
+        (hixie-76: L{UnsupportedByProtocol}, whenever it is asked), then
+        whether the client is still here (L{ConnectionClosed}).
+        """
+        connection = self._connection
+        if connection is not None:
+            connection.checkCanCarry(opcode)
+        if connection is None or self._lost:
+            raise ConnectionClosed("the client is not connected")
+        return connection
