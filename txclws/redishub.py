@@ -69,13 +69,7 @@ from txclws._history import (
     isPosition,
     positionKey,
 )
-from txclws._hub import (
-    HubUnavailable,
-    IHub,
-    Subscriptions,
-    deliverKept,
-    messagePayload,
-)
+from txclws._hubinterface import HubUnavailable, IHub, messagePayload
 from txclws._presence import (
     LocalMembers,
     Member,
@@ -93,6 +87,7 @@ from txclws._redislinks import (
     startRedisLinks,
 )
 from txclws._resource import IWebSocketClient
+from txclws._subscriptions import Subscriptions, deliverKept
 
 __all__ = ["RedisHub"]
 
