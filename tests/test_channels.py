@@ -414,15 +414,15 @@ async def test_heldSubscriberSkipsLiveKept(redis: RedisServer) -> None:
         await waitUntil(lambda: all(h.connected for h in hubs), "connected")
         first = await hubs[0].publish("held", "m1")
         release: Deferred[None] = Deferred()
-        read = hubs[1]._catchUp._read
+        read = hubs[1]._history.catchUp._read
 
         def slowRead(channel: str, since: str) -> Any:
             return release.addCallback(lambda _: read(channel, since))
 
-        hubs[1]._catchUp._read = slowRead
+        hubs[1]._history.catchUp._read = slowRead
         (ann,) = clients(1)
         resumed = hubs[1].subscribe("held", ann.protocol, since=first)
-        await waitUntil(lambda: "held" in hubs[1]._confirmed, "subscribed")
+        await waitUntil(lambda: hubs[1]._pubsub.isConfirmed("held"), "subscribed")
         await hubs[0].publish("held", "m2")
         await hubs[0].publish("held", "m3")
         await deferLater(reactor, 0.2, lambda: None)  # heard live by now

@@ -27,7 +27,8 @@ from txclws._core.frames import CloseCode, Opcode
 from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory, runServer
 from txclws._history import History, HistoryPolicy, KeptMessage, positionKey
-from txclws._hub import HubUnavailable, IHub, LocalHub
+from txclws._hubinterface import HubUnavailable, IHub
+from txclws._localhub import LocalHub
 from txclws._pipe import MessagePipe
 from txclws._presence import Member, PresenceChange
 from txclws._protocol import WebSocketServerProtocol

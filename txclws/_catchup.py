@@ -26,8 +26,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txclws._history import HistoryPolicy, HistoryWindow, KeptMessage, positionKey
-from txclws._hub import Subscriptions, deliverKept
 from txclws._resource import IWebSocketClient
+from txclws._subscriptions import Subscriptions, deliverKept
 
 __all__ = ["CatchUp"]
 
