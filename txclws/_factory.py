@@ -155,11 +155,11 @@ class WebSocketFactory(Factory):
             client that leaves) and queues its events, up to this many
             payload bytes (each event also counts 64); past it, it stops
             reading the client until the queue is back under it.  C{None}
-            (the default): C{maxMessageSize}.  @since: 0.2.0
+            (the default): C{maxMessageSize}.  (Since 0.2.0.)
         @param metrics: count this server's traffic in these Prometheus
             metrics (L{txclws._metrics.ServerMetrics}; needs the C{metrics}
             extra); C{None} (the default): count nothing, at no cost.
-            @since: 0.2.0
+            (Since 0.2.0.)
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_jsonlog -*-
 """
 C{twistd clws --json-log FILE}: every log event, one JSON object a line,
-through C{twisted.logger}'s own L{jsonFileLogObserver} (issue 17), for a
+through C{twisted.logger}'s own C{jsonFileLogObserver} (issue 17), for a
 log shipper.
 
 The events are those of the text log, with their fields as keys: C{open}
@@ -11,7 +11,7 @@ closes (C{cause}: C{keepalive}, C{idle}, C{slow}, C{gone},
 C{close-timeout}, C{tls-timeout}, C{refusal-unread}); each also has
 Twisted's C{log_format}, C{log_namespace}, C{log_level} and C{log_time}.
 Records are separated by the record separator (RFC 7464), as
-L{jsonFileLogObserver} writes them; L{eventsFromJSONLogFile} reads them.
+C{jsonFileLogObserver} writes them; C{eventsFromJSONLogFile} reads them.
 
 With C{--workers}, each worker writes its own events to the file (each
 record in one write to a file opened for appending), and the parent its

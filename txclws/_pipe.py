@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_streaming -*-
 """
 L{MessagePipe}: a push producer that an application writes to, for
-L{IWebSocketClient.writeFrom}: what relays a message streamed in (or any
+L{txclws._resource.IStreamingClient.writeFrom}: what relays a message streamed in (or any
 data that arrives in pieces) into a message streamed out, with the
 consumer's backpressure handed back to the writer.
 """

@@ -14,7 +14,12 @@ bytes, a close code or C{None}), so nothing is checked or encoded twice.
 
 from __future__ import annotations
 
-from txclws._core.close import MAX_CLOSE_REASON, isValidCloseCode
+from txclws._core.close import (
+    MAX_CLOSE_REASON,
+    isValidCloseCode,
+    serializeClosePayload,
+    wireCloseCode,
+)
 from txclws._core.frames import MAX_CONTROL_PAYLOAD, CloseCode
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "checkFrameSize",
     "checkPingPayload",
     "checkTextMessage",
+    "closePayload",
 ]
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
@@ -160,3 +166,22 @@ def _encodeUtf8(text: str, what: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(f"{what} cannot be encoded as UTF-8") from exc
+
+
+def closePayload(code: int | None, reason: str, version: int) -> bytes:
+    """
+    The payload of our close frame to a peer of C{version}: the arguments
+    checked (L{checkCloseArguments}), the code as that version's draft
+    knows it (L{txclws._core.close.wireCloseCode}), then serialised.  The
+    peer's own 1005 (it sent no status) is echoed as no status (RFC 6455
+    5.5.1).
+
+    @raise TypeError: see L{checkCloseArguments}.
+    @raise ValueError: see L{checkCloseArguments}.
+    """
+    if code == CloseCode.NO_STATUS_RCVD and not reason:
+        code = None
+    checked, reasonBytes = checkCloseArguments(code, reason, version)
+    if checked is None:
+        return serializeClosePayload(None)
+    return serializeClosePayload(wireCloseCode(checked, version), reasonBytes)

@@ -10,28 +10,32 @@ and decides when.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import TYPE_CHECKING
 
 from txclws._core.arguments import (
     checkBinaryMessage,
-    checkCloseArguments,
     checkFrameSize,
     checkPingPayload,
     checkTextMessage,
+    closePayload,
 )
-from txclws._core.close import serializeClosePayload, wireCloseCode
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, ConnectionFailed, Event
 from txclws._core.fragments import IMessageFramer, MessageFramer
 from txclws._core.frames import (
-    CloseCode,
     Opcode,
     serializeFrame,
     serializeMessage,
 )
 from txclws._core.reader import MessageReader
+from txclws._core.states import (
+    AFTER_CLOSE_SENT,
+    AFTER_INPUT_ENDS,
+    CAN_SEND,
+    MAY_BROADCAST,
+    ConnectionState,
+)
 from txclws._core.streamreader import UNLIMITED, StreamingMessageReader
 
 if TYPE_CHECKING:
@@ -40,64 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectionState", "WebSocketConnection"]
 
-
-class ConnectionState(Enum):
-    """
-    Where a connection is in its life (RFC 6455 section 7).
-
-    @cvar OPEN: messages flow both ways.
-    @cvar LOCAL_CLOSING: we sent a close frame and await the peer's.
-    @cvar REMOTE_CLOSING: the peer sent a close frame; we owe one back, and
-        may first finish sending messages (RFC 6455 section 5.5.1).
-    @cvar FAILING: the peer broke the protocol; we owe a close frame with
-        the failure's code, may first finish sending, and discard the
-        peer's bytes.
-    @cvar CLOSED: both close frames are sent, or ours is sent after a
-        failure: the owner closes the transport.
-    """
-
-    OPEN = "OPEN"
-    LOCAL_CLOSING = "LOCAL_CLOSING"
-    REMOTE_CLOSING = "REMOTE_CLOSING"
-    FAILING = "FAILING"
-    CLOSED = "CLOSED"
-
-
 _S = ConnectionState
 
-#: State after the peer's close frame, or a failure of the peer's, ends the
-#: input, by the event and the state before.  Either event is the last the
-#: reader ever gives, so no other state can meet it.
-_AFTER_INPUT_ENDS = {
-    CloseReceived: {_S.OPEN: _S.REMOTE_CLOSING, _S.LOCAL_CLOSING: _S.CLOSED},
-    ConnectionFailed: {_S.OPEN: _S.FAILING, _S.LOCAL_CLOSING: _S.CLOSED},
-}
-
-#: State after we send a close frame, by the state before.
-_AFTER_CLOSE_SENT = {
-    _S.OPEN: _S.LOCAL_CLOSING,
-    _S.REMOTE_CLOSING: _S.CLOSED,
-    _S.FAILING: _S.CLOSED,
-}
 
 _RSV1 = 0x40
-
-#: States in which we may still send data frames and pings.  In
-#: REMOTE_CLOSING and FAILING our close frame is owed but not sent yet: the
-#: owner handles the events that came before the close or the failure
-#: first, and whatever it sends for them goes out ahead of our close frame.
-_CAN_SEND = (_S.OPEN, _S.REMOTE_CLOSING, _S.FAILING)
-
-#: States in which we may send what the peer did not ask for (a broadcast,
-#: a keepalive ping): L{_CAN_SEND} but FAILING.  A peer that broke the
-#: protocol is owed answers to the events it sent before the failure, and
-#: then our close frame; nothing unsolicited (RFC 6455 7.1.7: fail it, do
-#: not go on talking).  A peer in REMOTE_CLOSING closed cleanly and still
-#: reads until our close frame goes out (RFC 6455 5.5.1).
-#: Tuples, not sets: membership in a tuple compares by identity first, while
-#: a set hashes the member, and an Enum's hash is Python code (a broadcast to
-#: 1,000 clients paid 1,000 calls of it).
-_MAY_BROADCAST = (_S.OPEN, _S.REMOTE_CLOSING)
 
 
 class WebSocketConnection:
@@ -187,7 +137,7 @@ class WebSocketConnection:
         events = self._reader.feed(data)
         if events:
             last = events[-1]
-            following = _AFTER_INPUT_ENDS.get(type(last))
+            following = AFTER_INPUT_ENDS.get(type(last))
             if following is not None:
                 assert isinstance(last, (CloseReceived, ConnectionFailed))
                 self.state = following.get(self.state, self.state)
@@ -196,18 +146,13 @@ class WebSocketConnection:
 
     @property
     def mayBroadcast(self) -> bool:
-        """
-        Whether unsolicited messages (broadcasts, keepalive pings) may be
-        sent now; see L{_MAY_BROADCAST}.
-        """
-        return self.state in _MAY_BROADCAST
+        """Whether unsolicited messages may be sent now (L{MAY_BROADCAST})."""
+        return self.state in MAY_BROADCAST
 
     @property
     def canSend(self) -> bool:
-        """
-        Whether data frames and pings may still be sent (see L{_CAN_SEND}).
-        """
-        return self.state in _CAN_SEND
+        """Whether data frames and pings may still be sent (L{CAN_SEND})."""
+        return self.state in CAN_SEND
 
     def messageFramer(self, opcode: int) -> IMessageFramer:
         """
@@ -228,7 +173,7 @@ class WebSocketConnection:
         )
 
     def _checkCanSend(self) -> None:
-        if self.state not in _CAN_SEND:
+        if self.state not in CAN_SEND:
             raise ConnectionClosed(f"connection is {self.state.name}")
 
     def frameText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
@@ -254,7 +199,7 @@ class WebSocketConnection:
         @raise ConnectionClosed: a close frame was sent already.
         """
         state = self.state
-        if state is not _S.OPEN and state not in _CAN_SEND:
+        if state is not _S.OPEN and state not in CAN_SEND:
             raise ConnectionClosed(f"connection is {state.name}")
         if frameSize is None and len(payload) < 126 and self._compression is None:
             # The common case, framed directly: FIN + text, 7-bit length
@@ -320,7 +265,7 @@ class WebSocketConnection:
         @return: the bytes, or C{None} if this peer may not be sent a
             broadcast now (L{mayBroadcast}) or its protocol cannot carry it.
         """
-        if self.state not in _MAY_BROADCAST:
+        if self.state not in MAY_BROADCAST:
             return None
         key = self.wireKey
         if key in frames:
@@ -366,7 +311,7 @@ class WebSocketConnection:
 
         @return: the frame, or nothing once our close frame is sent.
         """
-        if self.state not in _CAN_SEND:
+        if self.state not in CAN_SEND:
             return b""
         return self._controlFrame(Opcode.PONG, checkPingPayload(payload))
 
@@ -385,7 +330,7 @@ class WebSocketConnection:
         @raise ValueError: the code may not be sent or the reason is too long
             (L{checkCloseArguments}).
         """
-        following = _AFTER_CLOSE_SENT.get(self.state)
+        following = AFTER_CLOSE_SENT.get(self.state)
         if following is None:
             return b""
         frame = self._closeFrame(code, reason)
@@ -393,15 +338,8 @@ class WebSocketConnection:
         return frame
 
     def _closeFrame(self, code: int | None, reason: str) -> bytes:
-        if code == CloseCode.NO_STATUS_RCVD and not reason:
-            # Echoing a peer's close that had no status (RFC 6455 5.5.1).
-            code = None
-        checked, reasonBytes = checkCloseArguments(code, reason, self.version)
-        if checked is None:
-            return self._controlFrame(Opcode.CLOSE, serializeClosePayload(None))
-        wire = wireCloseCode(checked, self.version)
         return self._controlFrame(
-            Opcode.CLOSE, serializeClosePayload(wire, reasonBytes)
+            Opcode.CLOSE, closePayload(code, reason, self.version)
         )
 
     def _controlFrame(self, opcode: int, payload: bytes) -> bytes:

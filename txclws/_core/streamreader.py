@@ -35,7 +35,7 @@ class StreamingMessageReader(MessageReader):
     """
     Reads a client's frames, streaming each data message.
 
-    @ivar _events: the events of the current L{feed}, where the pieces of
+    @ivar _events: the events of the current C{feed}, where the pieces of
         a payload go as they are consumed.
     """
 

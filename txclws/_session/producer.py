@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_streaming -*-
 """
 Streaming out: one message sent from a producer or a file as its data
-comes (L{IWebSocketClient.writeFrom}), fragment by fragment, with
+comes (L{txclws._resource.IStreamingClient.writeFrom}), fragment by fragment, with
 backpressure through Twisted's producer/consumer protocol.
 
 L{StreamedMessage} is the consumer a source writes to (C{IConsumer}): each

@@ -95,7 +95,7 @@ class WriteFlowSession(StreamingSession):
 
     def stopProducing(self) -> None:
         """
-        The stream is going away; L{streamLost} follows.
+        The stream is going away; C{streamLost} follows.
         """
 
     def writeFramed(
@@ -185,7 +185,7 @@ class WriteFlowSession(StreamingSession):
     ) -> Deferred[None]:
         """
         Send one message from a producer or a file, as its data comes.  See
-        L{IWebSocketClient.writeFrom}.
+        L{txclws._resource.IStreamingClient.writeFrom}.
         """
         size = checkFrameSize(frameSize)
         opcode = Opcode.BINARY if binary else Opcode.TEXT
