@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.test_streaming -*-
 """
 L{MessagePipe}: a push producer that an application writes to, for
-L{txclws._resource.IStreamingClient.writeFrom}: what relays a message streamed in (or any
-data that arrives in pieces) into a message streamed out, with the
-consumer's backpressure handed back to the writer.
+L{txclws._resource.IStreamingClient.writeFrom}: what relays a message
+streamed in (or any data that arrives in pieces) into a message streamed
+out, with the consumer's backpressure handed back to the writer.
 """
 
 from __future__ import annotations
