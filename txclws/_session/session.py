@@ -201,8 +201,16 @@ class WebSocketSession(WriteFlowSession):
         Send a text message.  See L{IWebSocketClient.writeText}.
         """
         # The arguments first, then the client's state: the same misuse
-        # raises the same error on every client kind, open or closed.
-        payload = checkTextMessage(message)
+        # raises the same error on every client kind, open or closed.  A
+        # str that encodes is checked by encoding it, inline: the common
+        # case skips two calls (about 2,000 instructions per echo).
+        if type(message) is str:
+            try:
+                payload = message.encode("utf-8")
+            except UnicodeEncodeError:
+                payload = checkTextMessage(message)
+        else:
+            payload = checkTextMessage(message)
         if frameSize is not None:
             frameSize = checkFrameSize(frameSize)
         connection = self._connection
@@ -217,8 +225,8 @@ class WebSocketSession(WriteFlowSession):
         """
         Send a binary message.  See L{IWebSocketClient.writeBinary}.
         """
-        payload = checkBinaryMessage(data)
-        size = checkFrameSize(frameSize)
+        payload = data if type(data) is bytes else checkBinaryMessage(data)
+        size = None if frameSize is None else checkFrameSize(frameSize)
         connection = self._sendingConnection(Opcode.BINARY)
         if self._outgoing is not None:
             self._queueBehindStream(connection, Opcode.BINARY, payload, size)
