@@ -1,0 +1,1 @@
+A TCP connection that receives a large frame reads the rest of it at once (the transport's `bufferSize` is raised to what the frame header announced, up to 1 MiB, and put back when the frame is in), instead of 64 KiB per read; idle and small-message connections are unchanged.
