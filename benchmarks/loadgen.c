@@ -65,8 +65,9 @@ enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
 #define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
-/* Latency histogram: 100 ns bins up to 100 ms, then one overflow bin. */
-#define HIST_BIN_NS 100
+/* Latency histogram: 100 ns bins up to 100 ms (bcast: 10 us bins up to
+ * 10 s), then one overflow bin. */
+static double HIST_BIN_NS = 100;
 #define HIST_BINS 1000000
 
 struct conn {
@@ -846,6 +847,8 @@ int main(int argc, char **argv)
         usage();
     if (!opt.deflate)
         prepareUnit();
+    if (opt.mode == MODE_BCAST)
+        HIST_BIN_NS = 10000;
     hist = calloc(HIST_BINS, sizeof *hist);
     conns = calloc(opt.conns, sizeof *conns);
     epfd = epoll_create1(0);
