@@ -43,6 +43,9 @@ LOGS = CACHE / "logs"
 RESULTS = HERE / "results"
 LOADGEN_SRC = HERE / "loadgen.c"
 LOADGEN = CACHE / "loadgen"
+NODE = CACHE / "node"
+#: Node's ws, installed from npm into NODE (changing it reinstalls).
+NODE_WS = "ws@8.23.0"
 MiB = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVER_CPU = "0"
@@ -60,6 +63,12 @@ class Server:
     aliases: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     default: bool = True
+    #: C{"python"} (the reference venv) or C{"node"}.
+    runtime: str = "python"
+    #: Whether it speaks permessage-deflate (the Deflate workload).
+    deflate: bool = True
+    #: Whether it has a broadcast API (else both broadcast modes loop).
+    broadcastApi: bool = True
 
 
 SERVERS = [
@@ -71,9 +80,23 @@ SERVERS = [
         ("--pure",),
         default=False,
     ),
-    Server("autobahn", "autobahn_server.py", ("autobahn-twisted",)),
-    Server("twisted.web", "twisted_web_server.py", ("twisted-web", "twistedweb", "tw")),
+    Server("picows", "picows_server.py", deflate=False, broadcastApi=False),
+    Server(
+        "node-ws",
+        "ws_server.js",
+        ("nodews", "node"),
+        runtime="node",
+        broadcastApi=False,
+    ),
     Server("websockets", "websockets_server.py", ("websockets-asyncio", "ws")),
+    Server("autobahn", "autobahn_server.py", ("autobahn-twisted",)),
+    Server(
+        "twisted.web",
+        "twisted_web_server.py",
+        ("twisted-web", "twistedweb", "tw"),
+        deflate=False,
+        broadcastApi=False,
+    ),
 ]
 
 
@@ -169,27 +192,50 @@ def ensureTxclws() -> None:
     pip = [venvPython(), "-m", "pip", "install", "--disable-pip-version-check"]
     pip += ["--no-build-isolation"]
     log = LOGS / "txclws-install.log"
-    # The dependencies of its 'speedups' extra (NumPy masking), then txclws
-    # itself, rebuilt from this copy whatever version it claims.
-    run([*pip, f"{copy}[speedups]"], log)
+    # The dependencies of its 'speedups' extra (NumPy masking) and 'tls'
+    # (pyOpenSSL: 'import txclws' imports twisted.internet.ssl since the
+    # client role), then txclws itself, rebuilt from this copy whatever
+    # version it claims.
+    run([*pip, f"{copy}[speedups,tls]"], log)
     run([*pip, "--no-deps", "--force-reinstall", copy], log)
     stamp.write_text(key)
+
+
+def ensureNode() -> None:
+    """
+    Install Node's C{ws} into C{.cache/node} with npm, unless it is there
+    in this version.
+    """
+    stamp = NODE / ".bench-stamp"
+    if stamp.exists() and stamp.read_text() == NODE_WS:
+        return
+    if not (shutil.which("node") and shutil.which("npm")):
+        raise HarnessError("the node-ws server needs node and npm: apt-get install npm")
+    say(f"installing {NODE_WS} into {NODE} (log: {LOGS / 'npm.log'})")
+    NODE.mkdir(parents=True, exist_ok=True)
+    run(
+        ["npm", "install", "--prefix", NODE, "--no-audit", "--no-fund", NODE_WS],
+        LOGS / "npm.log",
+    )
+    stamp.write_text(NODE_WS)
 
 
 def ensureLoadgen() -> None:
     """
     Build the load generator if it is missing or older than its source.
     """
-    if LOADGEN.exists() and LOADGEN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
+    fresh = LOADGEN.exists() and LOADGEN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime
+    if fresh and (LOADGEN.parent / ".loadgen-zlib").exists():
         return
     compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if not compiler:
         raise HarnessError("no C compiler (gcc or cc): apt-get install gcc")
     say(f"building {LOADGEN} with {compiler}")
     run(
-        [compiler, "-O2", "-Wall", "-o", LOADGEN, LOADGEN_SRC],
+        [compiler, "-O2", "-Wall", "-o", LOADGEN, LOADGEN_SRC, "-lz"],
         LOGS / "loadgen-build.log",
     )
+    (LOADGEN.parent / ".loadgen-zlib").touch()
 
 
 def raiseFileLimit() -> int:
@@ -258,7 +304,7 @@ class RunningServer:
     One server process, started for one workload.
     """
 
-    def __init__(self, server: Server, label: str) -> None:
+    def __init__(self, server: Server, label: str, deflate: bool = False) -> None:
         self.server = server
         LOGS.mkdir(parents=True, exist_ok=True)
         self.log = LOGS / f"server-{server.name}.log"
@@ -268,17 +314,15 @@ class RunningServer:
             if k not in ("PYTHONPATH", "VIRTUAL_ENV")
         }
         env["PYTHONUNBUFFERED"] = "1"
+        env["NODE_PATH"] = str(NODE / "node_modules")
+        runtime = [venvPython()] if server.runtime == "python" else ["node"]
+        options = [*server.options, *(["--deflate"] if deflate else [])]
         with self.log.open("a") as log:
             log.write(f"\n==== {label} ====\n")
             log.flush()
             self.process = subprocess.Popen(
                 pinned(
-                    [
-                        venvPython(),
-                        HERE / "servers" / server.script,
-                        "0",
-                        *server.options,
-                    ],
+                    [*runtime, HERE / "servers" / server.script, "0", *options],
                     SERVER_CPU,
                 ),
                 stdout=subprocess.PIPE,
@@ -330,6 +374,8 @@ class Part:
     cpu: float
     profile: Path | None = None
     cpuPrecise: float = 0.0
+    #: The server's RSS (KiB) at the end of the part.
+    rss: int = 0
 
 
 @dataclass
@@ -459,7 +505,8 @@ def loadgen(
                     f"load generator saw {done['errors']} errors, timed out: "
                     f"{bool(done['timed_out'])}; see {LOGS / 'loadgen.log'}"
                 )
-            parts.append(Part(done, cpu2 - cpu1, profile, precise2 - precise1))
+            rss = server.rss()
+            parts.append(Part(done, cpu2 - cpu1, profile, precise2 - precise1, rss))
     finally:
         if profiler is not None:
             profiler.stop()
@@ -646,6 +693,86 @@ def workloadBroadcast(server: Server, settings: Settings, label: str) -> Outcome
     return outcome
 
 
+def workloadFanout(subscribers: int) -> Callable[[Server, Settings, str], Outcome]:
+    """
+    C{subscribers} clients on /bcast, 64-byte messages sent to all of them
+    with each server's fastest idiom (its broadcast API, else a loop).
+    First a burst (C{burst} messages, 10 per event-loop turn: deliveries
+    per second and server CPU per delivery), then C{rounds} single messages
+    one after the other, each sent once the previous one has reached every
+    subscriber (p50 and p99 of the time from the command to the last
+    delivery).
+    """
+
+    def measure(server: Server, settings: Settings, label: str) -> Outcome:
+        small = subscribers <= 2000
+        burst = (200 if small else 50) // (4 if settings.quick else 1)
+        rounds = (200 if small else 100) // (4 if settings.quick else 1)
+        mode = "fanout" if server.broadcastApi else "loop"
+        commands = (f"{mode} {burst} 64 10", f"{mode} 1 64 x{rounds}")
+        running = RunningServer(server, label)
+        try:
+            args = ["--mode", "bcast", "--path", "/bcast", "--conns", subscribers]
+            args += ["--size", 64, "--concurrency", 100]
+            profiles = [
+                profilePath(settings, server, f"{label}-{p}")
+                for p in ("burst", "reach")
+            ]
+            phases = loadgen(running, args, 300, profiles, commands)
+        finally:
+            running.stop()
+        burstPart, reachPart = phases.parts
+        outcome = Outcome()
+        outcome.metrics = {
+            "deliveries_per_s": burstPart.done["msg_per_s"],
+            "cpu_us_per_delivery": burstPart.cpu / burstPart.done["messages"] * 1e6,
+            "reach_p50_ms": reachPart.done["lat_p50_us"] / 1e3,
+            "reach_p99_ms": reachPart.done["lat_p99_us"] / 1e3,
+            "kib_per_subscriber": (phases.rssConnected - phases.rssBefore)
+            / subscribers,
+        }
+        noteLoad(outcome, burstPart, f"{label}-burst")
+        noteLoad(outcome, reachPart, f"{label}-reach")
+        return outcome
+
+    return measure
+
+
+def workloadDeflate(server: Server, settings: Settings, label: str) -> Outcome:
+    """
+    permessage-deflate echo of 512-byte JSON-like text with context
+    takeover, at each server's default compression settings: 50
+    connections x 10 in flight (msg/s, CPU per message); then, on a fresh
+    server, 500 connections that each exchange messages for a second (RSS
+    per connection after traffic: the compressor and decompressor states).
+    """
+    outcome = Outcome()
+    if not server.deflate:
+        return outcome
+    runs = (("speed", 50, 10, settings.duration), ("memory", 500, 1, 1.0))
+    for part, conns, outstanding, duration in runs:
+        running = RunningServer(server, f"{label}-{part}", deflate=True)
+        try:
+            args = ["--mode", "echo", "--path", "/echo", "--conns", conns]
+            args += ["--outstanding", outstanding, "--size", 512, "--deflate"]
+            args += ["--duration", duration, "--concurrency", 100]
+            profile = profilePath(settings, server, f"{label}-{part}")
+            phases = loadgen(running, args, 120, [profile])
+        finally:
+            running.stop()
+        work = phases.parts[0]
+        noteLoad(outcome, work, f"{label}-{part}")
+        if part == "speed":
+            outcome.metrics["msg_per_s"] = work.done["msg_per_s"]
+            outcome.metrics["cpu_us_per_msg"] = work.cpu / work.done["messages"] * 1e6
+        else:
+            outcome.metrics["kib_per_conn"] = (work.rss - phases.rssBefore) / conns
+            outcome.metrics["kib_per_conn_idle"] = (
+                phases.rssConnected - phases.rssBefore
+            ) / conns
+    return outcome
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
@@ -659,6 +786,9 @@ WORKLOADS = [
     Workload("W4", workloadEcho(1, 1, 32, False)),
     Workload("W5f", workloadFragmented),
     Workload("Bcast", workloadBroadcast),
+    Workload("B2k", workloadFanout(2000)),
+    Workload("B10k", workloadFanout(10000)),
+    Workload("Deflate", workloadDeflate),
 ]
 
 
@@ -697,6 +827,40 @@ ROWS = [
     Row("Bcast", "loop_us", "Bcast 1000 clients: send loop", "us CPU/msg", "lower", 2),
     Row(
         "Bcast", "paced_us", "Bcast API, 1 msg per loop turn", "us CPU/msg", "lower", 2
+    ),
+    *(
+        row
+        for n in ("2k", "10k")
+        for row in (
+            Row(
+                f"B{n}",
+                "deliveries_per_s",
+                f"B{n} 64 B to {n}",
+                "deliveries/s",
+                "higher",
+                0,
+            ),
+            Row(
+                f"B{n}",
+                "cpu_us_per_delivery",
+                f"B{n} server CPU",
+                "us/delivery",
+                "lower",
+                2,
+            ),
+            Row(f"B{n}", "reach_p50_ms", f"B{n} reach all: p50", "ms", "lower", 2),
+            Row(f"B{n}", "reach_p99_ms", f"B{n} reach all: p99", "ms", "lower", 2),
+        )
+    ),
+    Row("Deflate", "msg_per_s", "Deflate echo 50 x 10 x 512 B", "msg/s", "higher", 0),
+    Row("Deflate", "cpu_us_per_msg", "Deflate server CPU", "us/msg", "lower", 1),
+    Row(
+        "Deflate",
+        "kib_per_conn",
+        "Deflate memory after traffic",
+        "KiB/conn",
+        "lower",
+        1,
     ),
 ]
 
@@ -747,8 +911,8 @@ def table(
     header = ["workload", "unit", "better", *names]
     ratios = []
     if "txclws" in names:
-        ratios = [name for name in ("autobahn", "twisted.web") if name in names]
-        header += [f"txclws/{name}" for name in ratios]
+        ratios = [name for name in names if name != "txclws"]
+        header += [f"/{name}" for name in ratios]
     lines = []
     for row in ROWS:
         if row.workload not in results:
@@ -805,11 +969,18 @@ def render(header: list[str], lines: list[list[str]], markdown: bool) -> str:
 def packageVersions() -> dict[str, str]:
     code = (
         "import importlib.metadata as m, json\n"
-        "names = ['twisted', 'autobahn', 'websockets', 'wsproto', 'txclws']\n"
+        "names = ['twisted', 'autobahn', 'websockets', 'wsproto', 'picows', "
+        "'txclws']\n"
         "print(json.dumps({n: m.version(n) for n in names}))"
     )
     out = subprocess.run([venvPython(), "-c", code], capture_output=True, text=True)
-    return json.loads(out.stdout) if out.returncode == 0 else {}
+    versions = json.loads(out.stdout) if out.returncode == 0 else {}
+    package = NODE / "node_modules" / "ws" / "package.json"
+    if package.exists():
+        versions["node-ws"] = json.loads(package.read_text())["version"]
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True)
+        versions["node"] = node.stdout.strip()
+    return versions
 
 
 def gitRevision() -> str:
@@ -918,8 +1089,8 @@ def parseArgs(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help="workloads, e.g. W1,W4 (default: all)")
     parser.add_argument(
         "--servers",
-        help="e.g. txclws,autobahn (default: txclws,autobahn,twisted.web,"
-        "websockets; txclws-pure is txclws without NumPy masking)",
+        help="e.g. txclws,autobahn (default: txclws,picows,node-ws,websockets,"
+        "autobahn,twisted.web; txclws-pure is txclws without NumPy masking)",
     )
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument(
@@ -999,6 +1170,8 @@ def main(argv: list[str] | None = None) -> int:
         ensureVenv()
         ensureTxclws()
         ensureLoadgen()
+        if any(server.runtime == "node" for server in servers):
+            ensureNode()
     except HarnessError as exc:
         say(f"benchmarks/run: {exc}")
         return 2

@@ -24,9 +24,20 @@
  *          then expects --count messages of --size bytes from the server.
  *          Each further line on standard input is another command
  *          ("MODE COUNT ..."), run on the same connections, with its own
- *          "done" line; end of input ends the program.
+ *          "done" line; end of input ends the program.  A command ending
+ *          in " xR" is sent R times in a row, each time waiting until every
+ *          connection has all its messages; the latency histogram then
+ *          holds, per round, the time from the command to the last
+ *          delivery (the time for a message to reach every subscriber).
  *
- * Build: gcc -O2 -o loadgen loadgen.c
+ * With --deflate (echo mode) every connection offers permessage-deflate
+ * (RFC 7692, with client_max_window_bits) and sends text messages of
+ * --size bytes of JSON-like text, compressed with context takeover at the
+ * window the server asks for: 64 different messages compressed in one
+ * stream, the first from an empty window, so that the cycle can repeat
+ * for ever on one connection.  Replies are counted, not inflated.
+ *
+ * Build: gcc -O2 -o loadgen loadgen.c -lz
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,6 +56,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 enum { MODE_ECHO, MODE_IDLE, MODE_FRAG, MODE_BCAST };
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
@@ -53,8 +65,9 @@ enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
 #define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
-/* Latency histogram: 100 ns bins up to 100 ms, then one overflow bin. */
-#define HIST_BIN_NS 100
+/* Latency histogram: 100 ns bins up to 100 ms (bcast: 10 us bins up to
+ * 10 s), then one overflow bin. */
+static double HIST_BIN_NS = 100;
 #define HIST_BINS 1000000
 
 struct conn {
@@ -77,6 +90,7 @@ struct conn {
     int opcode, fin;
     uint64_t remaining, messageBytes;
     int controlLen;
+    int nextMessage;        /* --deflate: index of the next message to queue */
     /* accounting */
     int64_t outstanding;
     int64_t received;
@@ -87,11 +101,12 @@ struct conn {
 static struct {
     const char *host, *path, *command;
     int port, mode, conns, outstanding, binary, concurrency, count, noWait;
+    int deflate;
     uint64_t size, fragSize;
     double duration, timeout;
 } opt = {
     "127.0.0.1", "/echo", "", 0, MODE_ECHO, 1, 1, 0, 100, 1, 0,
-    32, 1024, 5.0, 60.0,
+    0, 32, 1024, 5.0, 60.0,
 };
 
 static int epfd;
@@ -109,6 +124,10 @@ static int sending = 1;
 static double lastReceive;
 static int openCount, deadCount;
 static unsigned char maskKey[4];
+#define DEFLATE_MESSAGES 64
+static uint64_t deflateLens[DEFLATE_MESSAGES]; /* framed length of each */
+static int deflateBits;         /* client window agreed; 0: not yet */
+static int64_t rounds = 1;
 
 static double now(void)
 {
@@ -292,7 +311,12 @@ static void flush(struct conn *c)
 
 static void queueMessage(struct conn *c, double t)
 {
-    c->queued += unitLen;
+    if (opt.deflate) {
+        c->queued += deflateLens[c->nextMessage];
+        c->nextMessage = (c->nextMessage + 1) % DEFLATE_MESSAGES;
+    } else {
+        c->queued += unitLen;
+    }
     c->outstanding++;
     totalOutstanding++;
     c->sent[c->ringTail] = t;
@@ -328,6 +352,8 @@ static double percentile(double p)
 static void messageDone(struct conn *c, double t)
 {
     uint64_t expected = opt.size;
+    if (opt.deflate)  /* compressed: count the payload as sent */
+        c->messageBytes = expected;
     if (c->messageBytes != expected) {
         char why[96];
         snprintf(why, sizeof why, "message of %llu bytes, expected %llu",
@@ -424,6 +450,81 @@ static void receiveFrames(struct conn *c, const unsigned char *p, size_t n,
     }
 }
 
+/* JSON-like text of exactly `length` bytes, different for each `n`. */
+static void jsonLike(unsigned char *out, uint64_t length, int n)
+{
+    static const char *words[] = {"alpha", "beta", "gamma", "delta", "omega",
+                                  "update", "insert", "quote", "trade"};
+    char buf[4096];
+    int used = snprintf(buf, sizeof buf, "{\"seq\":%d,\"type\":\"%s\",\"items\":[", n,
+                        words[n % 9]);
+    unsigned x = 2654435761u * (unsigned)(n + 1);
+    while (used < (int)sizeof buf - 128) {
+        x = x * 1103515245u + 12345u;
+        used += snprintf(buf + used, sizeof buf - used,
+                         "{\"id\":%u,\"name\":\"%s-%u\",\"price\":%u.%02u},",
+                         x % 100000, words[(x >> 8) % 9], (x >> 12) % 1000,
+                         (x >> 4) % 5000, x % 100);
+    }
+    for (uint64_t i = 0; i < length; i++)
+        out[i] = (unsigned char)buf[i % (uint64_t)used];
+    if (length >= 2) {
+        out[length - 2] = ']';
+        out[length - 1] = '}';
+    }
+}
+
+/*
+ * The --deflate unit: DEFLATE_MESSAGES text messages compressed in one
+ * raw deflate stream with `bits` of window (RFC 7692 7.2.1: each ends in a
+ * sync flush whose final 4 bytes are removed), framed with RSV1 set.
+ */
+static void prepareDeflateUnit(int bits)
+{
+    z_stream z = {0};
+    /* zlib refuses a raw window of 8 bits; 9 is within any agreed 8. */
+    if (deflateInit2(&z, 6, Z_DEFLATED, -(bits < 9 ? 9 : bits), 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        die("deflateInit2");
+    unsigned char *text = malloc(opt.size + 1);
+    uint64_t room = DEFLATE_MESSAGES * (opt.size + 64 + 14);
+    unsigned char *packed = malloc(opt.size + 64);
+    unit = malloc(room);
+    if (!text || !packed || !unit)
+        die("malloc");
+    uint64_t n = 0;
+    for (int i = 0; i < DEFLATE_MESSAGES; i++) {
+        jsonLike(text, opt.size, i);
+        z.next_in = text;
+        z.avail_in = (uInt)opt.size;
+        z.next_out = packed;
+        z.avail_out = (uInt)(opt.size + 64);
+        if (deflate(&z, Z_SYNC_FLUSH) != Z_OK || z.avail_in != 0)
+            die("deflate");
+        uint64_t len = opt.size + 64 - z.avail_out - 4;
+        deflateLens[i] = frame(unit + n, 0xC1, packed, len);
+        n += deflateLens[i];
+    }
+    deflateEnd(&z);
+    free(text);
+    free(packed);
+    unitLen = unitBufLen = n;
+    deflateBits = bits;
+}
+
+/* The client window the server's permessage-deflate response asks for. */
+static int agreedClientBits(struct conn *c)
+{
+    char *ext = strcasestr(c->head, "sec-websocket-extensions:");
+    char *eol = ext ? strstr(ext, "\r\n") : NULL;
+    if (!ext || !eol || !strcasestr(ext, "permessage-deflate"))
+        return 0;
+    char *bits = strcasestr(ext, "client_max_window_bits=");
+    if (bits && bits < eol)
+        return atoi(bits + strlen("client_max_window_bits="));
+    return 15;
+}
+
 static void handshakeReply(struct conn *c, const unsigned char *p, size_t n,
                            double t)
 {
@@ -450,6 +551,19 @@ static void handshakeReply(struct conn *c, const unsigned char *p, size_t n,
     if (!strcasestr(c->head, SAMPLE_ACCEPT)) {
         drop(c, "wrong Sec-WebSocket-Accept");
         return;
+    }
+    if (opt.deflate) {
+        int bits = agreedClientBits(c);
+        if (!bits) {
+            drop(c, "server did not accept permessage-deflate");
+            return;
+        }
+        if (!deflateBits)
+            prepareDeflateUnit(bits);
+        else if (bits != deflateBits) {
+            drop(c, "servers asked for different client windows");
+            return;
+        }
     }
     c->state = ST_OPEN;
     openCount++;
@@ -494,7 +608,7 @@ static void sendHandshake(struct conn *c)
         drop(c, strerror(err));
         return;
     }
-    char req[512];
+    char req[640];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\n"
                      "Host: %s:%d\r\n"
@@ -503,8 +617,11 @@ static void sendHandshake(struct conn *c)
                      "Sec-WebSocket-Key: " SAMPLE_KEY "\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
                      "Origin: http://%s\r\n"
+                     "%s"
                      "\r\n",
-                     opt.path, opt.host, opt.port, opt.host);
+                     opt.path, opt.host, opt.port, opt.host,
+                     opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                   "client_max_window_bits\r\n" : "");
     if (write(c->fd, req, n) != n) {
         drop(c, "handshake write failed");
         return;
@@ -650,7 +767,7 @@ static void usage(void)
             "  [--conns N] [--outstanding K] [--size BYTES] [--binary]\n"
             "  [--duration S] [--frag-size BYTES] [--count N] "
             "[--command TEXT]\n"
-            "  [--concurrency N] [--timeout S] [--no-wait]\n");
+            "  [--concurrency N] [--timeout S] [--no-wait] [--deflate]\n");
     exit(2);
 }
 
@@ -662,7 +779,7 @@ static void parseArgs(int argc, char **argv)
         {"size", 1, 0, 's'}, {"binary", 0, 0, 'b'}, {"duration", 1, 0, 'd'},
         {"frag-size", 1, 0, 'f'}, {"count", 1, 0, 'n'}, {"command", 1, 0, 'C'},
         {"concurrency", 1, 0, 'k'}, {"timeout", 1, 0, 't'},
-        {"no-wait", 0, 0, 'W'}, {0, 0, 0, 0},
+        {"no-wait", 0, 0, 'W'}, {"deflate", 0, 0, 'z'}, {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -688,6 +805,7 @@ static void parseArgs(int argc, char **argv)
         case 'k': opt.concurrency = atoi(optarg); break;
         case 't': opt.timeout = atof(optarg); break;
         case 'W': opt.noWait = 1; break;
+        case 'z': opt.deflate = 1; break;
         default: usage();
         }
     }
@@ -725,7 +843,12 @@ int main(int argc, char **argv)
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     for (int i = 0; i < 4; i++)
         maskKey[i] = (unsigned char)(rand() & 0xff);
-    prepareUnit();
+    if (opt.deflate && opt.mode != MODE_ECHO)
+        usage();
+    if (!opt.deflate)
+        prepareUnit();
+    if (opt.mode == MODE_BCAST)
+        HIST_BIN_NS = 10000;
     hist = calloc(HIST_BINS, sizeof *hist);
     conns = calloc(opt.conns, sizeof *conns);
     epfd = epoll_create1(0);
@@ -762,6 +885,12 @@ int main(int argc, char **argv)
     for (;;) {
         if (!opt.noWait) {
             line[strcspn(line, "\r\n")] = 0;
+            char *times = strstr(line, " x");
+            rounds = 1;
+            if (times) {
+                rounds = atoll(times + 2);
+                *times = 0;
+            }
             if (line[0] && strcmp(line, "go") != 0) {
                 opt.command = strdup(line);
                 char mode[32];
@@ -810,9 +939,13 @@ static int runWorkload(void)
             }
         }
     } else if (opt.mode == MODE_BCAST) {
-        bcastExpected = (int64_t)openCount * opt.count;
-        sendCommand();
-        timedOut = !loop(bcastDone, start + opt.timeout, NULL);
+        for (int64_t r = 0; r < rounds && !timedOut; r++) {
+            bcastExpected = messagesTotal + (int64_t)openCount * opt.count;
+            double sent = now();
+            sendCommand();
+            timedOut = !loop(bcastDone, start + opt.timeout, NULL);
+            recordLatency(lastReceive - sent);
+        }
     }
     double end = opt.mode == MODE_IDLE ? now() : lastReceive;
     double c2 = cpuSeconds(&u, &s);

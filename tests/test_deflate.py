@@ -55,12 +55,21 @@ MIB = 1 << 20
 JSON = b'{"type": "update", "symbol": "TXC", "price": 101.25, "volume": 300}'
 
 
+#: zlib's own maxima (15-bit windows both ways, memLevel 8), which the
+#: negotiation tests start from; the defaults are tested on their own.
+WIDEST: dict[str, Any] = {
+    "serverMaxWindowBits": 15,
+    "clientMaxWindowBits": 15,
+    "memLevel": 8,
+}
+
+
 def negotiate(header: str | None, **policy: Any) -> tuple[str, DeflateParameters]:
     """
     Negotiate C{header} under a L{PerMessageDeflate}C{(**policy)}, which
-    must accept it.
+    must accept it (policy defaults to L{WIDEST}).
     """
-    result = PerMessageDeflate(**policy).negotiate(header)
+    result = PerMessageDeflate(**{**WIDEST, **policy}).negotiate(header)
     assert result is not None, header
     return result
 
@@ -70,7 +79,7 @@ def declined(header: str | None, **policy: Any) -> bool:
     Whether a L{PerMessageDeflate}C{(**policy)} declines every offer in
     C{header}.
     """
-    return PerMessageDeflate(**policy).negotiate(header) is None
+    return PerMessageDeflate(**{**WIDEST, **policy}).negotiate(header) is None
 
 
 def clientCompressor(bits: int = 15) -> Any:
@@ -549,6 +558,61 @@ def handshake(
     return headers
 
 
+class TestDefaults:
+    """
+    The default policy keeps a compressing connection's zlib state small:
+    12-bit windows both ways where the client lets us choose, memLevel 5.
+    """
+
+    def test_values(self) -> None:
+        """
+        C{PerMessageDeflate()} compresses with a 12-bit window at memLevel
+        5 and asks clients for a 12-bit window.
+        """
+        policy = PerMessageDeflate()
+        assert (policy.serverMaxWindowBits, policy.clientMaxWindowBits) == (12, 12)
+        assert (policy.memLevel, policy.compressLevel) == (5, 6)
+
+    def test_plainOffer(self) -> None:
+        """
+        An offer without parameters: we compress with 12 bits (a smaller
+        window than the 15 the client can inflate needs no announcing,
+        RFC 7692 7.1.2.1) and inflate with the client's 15.
+        """
+        assert PerMessageDeflate().negotiate("permessage-deflate") == (
+            "permessage-deflate",
+            DeflateParameters(False, False, 12, 15),
+        )
+
+    def test_clientWindowOffered(self) -> None:
+        """
+        A client that offers C{client_max_window_bits} (as browsers do) is
+        asked for a 12-bit window, which bounds our inflater's window too.
+        """
+        offer = "permessage-deflate; client_max_window_bits"
+        assert PerMessageDeflate().negotiate(offer) == (
+            "permessage-deflate; client_max_window_bits=12",
+            DeflateParameters(False, False, 12, 12),
+        )
+
+    def test_compressorWindow(self) -> None:
+        """
+        The codec's compressor uses the agreed 12-bit window: its output
+        inflates with a 12-bit inflater, over several messages with context
+        takeover, although each repeats the 6,000 bytes of the one before
+        (a 15-bit window would refer 6,000 bytes back, into a message the
+        12-bit inflater no longer holds).
+        """
+        _, params = PerMessageDeflate().negotiate("permessage-deflate")
+        codec = DeflateCodec(params, PerMessageDeflate())
+        inflater = zlib.decompressobj(-12)
+        block = random.Random(7).randbytes(6000)
+        for _ in range(3):
+            message = block
+            wire = codec.compress(message)
+            assert inflater.decompress(wire + b"\x00\x00\xff\xff") == message
+
+
 class TestHandshake:
     """
     The response the adapter sends for the offers it is given.
@@ -559,7 +623,9 @@ class TestHandshake:
         The agreed parameters are in the 101 response.
         """
         headers = handshake(["permessage-deflate; client_max_window_bits"])
-        assert headers["sec-websocket-extensions"] == "permessage-deflate"
+        assert headers["sec-websocket-extensions"] == (
+            "permessage-deflate; client_max_window_bits=12"
+        )
 
     def test_headersJoined(self) -> None:
         """

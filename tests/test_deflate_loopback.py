@@ -31,7 +31,7 @@ from tests._rawsocket import (
     upgradeRequest,
 )
 from tests.conftest import WAIT
-from tests.test_deflate import windowInflate
+from tests.test_deflate import WIDEST, windowInflate
 from txclws import PerMessageDeflate, writeToClientsText
 from txclws._core.deflate import DeflateCodec
 
@@ -131,7 +131,7 @@ async def test_echo(echoServer: Any, wsClient: Any, message: str | bytes) -> Non
     times over the same contexts.
     """
     port, factory, resource = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     client = await wsClient(uri(port), compression="deflate")
     assert responseExtensions(client) == "permessage-deflate"
     assert len(client.protocol.extensions) == 1
@@ -171,7 +171,7 @@ async def test_contextTakeover(
     it, and a run of similar messages goes both ways intact.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     client = await wsClient(
         uri(port),
         **deflateClient(
@@ -196,7 +196,7 @@ async def test_windowBitsOffered(echoServer: Any, wsClient: Any) -> None:
     and messages with repeats further apart than 1 KiB go both ways.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     client = await wsClient(
         uri(port),
         **deflateClient(server_max_window_bits=10, client_max_window_bits=10),
@@ -256,7 +256,7 @@ async def test_minSizeOnTheWire(echoServer: Any) -> None:
     set, the payload deflate), whether the client compressed it or not.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate(minSize=64)
+    factory.deflate = PerMessageDeflate(minSize=64, **WIDEST)
     short, exact = b"x" * 63, b"y" * 64
     agreed, echoes = await deferToThread(
         rawExchange,
@@ -290,7 +290,7 @@ async def test_serverContextOnTheWire(echoServer: Any, takeover: bool) -> None:
     right whether it keeps its own context (C{takeover}) or not.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     message = (JSON * 20).encode()
     for serverResets in [False, True]:
         thisOffer = "permessage-deflate"
@@ -319,7 +319,7 @@ async def test_serverWindowOnTheWire(echoServer: Any) -> None:
     takeover.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     noise = random.Random(5).randbytes
     block = noise(700).hex().encode()[:700]
     message = block + noise(600).hex().encode() + block
@@ -384,7 +384,7 @@ async def test_broadcastCompressesOncePerSetting(
     compresses the message once, and all 20 read it.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     sent, clients = await broadcastTo(
         port, factory, wsClient, [(20, {"server_no_context_takeover": True})]
     )
@@ -405,7 +405,7 @@ async def test_broadcastPolicyWithoutTakeover(
     it share one compression too.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate(serverNoContextTakeover=True)
+    factory.deflate = PerMessageDeflate(serverNoContextTakeover=True, **WIDEST)
     sent, _ = await broadcastTo(port, factory, wsClient, [(20, {})])
     assert sent == 20
     assert len(compressCalls) == 1
@@ -421,7 +421,7 @@ async def test_broadcastWithTakeover(
     broadcast (which depends on each client's context) still reads right.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     sent, clients = await broadcastTo(port, factory, wsClient, [(20, {})])
     assert sent == 20
     assert len(compressCalls) == 20 and len(set(map(id, compressCalls))) == 20
@@ -440,7 +440,7 @@ async def test_broadcastMixed(
     compressions.
     """
     port, factory, _ = echoServer
-    factory.deflate = PerMessageDeflate()
+    factory.deflate = PerMessageDeflate(**WIDEST)
     sent, _ = await broadcastTo(
         port,
         factory,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -31,6 +32,7 @@ from txclws import (
     writeToClientsText,
 )
 from txclws._core.connection import WebSocketConnection
+from txclws._protocol import MAX_READ_SIZE, chooseReadSize
 
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 
@@ -896,3 +898,79 @@ def test_broadcastFramesOnce(
     # 0x02 = binary, no FIN; 0x00 = continuation, no FIN; 0x80 = FIN + cont.
     fragments = b"\x02\x02ab" + b"\x00\x02cd" + b"\x80\x01e"
     assert [t.value() for _, t in clients] == [b"", b""] + [fragments] * 4
+
+
+class SocketTransport(RecordingTransport, FileDescriptor):
+    """
+    A L{RecordingTransport} that is also a L{FileDescriptor}, as Twisted's
+    TCP transport is: it has the per-instance C{bufferSize} read size.
+    """
+
+
+def openSocketClient(factory: WebSocketFactory) -> tuple[Any, SocketTransport]:
+    """
+    A protocol past its handshake on a L{SocketTransport}.
+    """
+    protocol = factory.buildProtocol(PEER)
+    transport = SocketTransport(peerAddress=PEER)
+    protocol.makeConnection(transport)
+    protocol.dataReceived(REQUEST)
+    assert transport.value() == ACCEPTED
+    return protocol, transport
+
+
+def test_chooseReadSize() -> None:
+    """
+    The read size is the rest of the frame, between the transport's default
+    and L{MAX_READ_SIZE}.
+    """
+    assert chooseReadSize(0, 65536) == 65536
+    assert chooseReadSize(1000, 65536) == 65536
+    assert chooseReadSize(300_000, 65536) == 300_000
+    assert chooseReadSize(16 << 20, 65536) == MAX_READ_SIZE
+
+
+def test_largeFrameRaisesReadSizeUntilItIsIn(recorder: RecordingResource) -> None:
+    """
+    Once a frame header announces a payload larger than the TCP transport's
+    C{bufferSize}, the transport reads the rest of it at once (up to
+    L{MAX_READ_SIZE}); when the frame is in, the read size is back to the
+    transport's default and the message is delivered whole.
+    """
+    factory, _ = makeFactory(recorder, maxFrameSize=4 << 20, maxMessageSize=4 << 20)
+    protocol, transport = openSocketClient(factory)
+    default = transport.bufferSize
+    payload = bytes(range(256)) * 8192  # 2 MiB
+    frame = clientFrame(0x2, payload)
+    protocol.dataReceived(frame[:default])
+    assert transport.bufferSize == MAX_READ_SIZE
+    protocol.dataReceived(frame[default : len(frame) - 100_000])
+    assert transport.bufferSize == 100_000
+    protocol.dataReceived(frame[len(frame) - 100_000 :])
+    assert transport.bufferSize == default
+    assert recorder.named("receivedBinary") == [payload]
+
+
+def test_smallMessagesLeaveReadSizeAlone(recorder: RecordingResource) -> None:
+    """
+    Small messages, however many arrive in one read, never change the read
+    size.
+    """
+    factory, _ = makeFactory(recorder)
+    protocol, transport = openSocketClient(factory)
+    default = transport.bufferSize
+    protocol.dataReceived(clientFrame(0x1, b"x" * 100) * 200)
+    assert "bufferSize" not in vars(transport)
+    assert transport.bufferSize == default
+    assert len(recorder.named("receivedText")) == 200
+
+
+def test_readSizeOnlyForSocketTransports(recorder: RecordingResource) -> None:
+    """
+    A transport that is not a L{FileDescriptor} (a TLS wrapper, a test
+    transport) is never given a C{bufferSize}.
+    """
+    factory, _ = makeFactory(recorder, maxFrameSize=4 << 20, maxMessageSize=4 << 20)
+    protocol, transport = openClient(factory)
+    protocol.dataReceived(clientFrame(0x2, b"y" * (1 << 20))[:100_000])
+    assert "bufferSize" not in vars(transport)

@@ -13,7 +13,8 @@ Each server serves two paths on 127.0.0.1:
 
 A server listens on the port given (0: any free one), prints
 C{LISTENING <port>} on standard output once it accepts connections, and
-runs until killed.  Servers never ping and never compress.
+runs until killed.  Servers never ping; they compress only with
+C{--deflate} (permessage-deflate with the library's default settings).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def parseArgs(description: str) -> argparse.Namespace:
     parser.add_argument("port", type=int, nargs="?", default=0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--pure", action="store_true", help="(txclws) no NumPy")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="negotiate permessage-deflate with the library's defaults",
+    )
     return parser.parse_args()
 
 

@@ -84,6 +84,19 @@ def main():
         maxFramePayloadSize=MAX_SIZE,
         autoPingInterval=0,
     )
+    if args.deflate:
+        from autobahn.websocket.compress import (
+            PerMessageDeflateOffer,
+            PerMessageDeflateOfferAccept,
+        )
+
+        def accept(offers):
+            for offer in offers:
+                if isinstance(offer, PerMessageDeflateOffer):
+                    return PerMessageDeflateOfferAccept(offer)
+            return None
+
+        factory.setProtocolOptions(perMessageCompressionAccept=accept)
     port = reactor.listenTCP(args.port, factory, backlog=BACKLOG, interface=args.host)
     announce(port.getHost().port)
     reactor.run()

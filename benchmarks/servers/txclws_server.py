@@ -14,6 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
 
 from txclws import (
+    PerMessageDeflate,
     ResourceRegistry,
     WebSocketFactory,
     WebSocketResource,
@@ -85,6 +86,8 @@ def main():
     options = {"maxFrameSize": MAX_SIZE, "maxMessageSize": MAX_SIZE}
     if "pingInterval" in inspect.signature(WebSocketFactory).parameters:
         options["pingInterval"] = None  # no keepalive pings, like the others
+    if args.deflate:
+        options["deflate"] = PerMessageDeflate()
     factory = WebSocketFactory(registry, **options)
     endpoint = serverFromString(
         reactor, f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"

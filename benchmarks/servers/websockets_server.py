@@ -52,7 +52,7 @@ async def main():
         args.port,
         max_size=MAX_SIZE,
         ping_interval=None,
-        compression=None,
+        compression="deflate" if args.deflate else None,
         backlog=BACKLOG,
     ) as server:
         announce(server.sockets[0].getsockname()[1])

@@ -108,7 +108,11 @@ def checkTextMessage(message: object) -> bytes:
         cannot be encoded (a lone surrogate): RFC 6455 5.6, text is UTF-8.
     """
     if isinstance(message, str):
-        return _encodeUtf8(message, "text message")
+        # _encodeUtf8, inlined: every text message sent comes this way.
+        try:
+            return message.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text message cannot be encoded as UTF-8") from exc
     if not isinstance(message, _BYTES_LIKE):
         raise TypeError(
             f"a text message must be str or bytes, not {type(message).__name__}"

@@ -145,6 +145,14 @@ class WebSocketConnection:
         return events
 
     @property
+    def payloadAwaited(self) -> int:
+        """
+        How many payload bytes of a partly received frame are still to
+        come (0 between frames): see L{EventReader.payloadAwaited}.
+        """
+        return self._reader.payloadAwaited
+
+    @property
     def mayBroadcast(self) -> bool:
         """Whether unsolicited messages may be sent now (L{MAY_BROADCAST})."""
         return self.state in MAY_BROADCAST

@@ -44,6 +44,15 @@ class EventReader:
     def __init__(self) -> None:
         self._done = False
 
+    @property
+    def payloadAwaited(self) -> int:
+        """
+        How many bytes of the current frame's payload are still to come (0
+        between frames, and for framings without lengths): the I/O layer
+        may read that much at once.
+        """
+        return 0
+
     def feed(self, data: bytes) -> list[Event]:
         """
         Parse the next bytes of the stream.

@@ -65,17 +65,29 @@ def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
 
 def _maskWords(data: bytes | bytearray | memoryview, mask: bytes, length: int) -> bytes:
     """
-    NumPy masking: whole 8-byte words at once, then the last few bytes.
+    NumPy masking: whole 8-byte words at once, then the last few bytes,
+    XORed from C{data} straight into one new buffer (no copy of the input
+    first), which is then copied once into the C{bytes} returned.
     """
-    words = length >> 3
-    out = bytearray(data)
-    view = _np.frombuffer(out, dtype=_np.uint64, count=words)
+    np = _np
+    body = (length >> 3) << 3
+    out = np.empty(length, dtype=np.uint8)
     # The key doubled is one 64-bit word, in the same byte order as the
     # payload's words, whatever the machine's endianness.
-    _np.bitwise_xor(view, _np.frombuffer(mask * 2, dtype=_np.uint64)[0], out=view)
-    for index in range(words << 3, length):
-        out[index] ^= mask[index & 3]
-    return bytes(out)
+    key = np.frombuffer(mask * 2, dtype=np.uint64)
+    np.bitwise_xor(
+        np.frombuffer(data, dtype=np.uint64, count=body >> 3),
+        key[0],
+        out=out[:body].view(np.uint64),
+    )
+    if body < length:
+        np.bitwise_xor(
+            np.frombuffer(data, dtype=np.uint8, count=length)[body:],
+            key.view(np.uint8)[: length - body],
+            out=out[body:],
+        )
+    result: bytes = out.tobytes()
+    return result
 
 
 def rotateMask(mask: bytes, offset: int) -> bytes:

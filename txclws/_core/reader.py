@@ -119,6 +119,15 @@ class MessageReader(EventReader):
         self._control = b""
         self._resetMessage()
 
+    @property
+    def payloadAwaited(self) -> int:
+        """
+        The payload bytes of the frame being streamed still to come, as its
+        header announced them (RFC 6455 5.2), or 0 between frames.
+        """
+        remaining = self._remaining
+        return remaining if remaining > 0 else 0
+
     def _resetMessage(self) -> None:
         self._messageOpcode = 0
         self._message = MessageBuffer()
