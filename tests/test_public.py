@@ -5,6 +5,8 @@ package re-exports, and each name is the object of its private module.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
 
 import txclws
@@ -40,3 +42,23 @@ def test_hubUnavailableIsAWebSocketError() -> None:
     L{txclws.HubUnavailable} derives from the library's base error.
     """
     assert issubclass(txclws.HubUnavailable, txclws.WebSocketError)
+
+
+def test_importsWithoutTLSLibraries() -> None:
+    """
+    C{import txclws}, its web integration and the daemon's plugin work on
+    a plain C{pip install .}, with no pyOpenSSL (the C{tls} extra): the
+    README's first command runs the daemon on such an install.  Checked
+    in a fresh interpreter where C{OpenSSL} cannot be imported.
+    """
+    script = (
+        "import sys; sys.modules['OpenSSL'] = None\n"
+        "import txclws, txclws.web, txclws.tap\n"
+        "from twisted.plugins import txclws_plugin\n"
+        "txclws.tap.makeService(txclws.tap.Options())\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "ok", result.stderr

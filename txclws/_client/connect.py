@@ -28,7 +28,6 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Factory
-from twisted.internet.ssl import optionsForClientTLS
 from twisted.python.failure import Failure
 
 from txclws._client.owner import ClientOwner
@@ -94,7 +93,7 @@ def connectWebSocket(
     target = WebSocketURL.parse(url)
     tls = None
     if target.secure:
-        tls = tlsOptions if tlsOptions is not None else optionsForClientTLS(target.host)
+        tls = tlsOptions if tlsOptions is not None else _verifyingTLS(target.host)
     tunnel = None
     if proxy is not None:
         host, port = _proxyAddress(proxy)
@@ -260,3 +259,17 @@ class _Attempt:
             connecting, self._connecting = self._connecting, None
             connecting.addErrback(lambda failure: failure.trap(CancelledError))
             connecting.cancel()
+
+
+def _verifyingTLS(host: str) -> IOpenSSLClientConnectionCreator:
+    """
+    TLS options that verify C{host}'s certificate against the system's
+    trust roots.  Imported here, not at the top: C{twisted.internet.ssl}
+    needs pyOpenSSL (the C{tls} extra), and C{import txclws}, the daemon
+    included, must not.
+
+    @raise ImportError: pyOpenSSL is not installed.
+    """
+    from twisted.internet.ssl import optionsForClientTLS
+
+    return optionsForClientTLS(host)
