@@ -15,6 +15,10 @@ and removes the directory when it stops.  A scrape of any process, a
 worker's site or the parent's own metrics port, aggregates every worker's
 files.
 
+L{addMetrics} and L{addParentMetrics} put these services together for
+L{txclws.tap.makeService}, in a worker (or the one process) and in the
+parent of workers.
+
 @since: 0.2.0
 """
 
@@ -23,13 +27,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from twisted.application import strports
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -44,6 +48,10 @@ from zope.interface import implementer
 
 from txclws._metrics import ServerMetrics
 
+if TYPE_CHECKING:
+    from txclws._factory import WebSocketFactory
+    from txclws._workers import WorkerPool
+
 __all__ = [
     "MULTIPROC_VARIABLE",
     "ON_SITE",
@@ -51,6 +59,8 @@ __all__ = [
     "MetricsPage",
     "MultiprocessDirectory",
     "RefreshMetrics",
+    "addMetrics",
+    "addParentMetrics",
     "metricsArgument",
     "metricsServices",
     "multiprocessDirectory",
@@ -236,3 +246,36 @@ def metricsServices(description: str, metrics: ServerMetrics | None) -> Service:
     child = strports.service(description, Site(root))
     child.endpoint = MetricsEndpoint(child.endpoint, description)
     return child
+
+
+def addParentMetrics(service: MultiService, where: str, pool: WorkerPool) -> None:
+    """
+    In the parent of workers: the multiprocess directory they count in
+    (started before them), and a C{--metrics ENDPOINT} port of its own.
+    """
+    directory = MultiprocessDirectory()
+    directory.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    pool.endedHooks.append(directory.workerEnded)
+    if where != ON_SITE:
+        metricsServices(where, None).setServiceParent(service)
+
+
+def addMetrics(
+    service: MultiService,
+    where: str,
+    factory: WebSocketFactory,
+    root: Resource,
+    inWorker: bool,
+) -> None:
+    """
+    Count C{factory}'s traffic, and serve it at C{/metrics} on C{root} or
+    on a port of its own (in a worker: the parent serves that port).
+    """
+    metrics = factory.metrics = ServerMetrics()
+    metrics.watchClients(factory.clients)
+    if where == ON_SITE:
+        root.putChild(b"metrics", MetricsPage(metrics))
+    elif not inWorker:
+        metricsServices(where, metrics).setServiceParent(service)
+    if inWorker:
+        RefreshMetrics(metrics).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
