@@ -126,7 +126,7 @@ class MetricsPage(Resource):
         @param metrics: this process's metrics, refreshed before each
             scrape; C{None} in the parent of workers (it serves theirs).
         """
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        Resource.__init__(self)
         self.metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
@@ -152,14 +152,14 @@ class RefreshMetrics(Service):
         """
         Start refreshing.
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self._loop.start(REFRESH_INTERVAL)
 
     def stopService(self) -> None:
         """
         Stop refreshing.
         """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.stopService(self)
         if self._loop.running:
             self._loop.stop()
 
@@ -186,7 +186,7 @@ class MultiprocessDirectory(Service):
         would come too soon, since a C{MultiService} does not wait for one
         child's stop before the next).
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self.directory = tempfile.mkdtemp(prefix="txclws-metrics-")
         os.environ[MULTIPROC_VARIABLE] = self.directory
         self.reactor.addSystemEventTrigger("after", "shutdown", self.remove)
@@ -254,7 +254,7 @@ def addParentMetrics(service: MultiService, where: str, pool: WorkerPool) -> Non
     (started before them), and a C{--metrics ENDPOINT} port of its own.
     """
     directory = MultiprocessDirectory()
-    directory.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+    Service.setServiceParent(directory, service)
     pool.endedHooks.append(directory.workerEnded)
     if where != ON_SITE:
         metricsServices(where, None).setServiceParent(service)
@@ -278,4 +278,4 @@ def addMetrics(
     elif not inWorker:
         metricsServices(where, metrics).setServiceParent(service)
     if inWorker:
-        RefreshMetrics(metrics).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        Service.setServiceParent(RefreshMetrics(metrics), service)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
@@ -237,7 +237,7 @@ WebSocket path is answered 426 Upgrade Required."""
     ]
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        usage.Options.__init__(self)
         self["ports"] = []
         self["resources"] = []
         self["origins"] = []
@@ -260,7 +260,7 @@ WebSocket path is answered 426 Upgrade Required."""
 
             self.arguments = metricsArgument(self.arguments)
             options = self.arguments
-        super().parseOptions(options)  # type: ignore[no-untyped-call]  # mypy#16653
+        usage.Options.parseOptions(self, options)
 
     @_helpText
     def opt_port(self, port: str) -> None:
@@ -340,11 +340,11 @@ def makeService(
     @param endpoints: the endpoint of each port, instead of those its
         description makes: what a worker serves (its inherited sockets).
     """
-    service = DaemonService()  # type: ignore[no-untyped-call]  # mypy#16651
+    service = DaemonService()
     if config["json-log"] is not None:
         from txclws._jsonlog import JsonLog
 
-        JsonLog(config["json-log"]).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        Service.setServiceParent(JsonLog(config["json-log"]), service)
     if config["workers"] > 1 and endpoints is None:
         pool = WorkerPool(
             config["workers"],
@@ -356,7 +356,7 @@ def makeService(
             from txclws._metricsdaemon import addParentMetrics
 
             addParentMetrics(service, config["metrics"], pool)
-        pool.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        Service.setServiceParent(pool, service)
         return service
     factory = makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
@@ -367,8 +367,8 @@ def makeService(
         addMetrics(service, config["metrics"], factory, root, endpoints is not None)
     site = WebSocketSite(root, factory, http2=not config["no-http2"], h2c=config["h2c"])
     if IService.providedBy(hub):
-        StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    GoingAway(factory, site).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        Service.setServiceParent(StopAfterClients(hub, factory), service)
+    Service.setServiceParent(GoingAway(factory, site), service)
     for index, description in enumerate(config["ports"]):
         child = strports.service(description, site)
         unixPath = None
