@@ -72,14 +72,14 @@ class JsonLog(Service):
         Open the file before privileges are dropped (as twistd's own log
         file) and before the ports listen, so their lines go in too.
         """
-        super().privilegedStartService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.privilegedStartService(self)
         self._open()
 
     def startService(self) -> None:
         """
         Start writing, if L{privilegedStartService} has not.
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self._open()
 
     def _open(self) -> None:

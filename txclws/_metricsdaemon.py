@@ -15,6 +15,10 @@ and removes the directory when it stops.  A scrape of any process, a
 worker's site or the parent's own metrics port, aggregates every worker's
 files.
 
+L{addMetrics} and L{addParentMetrics} put these services together for
+L{txclws.tap.makeService}, in a worker (or the one process) and in the
+parent of workers.
+
 @since: 0.2.0
 """
 
@@ -23,13 +27,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from twisted.application import strports
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -44,6 +48,10 @@ from zope.interface import implementer
 
 from txclws._metrics import ServerMetrics
 
+if TYPE_CHECKING:
+    from txclws._factory import WebSocketFactory
+    from txclws._workers import WorkerPool
+
 __all__ = [
     "MULTIPROC_VARIABLE",
     "ON_SITE",
@@ -51,6 +59,8 @@ __all__ = [
     "MetricsPage",
     "MultiprocessDirectory",
     "RefreshMetrics",
+    "addMetrics",
+    "addParentMetrics",
     "metricsArgument",
     "metricsServices",
     "multiprocessDirectory",
@@ -116,7 +126,7 @@ class MetricsPage(Resource):
         @param metrics: this process's metrics, refreshed before each
             scrape; C{None} in the parent of workers (it serves theirs).
         """
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        Resource.__init__(self)
         self.metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
@@ -142,14 +152,14 @@ class RefreshMetrics(Service):
         """
         Start refreshing.
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self._loop.start(REFRESH_INTERVAL)
 
     def stopService(self) -> None:
         """
         Stop refreshing.
         """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.stopService(self)
         if self._loop.running:
             self._loop.stop()
 
@@ -176,7 +186,7 @@ class MultiprocessDirectory(Service):
         would come too soon, since a C{MultiService} does not wait for one
         child's stop before the next).
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self.directory = tempfile.mkdtemp(prefix="txclws-metrics-")
         os.environ[MULTIPROC_VARIABLE] = self.directory
         self.reactor.addSystemEventTrigger("after", "shutdown", self.remove)
@@ -236,3 +246,36 @@ def metricsServices(description: str, metrics: ServerMetrics | None) -> Service:
     child = strports.service(description, Site(root))
     child.endpoint = MetricsEndpoint(child.endpoint, description)
     return child
+
+
+def addParentMetrics(service: MultiService, where: str, pool: WorkerPool) -> None:
+    """
+    In the parent of workers: the multiprocess directory they count in
+    (started before them), and a C{--metrics ENDPOINT} port of its own.
+    """
+    directory = MultiprocessDirectory()
+    Service.setServiceParent(directory, service)
+    pool.endedHooks.append(directory.workerEnded)
+    if where != ON_SITE:
+        metricsServices(where, None).setServiceParent(service)
+
+
+def addMetrics(
+    service: MultiService,
+    where: str,
+    factory: WebSocketFactory,
+    root: Resource,
+    inWorker: bool,
+) -> None:
+    """
+    Count C{factory}'s traffic, and serve it at C{/metrics} on C{root} or
+    on a port of its own (in a worker: the parent serves that port).
+    """
+    metrics = factory.metrics = ServerMetrics()
+    metrics.watchClients(factory.clients)
+    if where == ON_SITE:
+        root.putChild(b"metrics", MetricsPage(metrics))
+    elif not inWorker:
+        metricsServices(where, metrics).setServiceParent(service)
+    if inWorker:
+        Service.setServiceParent(RefreshMetrics(metrics), service)

@@ -39,6 +39,9 @@ class DaemonService(MultiService):
     exits when it cannot set the user), not a traceback.
     """
 
+    def __init__(self) -> None:
+        MultiService.__init__(self)
+
     def privilegedStartService(self) -> None:
         """
         Start the children that listen before privileges are dropped.
@@ -46,7 +49,7 @@ class DaemonService(MultiService):
         @raise SystemExit: a port cannot listen.
         """
         try:
-            super().privilegedStartService()  # type: ignore[no-untyped-call]  # mypy#16653
+            MultiService.privilegedStartService(self)
         except CannotListen as error:
             raise SystemExit(f"twistd clws: {error}") from None
 
@@ -57,7 +60,7 @@ class DaemonService(MultiService):
         @raise SystemExit: a port cannot listen.
         """
         try:
-            super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+            MultiService.startService(self)
         except CannotListen as error:
             raise SystemExit(f"twistd clws: {error}") from None
 
@@ -150,7 +153,7 @@ class GoingAway(Service):
         Say goodbye to every client; fire once they are gone (then
         C{GOAWAY} on every HTTP/2 connection).
         """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.stopService(self)
         count = len(self.factory.clients)
         if not count:
             self._goAway(None)
@@ -182,7 +185,7 @@ class StopAfterClients(Service):
         """
         Start the hub.
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self.service.startService()
 
     def stopService(self) -> Deferred[None]:
@@ -190,7 +193,7 @@ class StopAfterClients(Service):
         Close every client (at once if L{GoingAway} did not already), then
         stop the hub.
         """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.stopService(self)
         gone = self.factory.closeAllClients(
             CloseCode.GOING_AWAY, "server shutting down"
         )

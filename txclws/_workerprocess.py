@@ -96,9 +96,11 @@ def signalWorker(worker: WorkerProcess, name: str) -> None:
     Send the signal C{name} (C{"TERM"}, ...) to C{worker}, unless it has
     exited already.
     """
+    # transport is Optional on ProcessProtocol; set once the worker is spawned.
+    transport = worker.transport
+    assert transport is not None
     try:
-        # transport is Optional on ProcessProtocol; set while the worker runs.
-        worker.transport.signalProcess(name)  # type: ignore[union-attr]
+        transport.signalProcess(name)
     except ProcessExitedAlready:  # it is ending anyway
         pass
 

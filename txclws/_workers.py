@@ -205,14 +205,14 @@ class WorkerPool(Service):
         """
         Listen (before twistd drops privileges, for ports under 1024).
         """
-        super().privilegedStartService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.privilegedStartService(self)
         self._bind()
 
     def startService(self) -> None:
         """
         Start the workers.
         """
-        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.startService(self)
         self._bind()
         for index in range(1, self.count + 1):
             self._spawn(index)
@@ -298,7 +298,7 @@ class WorkerPool(Service):
         1001 and exits), kill those still running after the stop timeout,
         and close the sockets once all are gone.
         """
-        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
+        Service.stopService(self)
         self._stopping = True
         for pending in self._restarts.values():
             pending.cancel()

@@ -271,7 +271,7 @@ class DemoPage(Resource):
     isLeaf = True
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        Resource.__init__(self)
         self.page = files("txclws").joinpath("demo.html").read_bytes()
 
     def render_GET(self, request: Request) -> bytes:

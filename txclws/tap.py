@@ -31,18 +31,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.web.resource import Resource
 
-from txclws._core.deflate import PerMessageDeflate
-from txclws._core.origin import OriginCheck, anyOrigin
-from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
-from txclws._hub import IHub, LocalHub
+from txclws._core.origin import anyOrigin
+from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory
+from txclws._hub import LocalHub
 from txclws._ports import unixPathOf
-from txclws._resource import IWebSocketResource
+from txclws._tapbuild import makeFactory, makeRoot
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
 from txclws._tapvalues import (
     HTTP2_FLAGS,
@@ -239,7 +237,7 @@ WebSocket path is answered 426 Upgrade Required."""
     ]
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        usage.Options.__init__(self)
         self["ports"] = []
         self["resources"] = []
         self["origins"] = []
@@ -262,7 +260,7 @@ WebSocket path is answered 426 Upgrade Required."""
 
             self.arguments = metricsArgument(self.arguments)
             options = self.arguments
-        super().parseOptions(options)  # type: ignore[no-untyped-call]  # mypy#16653
+        usage.Options.parseOptions(self, options)
 
     @_helpText
     def opt_port(self, port: str) -> None:
@@ -342,11 +340,11 @@ def makeService(
     @param endpoints: the endpoint of each port, instead of those its
         description makes: what a worker serves (its inherited sockets).
     """
-    service = DaemonService()  # type: ignore[no-untyped-call]  # mypy#16651
+    service = DaemonService()
     if config["json-log"] is not None:
         from txclws._jsonlog import JsonLog
 
-        JsonLog(config["json-log"]).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        Service.setServiceParent(JsonLog(config["json-log"]), service)
     if config["workers"] > 1 and endpoints is None:
         pool = WorkerPool(
             config["workers"],
@@ -355,18 +353,22 @@ def makeService(
             config["close-timeout"] + STOP_GRACE,
         )
         if config["metrics"]:
-            _addParentMetrics(service, config["metrics"], pool)
-        pool.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+            from txclws._metricsdaemon import addParentMetrics
+
+            addParentMetrics(service, config["metrics"], pool)
+        Service.setServiceParent(pool, service)
         return service
-    factory = _makeFactory(config)
+    factory = makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
-    root, paths = _makeRoot(config["resources"], config["originCheck"], factory, hub)
+    root, paths = makeRoot(config["resources"], config["originCheck"], factory, hub)
     if config["metrics"]:
-        _addMetrics(service, config["metrics"], factory, root, endpoints is not None)
+        from txclws._metricsdaemon import addMetrics
+
+        addMetrics(service, config["metrics"], factory, root, endpoints is not None)
     site = WebSocketSite(root, factory, http2=not config["no-http2"], h2c=config["h2c"])
     if IService.providedBy(hub):
-        StopAfterClients(hub, factory).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    GoingAway(factory, site).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
+        Service.setServiceParent(StopAfterClients(hub, factory), service)
+    Service.setServiceParent(GoingAway(factory, site), service)
     for index, description in enumerate(config["ports"]):
         child = strports.service(description, site)
         unixPath = None
@@ -377,95 +379,3 @@ def makeService(
         child.endpoint = PortEndpoint(child.endpoint, description, paths, unixPath)
         child.setServiceParent(service)
     return service
-
-
-def _addParentMetrics(service: MultiService, where: str, pool: WorkerPool) -> None:
-    """
-    In the parent of workers: the multiprocess directory they count in
-    (started before them), and a C{--metrics ENDPOINT} port of its own.
-    """
-    from txclws._metricsdaemon import ON_SITE, MultiprocessDirectory, metricsServices
-
-    directory = MultiprocessDirectory()
-    directory.setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-    pool.endedHooks.append(directory.workerEnded)
-    if where != ON_SITE:
-        metricsServices(where, None).setServiceParent(service)
-
-
-def _addMetrics(
-    service: MultiService,
-    where: str,
-    factory: WebSocketFactory,
-    root: Resource,
-    inWorker: bool,
-) -> None:
-    """
-    Count C{factory}'s traffic, and serve it at C{/metrics} on C{root} or
-    on a port of its own (in a worker: the parent serves that port).
-    """
-    from txclws._metrics import ServerMetrics
-    from txclws._metricsdaemon import (
-        ON_SITE,
-        MetricsPage,
-        RefreshMetrics,
-        metricsServices,
-    )
-
-    metrics = factory.metrics = ServerMetrics()
-    metrics.watchClients(factory.clients)
-    if where == ON_SITE:
-        root.putChild(b"metrics", MetricsPage(metrics))
-    elif not inWorker:
-        metricsServices(where, metrics).setServiceParent(service)
-    if inWorker:
-        RefreshMetrics(metrics).setServiceParent(service)  # type: ignore[no-untyped-call]  # mypy#16651
-
-
-def _makeFactory(config: Options) -> WebSocketFactory:
-    """
-    The factory every WebSocket resource of the site shares, with the
-    limits and timeouts of C{config}.
-    """
-    return WebSocketFactory(
-        ResourceRegistry(),
-        maxClients=config["max-clients"],
-        maxFrameSize=config["max-frame-size"],
-        maxMessageSize=config["max-message-size"],
-        maxHeadSize=config["max-head-size"],
-        handshakeTimeout=config["handshake-timeout"],
-        debugResourceErrors=bool(config["debug-resource-errors"]),
-        deflate=PerMessageDeflate() if config["deflate"] else None,
-        protocol76Support=bool(config["hixie76"]),
-        pingInterval=config["ping-interval"] or None,
-        pingTimeout=config["ping-timeout"],
-        closeTimeout=config["close-timeout"],
-        idleTimeout=config["idle-timeout"] or None,
-        maxBuffer=config["max-buffer"],
-        slowClientTimeout=config["slow-client-timeout"],
-    )
-
-
-def _makeRoot(
-    resources: Sequence[tuple[str, IWebSocketResource]],
-    originCheck: OriginCheck,
-    factory: WebSocketFactory,
-    hub: IHub | None = None,
-) -> tuple[Resource, str]:
-    """
-    The site's root: the named resources, or the demo when none is.
-
-    @return: the root, and the WebSocket paths served, for the log.
-    """
-    from txclws.demo import makeDemoRoot
-    from txclws.web import mountWebSocket
-
-    if not resources:
-        return (
-            makeDemoRoot(factory, originCheck, hub),
-            "/echo, /chat (demo page at /)",
-        )
-    root = Resource()
-    for path, resource in resources:
-        mountWebSocket(root, path, resource, originCheck, factory)
-    return root, ", ".join(path for path, _ in resources)

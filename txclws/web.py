@@ -32,6 +32,7 @@ from twisted.internet.interfaces import (
     ISSLTransport,
     ITransport,
 )
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
@@ -95,7 +96,7 @@ class WebSocketSite(Site):
             3.3) on plain ports, for proxies and tests.
         @param siteKwargs: passed to C{Site} (e.g. C{logPath}, C{timeout}).
         """
-        super().__init__(root, **siteKwargs)  # type: ignore[no-untyped-call]
+        Site.__init__(self, root, **siteKwargs)
         self.wsFactory = (
             factory if factory is not None else WebSocketFactory(ResourceRegistry())
         )
@@ -211,7 +212,7 @@ class WebSocketUpgradeResource(Resource):
             an empty registry when C{None}.  Several upgrade resources may
             share one, and so share C{maxClients}.
         """
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        Resource.__init__(self)
         if not IWebSocketResource.providedBy(resource):
             raise TypeError(f"{resource!r} does not provide IWebSocketResource")
         self.resource = resource
@@ -268,7 +269,7 @@ class _MountNode(Resource):
     """
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
+        Resource.__init__(self)
 
     def getChild(self, path: bytes, request: Request) -> Resource:
         """
@@ -322,7 +323,7 @@ def _takeOver(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> bytes:
     # pipelined bytes pile up; resume it before the WebSocket protocol
     # applies its own back-pressure.
     cast(IPushProducer, transport).resumeProducing()
-    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]  # mypy#16651
+    Protocol.makeConnection(protocol, transport)
     return leftover
 
 
