@@ -32,7 +32,7 @@ from txclws import (
     writeToClientsText,
 )
 from txclws._core.connection import WebSocketConnection
-from txclws._protocol import MAX_READ_SIZE, chooseReadSize
+from txclws._readsize import MAX_READ_SIZE, chooseReadSize
 
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 

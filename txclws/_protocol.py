@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import (
     IHandshakeListener,
     IProtocol,
@@ -44,6 +43,7 @@ from txclws._core.request import (
     parseRequestHead,
 )
 from txclws._frontdoor import FrontDoorOwner, FrontDoorState, Route
+from txclws._readsize import LARGE_READ, resizeReads
 from txclws._resource import IWebSocketResource
 from txclws._session.session import WebSocketSession
 from txclws._session.stream import TransportStream, peerOf
@@ -58,30 +58,6 @@ _S = FrontDoorState
 #: The HTTP/2 connection preface's first line (RFC 9113 3.4), which the
 #: head reader reads as a request head.
 HTTP2_PREFACE_HEAD = b"PRI * HTTP/2.0"
-
-
-#: The most a connection reads per C{recv} while a large frame streams in.
-MAX_READ_SIZE = 1 << 20
-
-#: Reads shorter than this cannot be part of a large frame that needs a
-#: larger read size (the transport reads 64 KiB at a time by default), so
-#: they skip the check: small messages pay one comparison.
-_LARGE_READ = 8192
-
-
-def chooseReadSize(awaited: int, default: int) -> int:
-    """
-    How many bytes a connection should read per C{recv}: the rest of the
-    frame being received (C{awaited} payload bytes, as its header
-    announced), between the transport's C{default} and L{MAX_READ_SIZE}.
-
-    Twisted's TCP transport reads C{bufferSize} (64 KiB) per C{recv}: a
-    1 MiB message then costs 16 reads, each a reactor turn, a parse and a
-    piece to join.  Reading the announced rest at once costs an idle or
-    small-message connection nothing, since C{recv} allocates only per
-    call.
-    """
-    return min(max(awaited, default), MAX_READ_SIZE)
 
 
 def _upgrading(request: HandshakeRequest) -> bool:
@@ -126,7 +102,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     _body = b""
     _http: IProtocol | None = None
     #: The transport's own read size while we raised it for a large frame
-    #: (see L{chooseReadSize}), else 0.
+    #: (see L{txclws._readsize.chooseReadSize}), else 0.
     _defaultReadSize = 0
 
     def connectionMade(self) -> None:
@@ -167,8 +143,11 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             if state is _S.OPEN:
                 if self._inputOpen:  # receiveData, inlined: the hot path
                     self._receive(data)
-                    if self._defaultReadSize or len(data) >= _LARGE_READ:
-                        self._sizeReads()
+                    if self._defaultReadSize or len(data) >= LARGE_READ:
+                        # Read the rest of a large frame at once.
+                        self._defaultReadSize = resizeReads(
+                            self.transport, self._connection, self._defaultReadSize
+                        )
             elif state is _S.READING_HEAD:
                 self._receiveHead(data)
             elif state is _S.AWAITING_TLS:
@@ -183,27 +162,6 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
                 self._http.dataReceived(data)
         except Exception:
             self._serverError(Failure())
-
-    def _sizeReads(self) -> None:
-        """
-        Raise the TCP transport's C{bufferSize} (its documented per-instance
-        read size) to the rest of a large frame being received, and put it
-        back once the frame is in.  Other transports (TLS, whose wrapper
-        reads its own way) are left alone.
-
-        C{bufferSize} is also the write buffer's high-water mark for a
-        registered producer: it is raised only while a large frame streams
-        in, by at most L{MAX_READ_SIZE}.
-        """
-        transport = self.transport
-        connection = self._connection
-        if connection is None or not isinstance(transport, FileDescriptor):
-            return
-        default = self._defaultReadSize or transport.bufferSize
-        size = chooseReadSize(connection.payloadAwaited, default)
-        if size != transport.bufferSize:
-            transport.bufferSize = size
-        self._defaultReadSize = default if size > default else 0
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """

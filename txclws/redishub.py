@@ -211,7 +211,7 @@ class RedisHub(Service):
         """
         Connect to Redis; keep reconnecting while the service runs.
         """
-        Service.startService(self)
+        super().startService()  # type: ignore[no-untyped-call]  # mypy#16653
         self._factories = startRedisLinks(
             self._router, self.host, self.port, self._settings
         )
@@ -222,7 +222,7 @@ class RedisHub(Service):
         Take this process's members out of the presence (the others hear
         them leave at once), then disconnect from Redis, for good.
         """
-        Service.stopService(self)
+        super().stopService()  # type: ignore[no-untyped-call]  # mypy#16653
         left = self._presence.stop()
         left.addTimeout(self._settings.replyTimeout, _reactor())
         return left.addBoth(lambda _: self._disconnect())

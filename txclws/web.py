@@ -96,7 +96,7 @@ class WebSocketSite(Site):
             3.3) on plain ports, for proxies and tests.
         @param siteKwargs: passed to C{Site} (e.g. C{logPath}, C{timeout}).
         """
-        Site.__init__(self, root, **siteKwargs)
+        super().__init__(root, **siteKwargs)  # type: ignore[no-untyped-call]  # mypy#16653
         self.wsFactory = (
             factory if factory is not None else WebSocketFactory(ResourceRegistry())
         )
@@ -212,7 +212,7 @@ class WebSocketUpgradeResource(Resource):
             an empty registry when C{None}.  Several upgrade resources may
             share one, and so share C{maxClients}.
         """
-        Resource.__init__(self)
+        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
         if not IWebSocketResource.providedBy(resource):
             raise TypeError(f"{resource!r} does not provide IWebSocketResource")
         self.resource = resource
@@ -269,7 +269,7 @@ class _MountNode(Resource):
     """
 
     def __init__(self) -> None:
-        Resource.__init__(self)
+        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
 
     def getChild(self, path: bytes, request: Request) -> Resource:
         """

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from txclws._core.deflate import (
-    DeflateCodec,
-    DeflateParameters,
-    PerMessageDeflate,
-    parseExtensions,
-    parseWindowBits,
-)
+from txclws._core.deflate import DeflateCodec, DeflateParameters, PerMessageDeflate
+from txclws._core.extensions import parseExtensions, parseWindowBits
 
 __all__ = ["DeflateAgreement", "DeflateOffer", "clientCodecParameters"]
 

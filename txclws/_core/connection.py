@@ -146,10 +146,7 @@ class WebSocketConnection:
 
     @property
     def payloadAwaited(self) -> int:
-        """
-        How many payload bytes of a partly received frame are still to
-        come (0 between frames): see L{EventReader.payloadAwaited}.
-        """
+        """See L{EventReader.payloadAwaited}."""
         return self._reader.payloadAwaited
 
     @property
@@ -186,13 +183,11 @@ class WebSocketConnection:
 
     def frameText(self, text: str | bytes, frameSize: int | None = None) -> bytes:
         """
-        Frame a text message.
+        Frame a text message (a C{str}, or its UTF-8 bytes), in frames of
+        at most C{frameSize} bytes if given.
 
-        @param text: the text, or its UTF-8 encoding.
-        @param frameSize: split into frames of at most this many bytes.
         @raise TypeError: see L{checkTextMessage} and L{checkFrameSize}.
-        @raise ValueError: C{text} is bytes that are not UTF-8, or
-            C{frameSize} is not positive.
+        @raise ValueError: bytes not UTF-8, or C{frameSize} not positive.
         @raise ConnectionClosed: a close frame was sent already.
         """
         return self.frameUtf8(checkTextMessage(text), checkFrameSize(frameSize))

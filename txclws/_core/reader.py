@@ -121,12 +121,8 @@ class MessageReader(EventReader):
 
     @property
     def payloadAwaited(self) -> int:
-        """
-        The payload bytes of the frame being streamed still to come, as its
-        header announced them (RFC 6455 5.2), or 0 between frames.
-        """
-        remaining = self._remaining
-        return remaining if remaining > 0 else 0
+        """The frame's payload bytes still to come (RFC 6455 5.2), or 0."""
+        return self._remaining if self._remaining > 0 else 0
 
     def _resetMessage(self) -> None:
         self._messageOpcode = 0
