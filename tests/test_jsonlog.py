@@ -42,7 +42,14 @@ def test_jsonLogEvents() -> None:
     """
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory, "clws.json")
-        daemon = Daemon("--json-log", str(path), "--resource", ECHO)
+        daemon = Daemon(
+            "--port",
+            "tcp:0:interface=127.0.0.1",
+            "--json-log",
+            str(path),
+            "--resource",
+            ECHO,
+        )
         try:
             try:
                 urllib.request.urlopen(daemon.url("/echo", "http"), timeout=WAIT)

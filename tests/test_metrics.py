@@ -19,6 +19,9 @@ from tests.test_workers import TRIES, whoami
 from txclws import WebSocketFactory
 from txclws._metricsdaemon import ON_SITE, metricsArgument
 
+#: Every daemon here listens on a loopback port the kernel picks.
+LOOPBACK = ("--port", "tcp:0:interface=127.0.0.1")
+
 ECHO = "/echo=txclws.demo.EchoResource"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -76,7 +79,7 @@ def test_metricsOnSite() -> None:
     refused handshake and one client that echoes three messages and
     closes, every count is exact.
     """
-    with Daemon("--metrics", "--resource", ECHO) as daemon:
+    with Daemon(*LOOPBACK, "--metrics", "--resource", ECHO) as daemon:
         refuseOnce(daemon.port)
         echoThree(daemon.url("/echo"))
         daemon.waitForLog(r"closed .* code=1000")
@@ -99,7 +102,9 @@ def test_metricsOwnPort() -> None:
     C{--metrics tcp:0:interface=127.0.0.1} serves the metrics on a port of
     their own (logged), with an open client counted in its gauge.
     """
-    with Daemon("--metrics", "tcp:0:interface=127.0.0.1", "--resource", ECHO) as daemon:
+    with Daemon(
+        *LOOPBACK, "--metrics", "tcp:0:interface=127.0.0.1", "--resource", ECHO
+    ) as daemon:
         line = daemon.waitForLog(r"clws metrics at ")[0]
         match = re.search(r"http://[\d.]+:(\d+)/metrics", line)
         assert match is not None
@@ -120,6 +125,7 @@ def test_metricsWorkersAggregated() -> None:
     open connections and as many handshakes and messages as were made.
     """
     with Daemon(
+        *LOOPBACK,
         "--metrics",
         "--workers",
         "2",
