@@ -107,13 +107,14 @@ def connectWebSocket(
     settings = _settings(
         origin, subprotocols, headers, deflate, maxMessageSize, maxFrameSize
     )
-    owner = ClientOwner(reactor, closeTimeout, pingInterval)
-    attempt = _Attempt(reactor, handshakeTimeout)
-    return attempt.start(
+    return _open(
+        reactor,
         endpoint,
-        lambda opened: WebSocketClientProtocol(
-            ClientOpening(target, settings), resource, owner, opened, tunnel, tls
-        ),
+        ClientOpening(target, settings),
+        resource,
+        (handshakeTimeout, closeTimeout, pingInterval),
+        tunnel,
+        tls,
     )
 
 
@@ -143,12 +144,35 @@ def connectWebSocketEndpoint(
     settings = _settings(
         origin, subprotocols, headers, deflate, maxMessageSize, maxFrameSize
     )
+    return _open(
+        reactor,
+        endpoint,
+        ClientOpening(target, settings),
+        resource,
+        (handshakeTimeout, closeTimeout, pingInterval),
+    )
+
+
+def _open(
+    reactor: Any,
+    endpoint: IStreamClientEndpoint,
+    opening: ClientOpening,
+    resource: IWebSocketResource,
+    timers: tuple[float, float, float | None],
+    tunnel: ProxyTunnel | None = None,
+    tls: IOpenSSLClientConnectionCreator | None = None,
+) -> Deferred[WebSocketClientProtocol]:
+    """
+    Connect C{endpoint} and run the opening handshake over it, within the
+    handshake timeout of C{timers} (handshake, close, ping interval).
+    """
+    handshakeTimeout, closeTimeout, pingInterval = timers
     owner = ClientOwner(reactor, closeTimeout, pingInterval)
     attempt = _Attempt(reactor, handshakeTimeout)
     return attempt.start(
         endpoint,
         lambda opened: WebSocketClientProtocol(
-            ClientOpening(target, settings), resource, owner, opened
+            opening, resource, owner, opened, tunnel, tls
         ),
     )
 

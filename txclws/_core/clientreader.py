@@ -7,7 +7,7 @@ What a client reads: a server's frames, which are never masked (RFC 6455
 
 from __future__ import annotations
 
-from txclws._core.reader import IncomingCompression, MessageReader
+from txclws._core.reader import MessageReader
 from txclws._core.streamreader import StreamingMessageReader
 
 __all__ = ["UnmaskedMessageReader", "UnmaskedStreamingReader"]
@@ -39,18 +39,9 @@ class UnmaskedMessageReader(MessageReader):
     _KEY_SIZE = 0
     _MASK_RULE = "server frame is masked"
     _unmask = staticmethod(_unmasked)
-
-    def __init__(
-        self,
-        maxFrameSize: int,
-        maxMessageSize: int,
-        compression: IncomingCompression | None = None,
-        version: int = 13,
-    ) -> None:
-        super().__init__(maxFrameSize, maxMessageSize, compression, version)
-        # The masked fast path is not for a client: a masked frame must
-        # reach _checkHeader, and fail.
-        self._smallLimit = 0
+    # The masked fast path is not for a client: a masked frame must reach
+    # _checkHeader, and fail.
+    _fastPath = False
 
 
 class UnmaskedStreamingReader(StreamingMessageReader, UnmaskedMessageReader):

@@ -86,14 +86,14 @@ class MessageReader(EventReader):
         "_version",
     )
 
-    #: The MASK bit every frame must carry, the key's size, the failure's
-    #: reason, and how a payload is unmasked: a client's frames are masked
-    #: (RFC 6455 5.1, 5.3).  Class attributes, so that the role is chosen
-    #: once, by the class, and the server's path tests nothing per frame.
+    #: A client's frames are masked (RFC 6455 5.1, 5.3): the MASK bit, the
+    #: key size, the failure reason and the unmasking, chosen by the class.
     _MASK_BIT = 0x80
     _KEY_SIZE = 4
     _MASK_RULE = "client frame is not masked"
     _unmask = staticmethod(applyMask)
+    #: Small masked frames take the one-check fast path (not for streaming).
+    _fastPath = True
 
     def __init__(
         self,
@@ -106,7 +106,8 @@ class MessageReader(EventReader):
         self._version = version
         self._maxMessageSize = maxMessageSize
         # The fast path's bound on a 7-bit length: within both limits.
-        self._smallLimit = min(maxFrameSize, maxMessageSize, 125) + 1
+        small = min(maxFrameSize, maxMessageSize, 125) + 1
+        self._smallLimit = small if self._fastPath else 0
         self._compression = compression
         super().__init__()
         self._pending = b""

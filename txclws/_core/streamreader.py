@@ -41,6 +41,8 @@ class StreamingMessageReader(MessageReader):
 
     __slots__ = ("_events",)
 
+    _fastPath = False  # it makes whole-message events
+
     def __init__(
         self,
         maxFrameSize: int,
@@ -49,8 +51,6 @@ class StreamingMessageReader(MessageReader):
         version: int = 13,
     ) -> None:
         super().__init__(maxFrameSize, maxMessageSize, compression, version)
-        # No fast path: it makes whole-message events.
-        self._smallLimit = 0
         self._events: list[Event] = []
 
     def _parse(self, data: bytes, events: list[Event]) -> None:
