@@ -6,6 +6,7 @@ CLWS's C{run-server}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -23,6 +24,7 @@ from txclws._core.accept import ServerSettings
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck
 from txclws._protocol import WebSocketServerProtocol
+from txclws._proxyaddress import TrustedProxies
 from txclws._registry import (
     ResourceRegistry,
     findGlobalResource,
@@ -107,6 +109,7 @@ class WebSocketFactory(Factory):
         slowClientTimeout: float = 10.0,
         maxQueuedBytes: int | None = None,
         metrics: ServerMetrics | None = None,
+        trustedProxies: Sequence[str] = (),
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -160,6 +163,12 @@ class WebSocketFactory(Factory):
             metrics (L{txclws._metrics.ServerMetrics}; needs the C{metrics}
             extra); C{None} (the default): count nothing, at no cost.
             (Since 0.2.0.)
+        @param trustedProxies: addresses and CIDR networks of the proxies
+            whose C{X-Forwarded-For} and C{Forwarded} (RFC 7239) headers are
+            believed: behind them the client is the rightmost untrusted
+            address of the chain; from any other peer those headers are
+            ignored.  Empty (the default): the peer is the client.  (Since
+            0.2.0; see L{txclws._proxyaddress}.)
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources
@@ -185,6 +194,7 @@ class WebSocketFactory(Factory):
         self._keepalive = KeepaliveSweep(
             lambda: self.reactor, self.keepalivePolicy, self.clients
         )
+        self.trustedProxies = TrustedProxies(trustedProxies) if trustedProxies else None
         self.metrics = metrics
         if metrics is not None:
             metrics.watchClients(self.clients)

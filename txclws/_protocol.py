@@ -229,6 +229,12 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         factory = self.owner
         self.describeRequest(handshake)
         stream = TransportStream(self.transport)
+        trusted = getattr(factory, "trustedProxies", None)  # issue 17
+        if trusted is not None:
+            peer = trusted.clientAddress(
+                (self.host, self.port), handshake.request.headers
+            )
+            self.host, self.port = stream.host, stream.port = peer
         verdict = acceptHandshake(
             handshake,
             factory.settings,

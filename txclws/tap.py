@@ -43,6 +43,7 @@ from txclws._factory import DEFAULT_BACKLOG, ResourceRegistry, WebSocketFactory
 from txclws._hub import IHub, LocalHub
 from txclws._ports import unixPathOf
 from txclws._resource import IWebSocketResource
+from txclws._tapops import OpsOptions, opsArguments
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
 from txclws._tapvalues import (
     HTTP2_FLAGS,
@@ -87,7 +88,7 @@ def _helpText(method: _F) -> _F:
     return method
 
 
-class Options(usage.Options):
+class Options(OpsOptions):
     """
     The options of C{twistd clws}.
 
@@ -443,6 +444,7 @@ def _makeFactory(config: Options) -> WebSocketFactory:
         idleTimeout=config["idle-timeout"] or None,
         maxBuffer=config["max-buffer"],
         slowClientTimeout=config["slow-client-timeout"],
+        **opsArguments(config),
     )
 
 
