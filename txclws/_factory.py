@@ -25,6 +25,7 @@ from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck
 from txclws._protocol import WebSocketServerProtocol
 from txclws._proxyaddress import TrustedProxies
+from txclws._ratelimit import HandshakeLimiter, RateLimit
 from txclws._registry import (
     ResourceRegistry,
     findGlobalResource,
@@ -110,6 +111,8 @@ class WebSocketFactory(Factory):
         maxQueuedBytes: int | None = None,
         metrics: ServerMetrics | None = None,
         trustedProxies: Sequence[str] = (),
+        rateLimit: RateLimit | None = None,
+        maxHandshakesPerSecond: float | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -169,6 +172,14 @@ class WebSocketFactory(Factory):
             address of the chain; from any other peer those headers are
             ignored.  Empty (the default): the peer is the client.  (Since
             0.2.0; see L{txclws._proxyaddress}.)
+        @param rateLimit: each client's limits (messages and bytes per
+            second, burst, policy: L{RateLimit}); a resource's own
+            C{rateLimit} attribute, if set, is used for its clients
+            instead.  C{None} (the default): no limit, at no cost.
+        @param maxHandshakesPerSecond: most opening handshakes per second
+            from one source address (the client's, behind trusted
+            proxies), with a burst of as many; beyond it the handshake is
+            refused with 503 and C{Retry-After}.  C{None}: no limit.
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources
@@ -195,6 +206,12 @@ class WebSocketFactory(Factory):
             lambda: self.reactor, self.keepalivePolicy, self.clients
         )
         self.trustedProxies = TrustedProxies(trustedProxies) if trustedProxies else None
+        self.rateLimit = rateLimit
+        self.handshakeLimiter = (
+            None
+            if maxHandshakesPerSecond is None
+            else HandshakeLimiter(maxHandshakesPerSecond)
+        )
         self.metrics = metrics
         if metrics is not None:
             metrics.watchClients(self.clients)

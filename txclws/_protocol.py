@@ -12,6 +12,7 @@ resolve, with the bytes read so far, to a C{twisted.web} C{HTTPChannel}.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -66,6 +67,33 @@ def _upgrading(request: HandshakeRequest) -> bool:
     handed to HTTP, whose answer would differ (issue 11, exact routing).
     """
     return "websocket" in [t.lower() for t in request.headers.tokens("Upgrade")]
+
+
+def _clientAddress(
+    owner: FrontDoorOwner, peer: tuple[str, int], handshake: ClientHandshake
+) -> tuple[str, int]:
+    """
+    The client's address: C{peer}'s, or behind the owner's trusted proxies
+    the one their headers give (issue 17, L{txclws._proxyaddress}).
+    """
+    trusted = getattr(owner, "trustedProxies", None)
+    if trusted is None:
+        return peer
+    return cast(tuple[str, int], trusted.clientAddress(peer, handshake.request.headers))
+
+
+def _handshakeCap(owner: FrontDoorOwner, host: str) -> Refused | None:
+    """
+    The refusal (503, C{Retry-After}) of a handshake from C{host} over the
+    owner's C{maxHandshakesPerSecond}, or C{None} to go on (issue 17).
+    """
+    limiter = getattr(owner, "handshakeLimiter", None)
+    if limiter is None:
+        return None
+    wait = limiter.admit(host, owner.reactor.seconds())
+    if not wait:
+        return None
+    return Refused(503, "too many handshakes", (("Retry-After", str(math.ceil(wait))),))
 
 
 @implementer(IHandshakeListener)
@@ -229,12 +257,12 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         factory = self.owner
         self.describeRequest(handshake)
         stream = TransportStream(self.transport)
-        trusted = getattr(factory, "trustedProxies", None)  # issue 17
-        if trusted is not None:
-            peer = trusted.clientAddress(
-                (self.host, self.port), handshake.request.headers
-            )
-            self.host, self.port = stream.host, stream.port = peer
+        peer = _clientAddress(factory, (self.host, self.port), handshake)
+        self.host, self.port = stream.host, stream.port = peer
+        capped = _handshakeCap(factory, self.host)
+        if capped is not None:
+            self._refuse(capped)
+            return
         verdict = acceptHandshake(
             handshake,
             factory.settings,

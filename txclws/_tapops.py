@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 
 from twisted.python import usage
 
+from txclws._ratelimit import RateLimit
+from txclws._tapvalues import parameter, positiveSeconds
+
 __all__ = ["OpsOptions", "opsArguments"]
 
 
@@ -30,10 +33,59 @@ def _oneLine(method: _F) -> _F:
     return method
 
 
+def _policy(value: str) -> str:
+    """
+    A C{--rate-limit-policy}.
+
+    @raise ValueError: not C{close} or C{pause}.
+    """
+    if value not in ("close", "pause"):
+        raise ValueError("is not 'close' or 'pause'")
+    return value
+
+
 class OpsOptions(usage.Options):
     """
     The options of C{twistd clws} for running behind proxies, with limits.
     """
+
+    optParameters = [
+        parameter(
+            "rate-limit-messages",
+            None,
+            "Most messages a client may send per second (see --rate-limit-"
+            "burst); over it, --rate-limit-policy (default: no limit)",
+            positiveSeconds,
+        ),
+        parameter(
+            "rate-limit-bytes",
+            None,
+            "Most bytes a client may send per second, frames included "
+            "(default: no limit)",
+            positiveSeconds,
+        ),
+        parameter(
+            "rate-limit-burst",
+            1.0,
+            "How far ahead of the rate limits a client may go, in seconds of them",
+            positiveSeconds,
+        ),
+        parameter(
+            "rate-limit-policy",
+            "close",
+            "Over a rate limit: 'close' (1008 \"rate limit\") or 'pause' "
+            "(stop reading the client until it is back under the limit)",
+            _policy,
+        ),
+        parameter(
+            "max-handshakes-per-second",
+            None,
+            "Most opening handshakes per second from one client address; "
+            "beyond it they are refused with 503 and Retry-After "
+            "(default: no limit)",
+            positiveSeconds,
+        ),
+    ]
 
     @_oneLine
     def opt_trust_proxy(self, proxy: str) -> None:
@@ -54,4 +106,14 @@ def opsArguments(config: usage.Options) -> dict[str, Any]:
     The L{txclws.WebSocketFactory} arguments of C{config}'s production
     options.
     """
-    return {"trustedProxies": tuple(config.get("trust-proxy", ()))}
+    limit = None
+    messages, size = config["rate-limit-messages"], config["rate-limit-bytes"]
+    if messages is not None or size is not None:
+        limit = RateLimit(
+            messages, size, config["rate-limit-burst"], config["rate-limit-policy"]
+        )
+    return {
+        "trustedProxies": tuple(config.get("trust-proxy", ())),
+        "rateLimit": limit,
+        "maxHandshakesPerSecond": config["max-handshakes-per-second"],
+    }
