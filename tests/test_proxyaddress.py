@@ -207,3 +207,16 @@ def test_untrustedPeerHeadersIgnored() -> None:
     headers = RequestHeaders((("X-Forwarded-For", "10.1.1.1"),))
     assert trusted.clientAddress(("192.0.2.1", 9), headers) == ("192.0.2.1", 9)
     assert not trusted.trusts("/tmp/socket")
+
+
+def test_proxyRefusalLogged(proxied: Daemon) -> None:
+    """
+    A refused handshake behind a PROXY header is logged with the proxied
+    address, not the proxy's (the peer is read again once the head is in).
+    """
+    with RawClient(proxied.port) as client:
+        client.send(b"PROXY TCP4 192.0.2.77 127.0.0.1 6000 80\r\n")
+        client.send(upgradeRequest("/nowhere"))
+        status, _, _ = client.readRefusal()
+    assert status.startswith("HTTP/1.1 404")
+    proxied.waitForLog(r"refused 192\.0\.2\.77:6000: 404")

@@ -203,6 +203,8 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             if head is None:
                 return
             self._head = head
+            # Read again: a PROXY header (haproxy:) has changed it by now.
+            self.host, self.port = peerOf(cast(ITransport, self.transport))
             leftover = self._headReader.leftover
             self._headReader = None
             if head == HTTP2_PREFACE_HEAD and self._handToHTTP2(leftover):
@@ -257,7 +259,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         factory = self.owner
         self.describeRequest(handshake)
         stream = TransportStream(self.transport)
-        peer = _clientAddress(factory, (self.host, self.port), handshake)
+        peer = _clientAddress(factory, (stream.host, stream.port), handshake)
         self.host, self.port = stream.host, stream.port = peer
         capped = _handshakeCap(factory, self.host)
         if capped is not None:
