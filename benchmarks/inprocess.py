@@ -149,9 +149,24 @@ def echo32metrics(count: int) -> None:
         protocol.dataReceived(batch)
 
 
+def echo32ratelimit(count: int) -> None:
+    """
+    echo32 with a per-client rate limit on, never reached (issue 17: the
+    cost of counting messages and bytes).
+    """
+    from txclws import RateLimit
+
+    limit = RateLimit(messagesPerSecond=1e9, bytesPerSecond=1e12)
+    protocol = connect(makeFactory(rateLimit=limit), "/echo")
+    batch = clientFrame(0x1, b"x" * 32) * 10
+    for _ in range(count // 10):
+        protocol.dataReceived(batch)
+
+
 WORKLOADS = {
     "echo32": echo32,
     "echo32metrics": echo32metrics,
+    "echo32ratelimit": echo32ratelimit,
     "echo1m": echo1m,
     "broadcast": broadcast,
 }

@@ -91,3 +91,16 @@ class Flood(WebSocketResource):
         chunk = b"\x00" * (1 << 20)
         for _ in range(min(count, 64)):
             client.writeBinary(chunk)
+
+
+class Whoami(WebSocketResource):
+    """
+    Answer each text message with C{HOST PORT}: the client's address as the
+    server sees it (behind a PROXY header or a trusted proxy's headers).
+    """
+
+    def receivedText(self, client: IWebSocketClient, message: str) -> None:
+        """
+        Tell the client its address.
+        """
+        client.writeText(f"{client.host} {client.port}")

@@ -32,6 +32,7 @@ from txclws._localhub import LocalHub
 from txclws._pipe import MessagePipe
 from txclws._presence import Member, PresenceChange
 from txclws._protocol import WebSocketServerProtocol
+from txclws._ratelimit import RateLimit
 from txclws._registry import (
     ResourceRegistry,
     findGlobalResource,
@@ -76,6 +77,7 @@ __all__ = [
     "OriginCheck",
     "PerMessageDeflate",
     "PresenceChange",
+    "RateLimit",
     "ResourceRegistry",
     "UnsupportedByProtocol",
     "WebSocketClientProtocol",

@@ -6,6 +6,7 @@ CLWS's C{run-server}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -23,6 +24,8 @@ from txclws._core.accept import ServerSettings
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck
 from txclws._protocol import WebSocketServerProtocol
+from txclws._proxyaddress import TrustedProxies
+from txclws._ratelimit import HandshakeLimiter, RateLimit
 from txclws._registry import (
     ResourceRegistry,
     findGlobalResource,
@@ -107,6 +110,9 @@ class WebSocketFactory(Factory):
         slowClientTimeout: float = 10.0,
         maxQueuedBytes: int | None = None,
         metrics: ServerMetrics | None = None,
+        trustedProxies: Sequence[str] = (),
+        rateLimit: RateLimit | None = None,
+        maxHandshakesPerSecond: float | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
         """
@@ -160,6 +166,20 @@ class WebSocketFactory(Factory):
             metrics (L{txclws._metrics.ServerMetrics}; needs the C{metrics}
             extra); C{None} (the default): count nothing, at no cost.
             (Since 0.2.0.)
+        @param trustedProxies: addresses and CIDR networks of the proxies
+            whose C{X-Forwarded-For} and C{Forwarded} (RFC 7239) headers are
+            believed: behind them the client is the rightmost untrusted
+            address of the chain; from any other peer those headers are
+            ignored.  Empty (the default): the peer is the client.  (Since
+            0.2.0; see L{txclws._proxyaddress}.)
+        @param rateLimit: each client's limits (messages and bytes per
+            second, burst, policy: L{RateLimit}); a resource's own
+            C{rateLimit} attribute, if set, is used for its clients
+            instead.  C{None} (the default): no limit, at no cost.
+        @param maxHandshakesPerSecond: most opening handshakes per second
+            from one source address (the client's, behind trusted
+            proxies), with a burst of as many; beyond it the handshake is
+            refused with 503 and C{Retry-After}.  C{None}: no limit.
         @param reactor: the reactor for timeouts; the global one by default.
         """
         self.registry = registry if registry is not None else globalResources
@@ -184,6 +204,13 @@ class WebSocketFactory(Factory):
         )
         self._keepalive = KeepaliveSweep(
             lambda: self.reactor, self.keepalivePolicy, self.clients
+        )
+        self.trustedProxies = TrustedProxies(trustedProxies) if trustedProxies else None
+        self.rateLimit = rateLimit
+        self.handshakeLimiter = (
+            None
+            if maxHandshakesPerSecond is None
+            else HandshakeLimiter(maxHandshakesPerSecond)
         )
         self.metrics = metrics
         if metrics is not None:

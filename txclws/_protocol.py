@@ -26,9 +26,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txclws._admission import admitPeer
 from txclws._core.accept import (
     MAX_HEADERS,
-    Accepted,
     Refused,
     acceptHandshake,
     bodySize,
@@ -184,6 +184,8 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             if head is None:
                 return
             self._head = head
+            # Read again: a PROXY header (haproxy:) has changed it by now.
+            self.host, self.port = peerOf(cast(ITransport, self.transport))
             leftover = self._headReader.leftover
             self._headReader = None
             if head == HTTP2_PREFACE_HEAD and self._handToHTTP2(leftover):
@@ -197,7 +199,9 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             self._handToHTTP(data=self._head + b"\r\n\r\n" + leftover)
             return
         if route is not None:
-            self._useFactory(route[2])
+            # Serve under the limits and client count of the factory the
+            # route belongs to (a site's resources may each have one).
+            self.owner = route[2]
         checked = checkRequest(request, self.owner.settings)
         if isinstance(checked, Refused):
             self._refuse(checked)
@@ -238,6 +242,11 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         factory = self.owner
         self.describeRequest(handshake)
         stream = TransportStream(self.transport)
+        capped = admitPeer(factory, stream, handshake)
+        self.host, self.port = stream.host, stream.port
+        if capped is not None:
+            self._refuse(capped)
+            return
         verdict = acceptHandshake(
             handshake,
             factory.settings,
@@ -250,14 +259,9 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         if isinstance(verdict, Refused):
             self._refuse(verdict)
             return
-        self._openWith(stream, verdict)
-
-    def _openWith(
-        self, stream: TransportStream, accepted: Accepted[IWebSocketResource]
-    ) -> None:
         self._cancelTimer()
         self._state = _S.OPEN
-        self.openSession(self.owner, stream, accepted)
+        self.openSession(factory, stream, verdict)
 
     def _route(self, path: str) -> Route | None:
         if self.routeLookup is not None:
@@ -268,13 +272,6 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     def _entry(self, path: str) -> tuple[IWebSocketResource, OriginCheck] | None:
         route = self._route(path)
         return None if route is None else (route[0], route[1])
-
-    def _useFactory(self, factory: FrontDoorOwner) -> None:
-        """
-        Serve under the limits and client count of the factory C{factory}
-        that the route belongs to (a site's resources may each have one).
-        """
-        self.owner = factory
 
     def _chooseSubprotocol(
         self, resource: IWebSocketResource, offered: Sequence[str]

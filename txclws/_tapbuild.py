@@ -19,6 +19,7 @@ from txclws._core.origin import OriginCheck
 from txclws._factory import ResourceRegistry, WebSocketFactory
 from txclws._hub import IHub
 from txclws._resource import IWebSocketResource
+from txclws._tapops import opsArguments
 
 __all__ = ["makeFactory", "makeRoot"]
 
@@ -44,6 +45,7 @@ def makeFactory(config: Mapping[str, Any]) -> WebSocketFactory:
         idleTimeout=config["idle-timeout"] or None,
         maxBuffer=config["max-buffer"],
         slowClientTimeout=config["slow-client-timeout"],
+        **opsArguments(config),
     )
 
 

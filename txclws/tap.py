@@ -41,6 +41,7 @@ from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory
 from txclws._hub import LocalHub
 from txclws._ports import unixPathOf
 from txclws._tapbuild import makeFactory, makeRoot
+from txclws._tapops import OpsOptions
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
 from txclws._tapvalues import (
     HTTP2_FLAGS,
@@ -85,7 +86,7 @@ def _helpText(method: _F) -> _F:
     return method
 
 
-class Options(usage.Options):
+class Options(OpsOptions):
     """
     The options of C{twistd clws}.
 
@@ -237,7 +238,7 @@ WebSocket path is answered 426 Upgrade Required."""
     ]
 
     def __init__(self) -> None:
-        usage.Options.__init__(self)
+        super().__init__()  # type: ignore[no-untyped-call]  # mypy#16653
         self["ports"] = []
         self["resources"] = []
         self["origins"] = []
@@ -260,7 +261,7 @@ WebSocket path is answered 426 Upgrade Required."""
 
             self.arguments = metricsArgument(self.arguments)
             options = self.arguments
-        usage.Options.parseOptions(self, options)
+        super().parseOptions(options)  # type: ignore[no-untyped-call]  # mypy#16653
 
     @_helpText
     def opt_port(self, port: str) -> None:

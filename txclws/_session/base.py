@@ -81,6 +81,8 @@ class SessionBase:
         the events queued behind it carry more than the owner's
         C{maxQueuedBytes} (L{txclws._session.dispatch}).
     @ivar _pausedForWrites: reading is paused: the write buffer is full.
+    @ivar _pausedForRate: reading is paused: the client went over its rate
+        limit (L{txclws._ratelimit}, C{policy="pause"}).
     @ivar _timer: the session's one timer: the handshake timeout before it
         opens, the close timeout once closing.
     """
@@ -108,6 +110,7 @@ class SessionBase:
     _openedAt = 0.0
     _pausedForCallback = False
     _pausedForWrites = False
+    _pausedForRate = False
     #: While paused for writes, the bytes buffered at the last keepalive
     #: sweep (-1: not measured yet).
     _bufferedAtTick = -1
@@ -157,6 +160,7 @@ class SessionBase:
         # each stop reading the other, for ever.
         if self._inputOpen and (
             self._pausedForCallback
+            or self._pausedForRate
             or (self._pausedForWrites and self._outgoing is None)
         ):
             stream.pauseReading()

@@ -157,6 +157,13 @@ class WebSocketSession(WriteFlowSession):
             # attribute read of an unmetered session (about 4% on echo32).
             self._metrics = metrics
             metrics.meter(self, accepted)
+        limit = getattr(resource, "rateLimit", None) or getattr(
+            owner, "rateLimit", None
+        )
+        if limit is not None:  # issue 17: only limited sessions count
+            from txclws._ratelimit import limitSession
+
+            limitSession(self, limit, owner.reactor)
         self._call(resource.clientConnected, self._connected, self)
         if accepted.leftover:
             self._receive(accepted.leftover)

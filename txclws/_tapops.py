@@ -1,0 +1,119 @@
+# -*- test-case-name: tests.test_proxyaddress -*-
+"""
+The production options of C{twistd clws} (issue 17): trusted proxies and
+rate limits, in a base class of L{txclws.tap.Options}, turned into
+L{txclws.WebSocketFactory} arguments by L{opsArguments}.
+
+@since: 0.2.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from ipaddress import ip_network
+from typing import Any, TypeVar
+
+from twisted.python import usage
+
+from txclws._ratelimit import RateLimit
+from txclws._tapvalues import parameter, positiveSeconds
+
+__all__ = ["OpsOptions", "opsArguments"]
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _oneLine(method: _F) -> _F:
+    """
+    Join C{method}'s docstring into one line: C{usage.Options} shows an
+    option's docstring as its help, line breaks and all.
+    """
+    method.__doc__ = " ".join((method.__doc__ or "").split())
+    return method
+
+
+def _policy(value: str) -> str:
+    """
+    A C{--rate-limit-policy}.
+
+    @raise ValueError: not C{close} or C{pause}.
+    """
+    if value not in ("close", "pause"):
+        raise ValueError("is not 'close' or 'pause'")
+    return value
+
+
+class OpsOptions(usage.Options):
+    """
+    The options of C{twistd clws} for running behind proxies, with limits.
+    """
+
+    optParameters = [
+        parameter(
+            "rate-limit-messages",
+            None,
+            "Most messages a client may send per second (see --rate-limit-"
+            "burst); over it, --rate-limit-policy (default: no limit)",
+            positiveSeconds,
+        ),
+        parameter(
+            "rate-limit-bytes",
+            None,
+            "Most bytes a client may send per second, frames included "
+            "(default: no limit)",
+            positiveSeconds,
+        ),
+        parameter(
+            "rate-limit-burst",
+            1.0,
+            "How far ahead of the rate limits a client may go, in seconds of them",
+            positiveSeconds,
+        ),
+        parameter(
+            "rate-limit-policy",
+            "close",
+            "Over a rate limit: 'close' (1008 \"rate limit\") or 'pause' "
+            "(stop reading the client until it is back under the limit)",
+            _policy,
+        ),
+        parameter(
+            "max-handshakes-per-second",
+            None,
+            "Most opening handshakes per second from one client address; "
+            "beyond it they are refused with 503 and Retry-After "
+            "(default: no limit)",
+            positiveSeconds,
+        ),
+    ]
+
+    @_oneLine
+    def opt_trust_proxy(self, proxy: str) -> None:
+        """
+        Believe X-Forwarded-For and Forwarded (RFC 7239) from this proxy,
+        an address or CIDR network such as 10.0.0.0/8; repeat for several
+        (default: no proxy is trusted).
+        """
+        try:
+            ip_network(proxy, strict=False)
+        except ValueError as error:
+            raise usage.UsageError(f"--trust-proxy {proxy!r}: {error}") from None
+        self.setdefault("trust-proxy", []).append(proxy)
+
+
+def opsArguments(config: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    The L{txclws.WebSocketFactory} arguments of C{config}'s production
+    options.
+    """
+    limit = None
+    messages, size = config["rate-limit-messages"], config["rate-limit-bytes"]
+    if messages is not None or size is not None:
+        limit = RateLimit(
+            messages, size, config["rate-limit-burst"], config["rate-limit-policy"]
+        )
+    return {
+        "trustedProxies": tuple(config.get("trust-proxy", ())),
+        "rateLimit": limit,
+        "maxHandshakesPerSecond": config["max-handshakes-per-second"],
+    }
