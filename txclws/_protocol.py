@@ -46,7 +46,7 @@ from txclws._frontdoor import FrontDoorOwner, FrontDoorState, Route
 from txclws._readsize import LARGE_READ, resizeReads
 from txclws._resource import IWebSocketResource
 from txclws._session.session import WebSocketSession
-from txclws._session.stream import TransportStream, peerOf
+from txclws._session.stream import TransportStream, abortTransport, peerOf
 
 __all__ = ["FrontDoorOwner", "FrontDoorState", "WebSocketServerProtocol"]
 
@@ -358,11 +358,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             return
         self._state = _S.DONE
         assert self.transport is not None
-        abort = getattr(self.transport, "abortConnection", None)
-        if abort is not None:
-            abort()
-        else:
-            self.transport.loseConnection()
+        abortTransport(self.transport)
 
     def __repr__(self) -> str:
         return f"<WebSocketServerProtocol {self._peer()} {self.resourceName or '-'}>"

@@ -30,7 +30,7 @@ from txclws._core.errors import HandshakeFailed
 from txclws._core.request import RequestHeaders
 from txclws._resource import IWebSocketResource
 from txclws._session.session import WebSocketSession
-from txclws._session.stream import TransportStream, peerOf
+from txclws._session.stream import TransportStream, abortTransport, peerOf
 
 __all__ = ["ClientState", "WebSocketClientProtocol"]
 
@@ -220,11 +220,7 @@ class WebSocketClientProtocol(Protocol, WebSocketSession):
 
     def _dropTransport(self) -> None:
         assert self.transport is not None
-        abort = getattr(self.transport, "abortConnection", None)
-        if abort is not None:
-            abort()
-        else:
-            self.transport.loseConnection()
+        abortTransport(self.transport)
 
     # -- the session's client rule ---------------------------------------
 

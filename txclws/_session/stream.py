@@ -268,11 +268,7 @@ class TransportStream:
         """
         See L{IByteStream.abort}; a transport that cannot abort is closed.
         """
-        abort = getattr(self._transport, "abortConnection", None)
-        if abort is not None:
-            abort()
-        else:
-            self._transport.loseConnection()
+        abortTransport(self._transport)
 
     def peerGone(self) -> bool:
         """
@@ -324,3 +320,15 @@ def socketPeerGone(sock: socket.socket) -> bool:
     except OSError:
         return True  # ECONNRESET and the like: it is gone
     return peeked == b""
+
+
+def abortTransport(transport: Any) -> None:
+    """
+    Drop C{transport} at once (C{abortConnection}), or close it if it
+    cannot abort.
+    """
+    abort = getattr(transport, "abortConnection", None)
+    if abort is not None:
+        abort()
+    else:
+        transport.loseConnection()
