@@ -174,7 +174,17 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(WAIT)
-        self.profile.cleanup()
+        # Chromium's helper processes (crash handler, renderers) outlive
+        # the main one by a moment and may still write into the profile:
+        # removing it can meet a directory that is not empty yet.
+        for attempt in range(20):
+            try:
+                self.profile.cleanup()
+                return
+            except OSError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
 
 
 SELFTEST = """
