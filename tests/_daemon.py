@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +47,27 @@ class Daemon:
     @ivar logPath: the file its log goes to.
     """
 
-    def __init__(self, *clwsArgs: str, expectPorts: int = 1) -> None:
+    def __init__(
+        self,
+        *clwsArgs: str,
+        expectPorts: int = 1,
+        launcher: Sequence[str] = (),
+        passFds: Sequence[int] = (),
+    ) -> None:
         """
         Start C{twistd -n clws CLWSARGS} and wait until it listens.
 
         @param expectPorts: how many ports to wait for.
+        @param launcher: a command that runs twistd's command line, given
+            as its arguments (as systemd would, in C{tests.test_systemd}).
+        @param passFds: file descriptors the process inherits.
         @raise AssertionError: it exited or did not listen in time.
         """
         self.directory = tempfile.TemporaryDirectory(prefix="clws-daemon-")
         self.logPath = Path(self.directory.name, "twistd.log")
         env = _environment()
-        self.command = [*TWISTD, "-n", "--pidfile=", "clws", *clwsArgs]
+        twistd = [*TWISTD, "-n", "--pidfile=", "clws", *clwsArgs]
+        self.command = [*launcher, *twistd]
         with open(self.logPath, "wb") as log:
             self.process = subprocess.Popen(
                 self.command,
@@ -66,6 +77,7 @@ class Daemon:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=passFds,
             )
         self.ports: list[int] = []
         try:

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from twisted.internet.endpoints import _SystemdParser
-from twisted.python.systemd import ListenFDs
 
 from tests.test_tls import makeCertificate
 from txclws._ports import (
@@ -65,16 +63,16 @@ def test_readSSLPort(tmp_path: Path) -> None:
     assert spec.contextFactory is not None
 
 
-def test_readOtherPort(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readOtherPort() -> None:
     """
-    An endpoint kind that cannot be read before it listens (systemd:) is
-    L{None} for L{readPort}, and refused by L{listenSpec}, which the
-    workers use; an unparsable description raises its parser's error.
+    An endpoint kind that cannot be read before it listens (haproxy: here;
+    systemd: is read from its socket, L{tests.test_systemd}) is L{None}
+    for L{readPort}, and refused by L{listenSpec}, which the workers use;
+    an unparsable description raises its parser's error.
     """
-    monkeypatch.setattr(_SystemdParser, "_sddaemon", ListenFDs([3], ["clws"]))
-    assert readPort("systemd:domain=INET:index=0") is None
+    assert readPort("haproxy:tcp:0") is None
     with pytest.raises(ValueError, match="--workers serves tcp:"):
-        listenSpec("systemd:domain=INET:index=0")
+        listenSpec("haproxy:tcp:0")
     with pytest.raises(ValueError, match="invalid literal"):
         readPort("tcp:abc")
 

@@ -17,9 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from twisted.internet.endpoints import _SystemdParser
 from twisted.python import usage
-from twisted.python.systemd import ListenFDs
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, unix_connect
 
@@ -240,21 +238,20 @@ def parse(*arguments: str) -> Options:
     return config
 
 
-def test_workersOption(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workersOption() -> None:
     """
     C{--workers} is 1 by default, takes a positive number, and refuses
-    what the workers cannot share: other endpoint types (systemd: here),
-    and the debugger, which would have no terminal.
+    what the workers cannot share: other endpoint types (haproxy: here;
+    systemd: is shared, L{tests.test_systemd}), and the debugger, which
+    would have no terminal.
     """
     assert parse()["workers"] == 1
     assert parse("--workers", "4", "--port", "unix:/tmp/x.sock")["workers"] == 4
     with pytest.raises(usage.UsageError):
         parse("--workers", "0")
-    # As if systemd had passed this process one socket.
-    monkeypatch.setattr(_SystemdParser, "_sddaemon", ListenFDs([3], ["clws"]))
-    parse("--port", "systemd:domain=INET:index=0")  # fine in one process
-    with pytest.raises(usage.UsageError, match="tcp:, tcp6:, ssl: and unix:"):
-        parse("--workers", "2", "--port", "systemd:domain=INET:index=0")
+    parse("--port", "haproxy:tcp:0")  # fine in one process
+    with pytest.raises(usage.UsageError, match="tcp:, tcp6:, ssl:, unix: and sys"):
+        parse("--workers", "2", "--port", "haproxy:tcp:0")
     with pytest.raises(usage.UsageError, match="terminal"):
         parse("--workers", "2", "--debug-resource-errors")
 

@@ -35,6 +35,8 @@ from twisted.internet.endpoints import (
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from txclws._systemd import inheritedDescriptor, isSystemd
+
 __all__ = [
     "CannotListen",
     "ListenSpec",
@@ -71,13 +73,15 @@ class ListenSpec:
     """
     Where a C{--port} listens, as its endpoint would.
 
-    @ivar kind: C{"tcp"} (also tcp6:), C{"ssl"} or C{"unix"}.
+    @ivar kind: C{"tcp"} (also tcp6:), C{"ssl"}, C{"unix"}, or
+        C{"systemd"} (a socket systemd passed, already listening).
     @ivar address: the interface (C{""}: all) for tcp and ssl, the path
-        for unix.
+        for unix; for systemd, the socket's address or path.
     @ivar port: the TCP port number (0 for any); 0 for unix.
-    @ivar backlog: the listen backlog.
+    @ivar backlog: the listen backlog (0 for systemd: systemd's).
     @ivar mode: the file mode of a unix socket.
     @ivar contextFactory: the TLS context factory of an ssl: port.
+    @ivar descriptor: the file descriptor of a systemd socket.
     """
 
     kind: str
@@ -86,6 +90,7 @@ class ListenSpec:
     backlog: int
     mode: int = 0o666
     contextFactory: Any = None
+    descriptor: int | None = None
 
 
 class _ListenRecorder:
@@ -144,10 +149,14 @@ def readPort(description: str) -> ListenSpec | None:
     certificate), and read where it listens.
 
     @return: where it listens, or C{None} for an endpoint kind other than
-        tcp:, tcp6:, ssl: and unix:, which cannot be read before it listens.
+        tcp:, tcp6:, ssl:, unix: and systemd:, which cannot be read before
+        it listens.
     @raise Exception: whatever the endpoint's parser raises for a
-        description it cannot use.
+        description it cannot use (L{NoInheritedSocket} for a systemd: one
+        that names no socket this process was passed).
     """
+    if isSystemd(description):
+        return _inheritedSpec(inheritedDescriptor(description))
     recorder = _ListenRecorder()
     endpoint = serverFromString(recorder, description)
     if isinstance(endpoint, _READABLE):
@@ -156,16 +165,30 @@ def readPort(description: str) -> ListenSpec | None:
     return recorder.spec
 
 
+def _inheritedSpec(fileno: int) -> ListenSpec:
+    sock = socket.socket(fileno=fileno)
+    try:
+        name = sock.getsockname()
+    finally:
+        sock.detach()
+    if isinstance(name, tuple):
+        return ListenSpec("systemd", name[0], name[1], 0, descriptor=fileno)
+    address = name if isinstance(name, str) else name.decode("utf-8", "replace")
+    return ListenSpec("systemd", address, 0, 0, descriptor=fileno)
+
+
 def listenSpec(description: str) -> ListenSpec:
     """
-    Where C{description}, a tcp:, tcp6:, ssl: or unix: endpoint, listens.
+    Where C{description}, a tcp:, tcp6:, ssl:, unix: or systemd: endpoint,
+    listens.
 
     @raise ValueError: another kind of endpoint.
     """
     spec = readPort(description)
     if spec is None:
         raise ValueError(
-            f"{description!r}: --workers serves tcp:, tcp6:, ssl: and unix: ports only"
+            f"{description!r}: --workers serves tcp:, tcp6:, ssl:, unix: and "
+            "systemd: ports only"
         )
     return spec
 
@@ -186,6 +209,8 @@ def checkPort(spec: ListenSpec) -> None:
 
     @raise ValueError: a value C{bind()} or C{listen()} would refuse.
     """
+    if spec.kind == "systemd":
+        return  # systemd bound it, and it listens
     if not 1 <= spec.backlog <= MAX_BACKLOG:
         raise ValueError(f"backlog {spec.backlog} is not 1 to {MAX_BACKLOG}")
     if spec.kind != "unix":

@@ -24,6 +24,7 @@ from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefi
 from txclws._hub import IHub, LocalHub
 from txclws._ports import MAX_BACKLOG, ListenSpec, checkPort, readPort
 from txclws._resource import IWebSocketResource
+from txclws._systemd import isSystemd
 
 __all__ = [
     "HTTP2_FLAGS",
@@ -177,29 +178,36 @@ def portDescription(argument: str, backlog: int) -> str:
     return argument
 
 
-def checkPorts(arguments: Sequence[str], backlog: int, workers: int) -> list[str]:
+def checkPorts(
+    arguments: Sequence[str], backlog: int, workers: int, inherited: bool = False
+) -> list[str]:
     """
     The endpoint descriptions of C{--port} arguments, each checked as far
     as it can be without listening.
 
+    @param inherited: the ports' sockets are inherited from a parent (in a
+        worker): a systemd: port is not looked up in this environment.
     @raise usage.UsageError: a port that cannot be parsed, would fail to
-        bind, or cannot be shared by C{workers} processes.
+        bind, names no socket systemd passed, or cannot be shared by
+        C{workers} processes.
     """
     descriptions = []
     for argument in arguments:
         description = portDescription(argument, backlog)
+        descriptions.append(description)
+        if inherited and isSystemd(description):
+            continue  # the parent took it from systemd
         spec = _readPort(argument, description)
         if spec is None and workers > 1:
             raise usage.UsageError(
-                f"--port {argument!r}: --workers serves tcp:, tcp6:, ssl: and "
-                "unix: ports only"
+                f"--port {argument!r}: --workers serves tcp:, tcp6:, ssl:, "
+                "unix: and systemd: ports only"
             )
         if spec is not None:
             try:
                 checkPort(spec)
             except ValueError as error:
                 raise usage.UsageError(f"--port {argument!r}: {error}") from None
-        descriptions.append(description)
     return descriptions
 
 

@@ -11,6 +11,8 @@ parses the same arguments, makes the same service on those sockets
 (L{formatLine}), stops on C{SIGTERM} (closing its clients with 1001), and
 stops too when the pipe ends, whichever way the parent went.
 
+A systemd: port's socket (one, shared) is adopted as systemd's
+(L{InheritedEndpoint}); the worker's environment has no C{LISTEN_FDS}.
 A unix: socket's path belongs to the parent: a worker's port never
 unlinks it when it stops (L{_SharedUNIXPort}), so the other workers, and
 this one's replacement, keep serving on it.
@@ -49,6 +51,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txclws._ports import ListenSpec, listenSpec
+from txclws._systemd import InheritedEndpoint, isSystemd
 from txclws._workers import FIRST_FD
 from txclws.tap import Options, makeService
 
@@ -126,12 +129,15 @@ def _family(fileno: int) -> int:
 
 def adoptedEndpoints(
     reactor: Any, descriptions: Sequence[str]
-) -> list[AdoptedEndpoint]:
+) -> list[IStreamServerEndpoint]:
     """
-    The endpoints of a worker: one per port, on the inherited sockets.
+    The endpoints of a worker: one per port, on the inherited sockets (a
+    systemd: one as systemd's, L{InheritedEndpoint}).
     """
     return [
-        AdoptedEndpoint(reactor, FIRST_FD + offset, listenSpec(description))
+        InheritedEndpoint(reactor, FIRST_FD + offset)
+        if isSystemd(description)
+        else AdoptedEndpoint(reactor, FIRST_FD + offset, listenSpec(description))
         for offset, description in enumerate(descriptions)
     ]
 
@@ -207,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from twisted.internet import reactor
 
     config = Options()
+    config.inheritedPorts = True
     config.parseOptions(arguments)
     _serve(reactor, makeService(config, adoptedEndpoints(reactor, config["ports"])))
     _log.info("worker {index} ready", index=args.index)

@@ -30,9 +30,12 @@ binding (L{claimUnixPath}: a live listener there is refused, a stale
 socket file removed, as with one process), the workers never unlink it
 (a worker that stops leaves the path to the others and its replacement),
 and the parent removes it once, when the last worker has stopped.
-tcp:, tcp6:, ssl: and unix: ports are supported; for ssl: the
-TLS context is built by each worker from the same description.  Other
-endpoint types (systemd:, onion:, ...) are refused with C{--workers}.
+A systemd: port is the one socket systemd passed the parent
+(L{txclws._systemd}), shared by all the workers; its path, if any, is
+systemd's.  tcp:, tcp6:, ssl:, unix: and systemd: ports are supported;
+for ssl: the TLS context is built by each worker from the same
+description.  Other endpoint types (onion:, ...) are refused with
+C{--workers}.
 
 @since: 0.1.0
 """
@@ -52,6 +55,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txclws._ports import CannotListen, ListenSpec, claimUnixPath, listenSpec
+from txclws._systemd import InheritedSocket, inheritedSocket, withoutListenVariables
 from txclws._workerprocess import WorkerProcess, howEnded, signalWorker
 
 __all__ = ["FIRST_FD", "STOP_GRACE", "WorkerPool", "bindSockets"]
@@ -91,6 +95,8 @@ def bindSockets(
     @raise CannotListen: the path of a unix: port is not free.
     @raise OSError: C{bind()} or C{listen()} failed.
     """
+    if spec.descriptor is not None:
+        return [inheritedSocket(spec.descriptor)]  # systemd's: one for all
     if spec.kind == "unix":
         return [_bindUnix(spec, option)]
     if not BALANCED_REUSEPORT:
@@ -330,7 +336,7 @@ class WorkerPool(Service):
     def _closeSockets(self) -> None:
         # The one place a shared unix: path is removed: the workers leave it.
         for sock in [sock for sockets in self.sockets for sock in sockets]:
-            if sock.family == socket.AF_UNIX:
+            if sock.family == socket.AF_UNIX and not isinstance(sock, InheritedSocket):
                 path = sock.getsockname()
                 if path:
                     try:
@@ -347,4 +353,5 @@ def _workerEnvironment() -> dict[str, str]:
     the same txclws, and the same C{--resource} modules, as the parent.
     """
     path = [os.path.abspath(entry or os.curdir) for entry in sys.path]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(path)))
+    environment = withoutListenVariables(os.environ)  # systemd's are ours
+    return dict(environment, PYTHONPATH=os.pathsep.join(dict.fromkeys(path)))

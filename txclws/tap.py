@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
@@ -40,6 +40,7 @@ from txclws._core.origin import anyOrigin
 from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory
 from txclws._hub import LocalHub
 from txclws._ports import unixPathOf
+from txclws._systemd import serverEndpoint
 from txclws._tapbuild import makeFactory, makeRoot
 from txclws._tapops import OpsOptions
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
@@ -250,6 +251,9 @@ WebSocket path is answered 426 Upgrade Required."""
         self._hubArgument = "local"
         #: The arguments parsed, as given: what each worker is started with.
         self.arguments: list[str] = []
+        #: Whether the ports' sockets are inherited from a parent (a
+        #: worker's): a systemd: port is then not looked up here.
+        self.inheritedPorts = False
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -268,8 +272,9 @@ WebSocket path is answered 426 Upgrade Required."""
         """
         A port number, or a Twisted server endpoint description such as
         tcp:12345:interface=127.0.0.1,
-        ssl:8443:privateKey=key.pem:certKey=cert.pem or unix:/run/clws.sock;
-        repeat to listen on several [default: 12345].
+        ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/clws.sock
+        or systemd:domain=INET:index=0 (a socket systemd passed); repeat
+        to listen on several [default: 12345].
         """
         self._portArguments.append(port)
 
@@ -321,7 +326,9 @@ WebSocket path is answered 426 Upgrade Required."""
         @raise usage.UsageError: one of them is not usable.
         """
         arguments = self._portArguments or [str(DEFAULT_PORT)]
-        self["ports"] = checkPorts(arguments, self["backlog"], self["workers"])
+        self["ports"] = checkPorts(
+            arguments, self["backlog"], self["workers"], self.inheritedPorts
+        )
         if self["workers"] > 1 and self["debug-resource-errors"]:
             raise usage.UsageError(
                 "--debug-resource-errors needs a terminal: not with --workers"
@@ -371,12 +378,16 @@ def makeService(
         Service.setServiceParent(StopAfterClients(hub, factory), service)
     Service.setServiceParent(GoingAway(factory, site), service)
     for index, description in enumerate(config["ports"]):
-        child = strports.service(description, site)
         unixPath = None
         if endpoints is not None:
-            child.endpoint = endpoints[index]  # the parent claimed any path
+            endpoint = endpoints[index]  # the parent claimed any path
         else:
+            from twisted.internet import reactor
+
+            endpoint = serverEndpoint(reactor, description)
             unixPath = unixPathOf(description)
-        child.endpoint = PortEndpoint(child.endpoint, description, paths, unixPath)
+        endpoint = PortEndpoint(endpoint, description, paths, unixPath)
+        child = StreamServerEndpointService(endpoint, site)
+        child._raiseSynchronously = True  # as strports.service makes it
         child.setServiceParent(service)
     return service

@@ -1,0 +1,506 @@
+"""
+systemd socket activation (L{txclws._systemd}): C{twistd clws --port
+systemd:domain=INET:index=0}, in one process and with C{--workers 2},
+started as systemd starts a service.
+
+Each daemon test binds a listening socket itself (on C{127.0.0.1:0}, or a
+unix socket in a temporary directory), as a .socket unit makes systemd
+do, and starts twistd through L{LAUNCHER}, a small process that puts the
+socket on file descriptor 3, sets C{LISTEN_FDS=1}, C{LISTEN_PID} to its
+own pid and C{LISTEN_FDNAMES} (systemd 227 and later set all three), and
+execs twistd, which keeps the pid.  The test keeps its own copy of the
+socket, as systemd does: once the daemon has stopped, the socket must
+still be listening, with its path and mode, for the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from twisted.internet.endpoints import _SystemdParser
+from twisted.python import usage
+from twisted.python.systemd import ListenFDs
+from websockets.sync.client import unix_connect
+
+from tests._daemon import TWISTD, WAIT, Daemon, _environment, connect
+from tests.test_workers import reach, workerPids
+from txclws._ports import listenSpec, readPort
+from txclws._systemd import (
+    LISTEN_VARIABLES,
+    NoInheritedSocket,
+    inheritedDescriptor,
+    isSystemd,
+    withoutListenVariables,
+)
+from txclws._workers import _workerEnvironment, bindSockets
+from txclws.tap import Options
+
+INET = "systemd:domain=INET:index=0"
+
+#: How twistd exits on SIGTERM once stopped: by the same signal, re-raised.
+STOPPED = -signal.SIGTERM
+UNIX = "systemd:domain=UNIX:index=0"
+
+#: What systemd does between forking and running ExecStart=, for one
+#: socket: C{python -c LAUNCH FD NAMES COMMAND...}.
+_LAUNCH = """
+import os, sys
+fd, names = int(sys.argv[1]), sys.argv[2]
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ["LISTEN_FDS"] = "1"
+if names:
+    os.environ["LISTEN_FDNAMES"] = names
+os.environ["LISTEN_PID"] = str(os.getpid())  # exec keeps the pid
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+def launcher(sock: socket.socket, names: str = "clws.socket") -> list[str]:
+    """
+    The command that starts twistd with C{sock} passed as systemd passes
+    a socket (C{names} empty: no C{LISTEN_FDNAMES}, as before systemd 227).
+    """
+    return [sys.executable, "-c", _LAUNCH, str(sock.fileno()), names]
+
+
+def tcpListener() -> socket.socket:
+    """
+    A listening socket on 127.0.0.1, as C{ListenStream=127.0.0.1:PORT}.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def unixListener(path: Path, mode: int = 0o660) -> socket.socket:
+    """
+    A listening unix socket at C{path}, as C{ListenStream=PATH} with
+    C{SocketMode=} C{mode}.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, mode)
+    sock.listen(128)
+    return sock
+
+
+@pytest.fixture
+def tcpSocket() -> Iterator[socket.socket]:
+    """
+    systemd's TCP socket, closed after the test.
+    """
+    sock = tcpListener()
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def unixPath() -> Iterator[Path]:
+    """
+    A short path for a unix socket (C{tmp_path} can exceed 107 bytes).
+    """
+    with tempfile.TemporaryDirectory(prefix="clws-sd-") as directory:
+        yield Path(directory, "clws.sock")
+
+
+def activated(
+    sock: socket.socket, *clwsArgs: str, names: str = "clws.socket"
+) -> Daemon:
+    """
+    C{twistd -n clws CLWSARGS}, started with C{sock} as systemd would, once
+    it listens (and, with workers, once they are ready).
+    """
+    daemon = Daemon(
+        *clwsArgs,
+        "--close-timeout",
+        "3",
+        expectPorts=0,
+        launcher=launcher(sock, names),
+        passFds=[sock.fileno()],
+    )
+    try:
+        daemon.waitForLog(r"clws listening on ")
+        if "--workers" in clwsArgs:
+            daemon.waitForLog(r"worker \d+ ready", count=2)
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def stop(daemon: Daemon) -> str:
+    """
+    Stop C{daemon} with C{SIGTERM}, as C{systemctl stop} does, and check
+    it stopped cleanly (no traceback logged).
+
+    @return: its log.
+    """
+    if daemon.process.poll() is None:
+        os.kill(daemon.process.pid, signal.SIGTERM)
+        try:
+            daemon.process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            pass  # Daemon.stop kills it
+    log = daemon.log()
+    assert daemon.stop() == STOPPED, log
+    assert "Traceback" not in log
+    return log
+
+
+def fetch(sock: socket.socket, path: str = "/") -> bytes:
+    """
+    GET C{path} over the connected C{sock} (closed after): the response.
+    """
+    sock.settimeout(WAIT)
+    with sock:
+        head = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        sock.sendall(head.encode() + b"\r\n")
+        response = b""
+        while len(response) < 1_000_000:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+    return response
+
+
+def tcpConnection(port: int) -> socket.socket:
+    """
+    A TCP connection to C{127.0.0.1:port}.
+    """
+    return socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+
+
+def unixConnection(path: Path) -> socket.socket:
+    """
+    A connection to the unix socket C{path}.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(WAIT)
+    sock.connect(str(path))
+    return sock
+
+
+def assertStillListening(sock: socket.socket, connect: socket.socket) -> None:
+    """
+    C{sock}, systemd's copy, still listens after the daemon stopped: a new
+    connection (C{connect}, made by the caller) is queued on it, to be
+    served by the next start.
+    """
+    with connect:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        sock.settimeout(WAIT)
+        accepted, _ = sock.accept()
+        accepted.close()
+
+
+def test_inetOneProcess(tcpSocket: socket.socket) -> None:
+    """
+    One process serves the inherited TCP socket: the front door answers a
+    WebSocket echo and the twisted.web page, the log names the address,
+    and once the daemon stops the socket still listens (systemd's copy).
+    """
+    port = tcpSocket.getsockname()[1]
+    daemon = activated(tcpSocket, "--port", INET)
+    try:
+        assert f"clws listening on 127.0.0.1:{port} ({INET})" in daemon.log()
+        with connect(f"ws://127.0.0.1:{port}/echo") as client:
+            client.send("hello")
+            assert client.recv(WAIT) == "hello"
+        page = fetch(tcpConnection(port))
+        assert page.startswith(b"HTTP/1.1 200 ")
+        assert b"<html" in page.lower()
+    finally:
+        stop(daemon)
+    assertStillListening(tcpSocket, tcpConnection(port))
+
+
+def test_inetByName(tcpSocket: socket.socket) -> None:
+    """
+    C{name=} picks the socket by its C{LISTEN_FDNAMES} name (the .socket
+    unit's C{FileDescriptorName=}).
+    """
+    port = tcpSocket.getsockname()[1]
+    description = "systemd:domain=INET:name=web"
+    with activated(tcpSocket, "--port", description, names="web"):
+        with connect(f"ws://127.0.0.1:{port}/echo") as client:
+            client.send("by name")
+            assert client.recv(WAIT) == "by name"
+
+
+def test_unixOneProcess(unixPath: Path) -> None:
+    """
+    One process serves an inherited unix socket (C{domain=UNIX}); it
+    leaves the socket file's mode as systemd set it (C{SocketMode=0660},
+    not Twisted's 0666), and when it stops it neither removes the file nor
+    stops the socket listening.
+    """
+    sock = unixListener(unixPath, 0o660)
+    try:
+        daemon = activated(sock, "--port", UNIX)
+        try:
+            assert f"clws listening on {unixPath} ({UNIX})" in daemon.log()
+            assert stat.S_IMODE(os.stat(unixPath).st_mode) == 0o660
+            uri = "ws://localhost/echo"
+            with unix_connect(str(unixPath), uri, proxy=None) as client:
+                client.send("over unix")
+                assert client.recv(WAIT) == "over unix"
+            assert fetch(unixConnection(unixPath)).startswith(b"HTTP/1.1 200 ")
+        finally:
+            stop(daemon)
+        assert stat.S_IMODE(os.stat(unixPath).st_mode) == 0o660
+        assertStillListening(sock, unixConnection(unixPath))
+    finally:
+        sock.close()
+
+
+def _workerArguments(port: str) -> list[str]:
+    return [
+        "--port",
+        port,
+        "--workers",
+        "2",
+        "--resource",
+        "/whoami=tests.scaling_resources.WhoAmI",
+    ]
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """
+    The environment process C{pid} was started with.
+    """
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (entry.partition(b"=") for entry in raw.split(b"\0") if entry)
+    return {k.decode(): v.decode("utf-8", "replace") for k, _, v in pairs}
+
+
+def test_inetWorkers(tcpSocket: socket.socket) -> None:
+    """
+    With C{--workers 2}, the parent takes the socket systemd passed it and
+    both workers serve it (one shared socket); the workers are started
+    without systemd's C{LISTEN_*} variables, which were the parent's; the
+    page is served; the socket outlives the daemon.
+    """
+    port = tcpSocket.getsockname()[1]
+    daemon = activated(tcpSocket, *_workerArguments(INET))
+    try:
+        assert "for 2 workers, sharing one socket" in daemon.log()
+        pids = workerPids(daemon)
+        assert sorted(pids) == [1, 2]
+        daemon.ports = [port]
+        held = reach(daemon, set(pids.values()))
+        for pid, client in held.items():
+            client.send(f"from {pid}")
+            assert client.recv(WAIT) == f"from {pid}"
+            client.close()
+        assert _environ(daemon.process.pid)["LISTEN_FDS"] == "1"  # the parent's
+        for pid in pids.values():
+            assert not set(LISTEN_VARIABLES) & set(_environ(pid))
+        response = fetch(tcpConnection(port), "/whoami")
+        assert response.startswith(b"HTTP/1.1 426 ")  # the site, not a worker's 404
+    finally:
+        stop(daemon)
+    assertStillListening(tcpSocket, tcpConnection(port))
+
+
+def test_unixWorkers(unixPath: Path) -> None:
+    """
+    An inherited unix socket is served by both workers; neither they nor
+    the parent remove its path, or change its mode, when they stop.
+    """
+    sock = unixListener(unixPath, 0o600)
+    try:
+        daemon = activated(sock, *_workerArguments(UNIX))
+        try:
+            pids = set(workerPids(daemon).values())
+            seen: set[int] = set()
+            uri = "ws://localhost/whoami"
+            for _ in range(200):
+                with unix_connect(str(unixPath), uri, proxy=None) as client:
+                    seen.add(int(client.recv(WAIT)))
+                if seen == pids:
+                    break
+            assert seen == pids
+        finally:
+            stop(daemon)
+        assert stat.S_IMODE(os.stat(unixPath).st_mode) == 0o600
+        assertStillListening(sock, unixConnection(unixPath))
+    finally:
+        sock.close()
+
+
+def _twistd(
+    *clwsArgs: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run(
+            [*TWISTD, "-n", "--pidfile=", "clws", *clwsArgs],
+            cwd=cwd,
+            env={**_environment(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_noListenFds(workers: str) -> None:
+    """
+    A systemd: port in a process systemd passed no socket stops twistd
+    with a message naming the missing C{LISTEN_FDS}, not a traceback.
+    """
+    result = _twistd("--port", INET, "--workers", workers)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        f"--port {INET!r} is not usable: systemd passed this process no socket"
+        in output
+    )
+    assert "LISTEN_FDS is not set" in output
+    assert "Traceback" not in output
+
+
+def test_listenPidOfAnotherProcess() -> None:
+    """
+    C{LISTEN_FDS} meant for another process (C{LISTEN_PID} not twistd's,
+    as after a fork) is not taken: the message says whose it is.
+    """
+    env = {"LISTEN_FDS": "1", "LISTEN_PID": "1", "LISTEN_FDNAMES": "clws.socket"}
+    result = _twistd("--port", INET, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "LISTEN_FDS is for pid 1, not this process" in output
+    assert "Traceback" not in output
+
+
+def test_notASocketListening() -> None:
+    """
+    A descriptor that is a socket but not listening (as with C{Accept=yes},
+    which passes a connection) is refused with a message saying so.
+    """
+    unbound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with unbound:
+        command = [*launcher(unbound), *TWISTD, "-n", "--pidfile=", "clws"]
+        result = subprocess.run(
+            [*command, "--port", INET],
+            env=_environment(),
+            pass_fds=[unbound.fileno()],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "file descriptor 3 is not a listening AF_INET stream socket" in output
+    assert "Traceback" not in output
+
+
+# -- in this process -------------------------------------------------------
+
+
+def passed(
+    monkeypatch: pytest.MonkeyPatch, *sockets: socket.socket, names: str = "clws"
+) -> None:
+    """
+    Make Twisted's systemd: parser find C{sockets}, as if systemd had
+    passed them to this process.
+    """
+    fds = [sock.fileno() for sock in sockets]
+    listenFDs = ListenFDs(fds, names.split(":")[: len(fds)])
+    monkeypatch.setattr(_SystemdParser, "_sddaemon", listenFDs)
+
+
+def test_readPort(monkeypatch: pytest.MonkeyPatch, tcpSocket: socket.socket) -> None:
+    """
+    L{readPort} reads a systemd: port from the socket Twisted's parser
+    finds: already listening (nothing to check), at its address.
+    """
+    passed(monkeypatch, tcpSocket)
+    spec = readPort(INET)
+    assert spec is not None
+    host, port = tcpSocket.getsockname()
+    assert (spec.kind, spec.address, spec.port) == ("systemd", host, port)
+    assert spec.descriptor == tcpSocket.fileno()
+    assert listenSpec(INET) == spec
+    assert isSystemd(INET) and not isSystemd("tcp:0")
+
+
+def test_wrongFamily(monkeypatch: pytest.MonkeyPatch, tcpSocket: socket.socket) -> None:
+    """
+    A socket of another family than C{domain=} says is refused.
+    """
+    passed(monkeypatch, tcpSocket)
+    with pytest.raises(NoInheritedSocket, match="not a listening AF_UNIX stream"):
+        inheritedDescriptor(UNIX)
+    with pytest.raises(NoInheritedSocket, match="domain= is not an address family"):
+        inheritedDescriptor("systemd:domain=NOPE:index=0")
+
+
+def test_missingIndexOrName(
+    monkeypatch: pytest.MonkeyPatch, tcpSocket: socket.socket
+) -> None:
+    """
+    An index or name that systemd did not pass is a usage error listing
+    what it did pass.
+    """
+    passed(monkeypatch, tcpSocket, names="web")
+    config = Options()
+    message = r"passed this process 1 socket\(s\) \(0: web\), not this one"
+    with pytest.raises(usage.UsageError, match=message):
+        config.parseOptions(["--port", "systemd:domain=INET:index=1"])
+    with pytest.raises(usage.UsageError, match=message):
+        Options().parseOptions(["--port", "systemd:domain=INET:name=api"])
+
+
+def test_workersAccepted(
+    monkeypatch: pytest.MonkeyPatch, tcpSocket: socket.socket
+) -> None:
+    """
+    C{--workers} takes a systemd: port; a worker (whose ports are
+    inherited) does not look it up in its own environment, which has
+    none; the parent shares the one socket.
+    """
+    passed(monkeypatch, tcpSocket)
+    config = Options()
+    config.parseOptions(["--workers", "2", "--port", INET])
+    assert config["ports"] == [INET]
+    monkeypatch.setattr(_SystemdParser, "_sddaemon", ListenFDs([], ()))
+    worker = Options()
+    worker.inheritedPorts = True
+    worker.parseOptions(["--workers", "2", "--port", INET])
+    assert worker["ports"] == [INET]
+    with pytest.raises(usage.UsageError, match="LISTEN_FDS is not set"):
+        Options().parseOptions(["--workers", "2", "--port", INET])
+    passed(monkeypatch, tcpSocket)
+    [shared] = bindSockets(listenSpec(INET), 2)
+    try:
+        assert shared.fileno() == tcpSocket.fileno()
+    finally:
+        shared.detach()  # the fixture's to close
+
+
+def test_workerEnvironment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Workers are started without C{LISTEN_PID}, C{LISTEN_FDS} and
+    C{LISTEN_FDNAMES}, as C{sd_listen_fds(1)} leaves the environment.
+    """
+    for name in LISTEN_VARIABLES:
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("OTHER", "kept")
+    environment = _workerEnvironment()
+    assert not set(LISTEN_VARIABLES) & set(environment)
+    assert environment["OTHER"] == "kept"
+    assert withoutListenVariables({"LISTEN_FDS": "1", "A": "b"}) == {"A": "b"}

@@ -1,0 +1,245 @@
+# -*- test-case-name: tests.test_systemd -*-
+"""
+systemd socket activation: C{twistd clws --port systemd:domain=INET:index=0}
+serves the listening socket systemd passed this process, in one process or
+in every worker of C{--workers N}.
+
+The socket is found through Twisted's own C{systemd:} endpoint parser
+(L{twisted.python.systemd.ListenFDs}), which reads C{LISTEN_FDS},
+C{LISTEN_PID} and C{LISTEN_FDNAMES} once, when
+L{twisted.internet.endpoints} is first imported, takes them only if
+C{LISTEN_PID} is this process's pid, and removes C{LISTEN_FDS} and
+C{LISTEN_PID} from the environment.  Twisted (26.10) also needs
+C{LISTEN_FDNAMES}, one name per socket, which systemd sets since version
+227; C{name=} picks a socket by that name (C{FileDescriptorName=} of the
+.socket unit, by default the unit's name), C{index=} by position.
+
+The socket is systemd's: it made it, bound it and will hand it to the next
+start of the service.  So, unlike Twisted's C{AdoptedStreamServerEndpoint}
+on a unix socket, L{InheritedEndpoint} never changes the socket file's
+mode (C{SocketMode=} is systemd's to set), never unlinks its path, and
+never shuts the socket down when it stops (a C{shutdown()} of a listening
+socket stops it listening in every process holding it, systemd included).
+
+With C{--workers}, the parent takes the socket (L{inheritedSocket}) and
+hands that one socket to every worker; the workers' environment has no
+C{LISTEN_*} variable (L{withoutListenVariables}), as C{sd_listen_fds(1)}
+leaves it.
+
+@since: 0.3.0
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.internet import fdesc, tcp, unix
+from twisted.internet.defer import Deferred, execute
+from twisted.internet.endpoints import _SystemdParser, serverFromString
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+__all__ = [
+    "LISTEN_VARIABLES",
+    "InheritedEndpoint",
+    "InheritedSocket",
+    "NoInheritedSocket",
+    "inheritedDescriptor",
+    "inheritedSocket",
+    "isSystemd",
+    "serverEndpoint",
+    "withoutListenVariables",
+]
+
+#: The variables of systemd's socket passing (C{sd_listen_fds(3)}).
+LISTEN_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
+
+class NoInheritedSocket(ValueError):
+    """
+    A C{systemd:} port names a socket this process was not passed; the
+    message says what was passed, for the person starting the daemon.
+    """
+
+
+def isSystemd(description: str) -> bool:
+    """
+    Whether C{description} is a C{systemd:} endpoint.
+    """
+    return description.startswith("systemd:")
+
+
+def inheritedDescriptor(description: str) -> int:
+    """
+    The file descriptor of the listening socket that the C{systemd:}
+    endpoint C{description} names, as Twisted's parser finds it, checked to
+    be a listening stream socket of the family its C{domain=} says.
+
+    @raise NoInheritedSocket: there is no such socket, or it is not one.
+    """
+    try:
+        endpoint = serverFromString(_NoReactor(), description)
+    except (IndexError, KeyError):
+        raise NoInheritedSocket(_notPassed()) from None
+    except AttributeError:
+        raise NoInheritedSocket(
+            "domain= is not an address family (INET, INET6 or UNIX)"
+        ) from None
+    fileno: int = endpoint.fileno
+    _checkListening(fileno, endpoint.addressFamily)
+    return fileno
+
+
+class _NoReactor:
+    """
+    What the parser is given as the reactor: it only keeps it.
+    """
+
+
+def _notPassed() -> str:
+    """
+    Why the socket is missing: what this process was passed, and what the
+    environment still says.
+    """
+    passed = _SystemdParser._sddaemon.inheritedNamedDescriptors()
+    if passed:
+        names = ", ".join(f"{index}: {name}" for index, name in enumerate(passed))
+        count = len(passed)
+        return f"systemd passed this process {count} socket(s) ({names}), not this one"
+    pid = os.environ.get("LISTEN_PID")
+    if "LISTEN_FDS" in os.environ and pid != str(os.getpid()):
+        return (
+            f"LISTEN_FDS is for pid {pid}, not this process (pid {os.getpid()}); "
+            "start twistd as the service's main process (ExecStart=twistd -n ...)"
+        )
+    return (
+        "systemd passed this process no socket: LISTEN_FDS is not set (with "
+        "LISTEN_PID this process's pid, and LISTEN_FDNAMES, which Twisted needs "
+        "and systemd 227 and later set); start it from its .socket unit, or "
+        "use a tcp: or unix: port"
+    )
+
+
+def _checkListening(fileno: int, family: int) -> None:
+    try:
+        sock = socket.socket(fileno=fileno)
+    except OSError as error:
+        raise NoInheritedSocket(
+            f"file descriptor {fileno} is not a socket: {error}"
+        ) from None
+    try:
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        actual, kind = sock.family, sock.type
+    finally:
+        sock.detach()
+    if actual != family or kind != socket.SOCK_STREAM or not listening:
+        raise NoInheritedSocket(
+            f"file descriptor {fileno} is not a listening "
+            f"{socket.AddressFamily(family).name} stream socket "
+            f"(ListenStream= of the .socket unit, and Accept=no)"
+        )
+
+
+class InheritedSocket(socket.socket):
+    """
+    The socket systemd passed, as the parent of C{--workers} holds it:
+    closing it closes this process's descriptor only; its path, if it has
+    one, is systemd's and stays.
+    """
+
+
+def inheritedSocket(fileno: int) -> InheritedSocket:
+    """
+    Hold the inherited listening socket C{fileno}, non-blocking (as the
+    workers' C{adoptStreamPort} wants it).
+    """
+    sock = InheritedSocket(fileno=fileno)
+    sock.setblocking(False)
+    return sock
+
+
+def withoutListenVariables(environment: Mapping[str, str]) -> dict[str, str]:
+    """
+    C{environment} without systemd's socket-passing variables: what a
+    worker is started with, as C{sd_listen_fds(1)} leaves the environment.
+    """
+    return {k: v for k, v in environment.items() if k not in LISTEN_VARIABLES}
+
+
+class _InheritedUNIXPort(unix.Port):
+    """
+    A unix port on a socket that systemd owns: stopping it closes this
+    process's descriptor, and leaves the socket listening and its file
+    where it is, with its mode.
+    """
+
+    # unix.Port shuts down even an adopted socket: for a listening socket
+    # that stops it listening for systemd (and any worker) too.
+    _shouldShutdown = False
+
+    def connectionLost(self, reason: Failure) -> None:
+        # unix.Port.connectionLost unlinks the path: systemd's socket file,
+        # which the next start of the service is passed again.
+        tcp.Port.connectionLost(self, reason)
+
+
+@implementer(IStreamServerEndpoint)
+class InheritedEndpoint:
+    """
+    An endpoint that "listens" by adopting an inherited listening socket
+    (systemd's), as a tcp or unix port that leaves the socket to systemd
+    when it stops.
+    """
+
+    def __init__(self, reactor: Any, fileno: int) -> None:
+        self.reactor = reactor
+        self.fileno = fileno
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        """
+        Serve C{factory} on the inherited socket, and close the descriptor
+        (the port holds a duplicate).
+        """
+        return execute(self._adopt, factory)
+
+    def _adopt(self, factory: IProtocolFactory) -> IListeningPort:
+        fdesc.setNonBlocking(self.fileno)
+        sock = socket.socket(fileno=self.fileno)
+        family, name = sock.family, sock.getsockname()
+        sock.detach()
+        port: IListeningPort
+        if family == socket.AF_UNIX:
+            adopted = _InheritedUNIXPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]  # mypy#16651
+                self.reactor, self.fileno, factory
+            )
+            # startListening chmods a path to the port's mode: keep its own.
+            if isinstance(name, str) and name and not name.startswith("\0"):
+                adopted.mode = stat.S_IMODE(os.stat(name).st_mode)
+            adopted.startListening()
+            port = adopted
+        else:
+            port = self.reactor.adoptStreamPort(self.fileno, family, factory)
+        os.close(self.fileno)
+        return port
+
+
+def serverEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
+    """
+    The endpoint of a C{--port} description: an L{InheritedEndpoint} for
+    a C{systemd:} one, else what Twisted's C{serverFromString} makes.
+
+    @raise NoInheritedSocket: a systemd: port names no inherited socket.
+    """
+    if isSystemd(description):
+        return InheritedEndpoint(reactor, inheritedDescriptor(description))
+    endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
+    return endpoint
