@@ -386,26 +386,56 @@ def test_listenPidOfAnotherProcess() -> None:
     assert "Traceback" not in output
 
 
-def test_notASocketListening() -> None:
+def _launchedToEnd(
+    sock: socket.socket, *clwsArgs: str, names: str = "clws.socket"
+) -> str:
     """
-    A descriptor that is a socket but not listening (as with C{Accept=yes},
-    which passes a connection) is refused with a message saying so.
+    Run twistd, passed C{sock} as systemd would, until it exits (it must
+    fail, with no traceback).
+
+    @return: its output.
     """
-    unbound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    with unbound:
-        command = [*launcher(unbound), *TWISTD, "-n", "--pidfile=", "clws"]
+    command = [*launcher(sock, names), *TWISTD, "-n", "--pidfile=", "clws"]
+    with tempfile.TemporaryDirectory() as cwd:
         result = subprocess.run(
-            [*command, "--port", INET],
+            [*command, *clwsArgs],
+            cwd=cwd,
             env=_environment(),
-            pass_fds=[unbound.fileno()],
+            pass_fds=[sock.fileno()],
             capture_output=True,
             text=True,
             timeout=WAIT,
         )
     output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "file descriptor 3 is not a listening AF_INET stream socket" in output
+    assert result.returncode != 0, output
     assert "Traceback" not in output
+    return output
+
+
+def test_notASocketListening() -> None:
+    """
+    A descriptor that is a socket but not listening (as with C{Accept=yes},
+    which passes a connection) is refused with a message saying so.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as unbound:
+        output = _launchedToEnd(unbound, "--port", INET)
+    assert "file descriptor 3 is not a listening AF_INET stream socket" in output
+
+
+def test_noListenFdNames(tcpSocket: socket.socket) -> None:
+    """
+    Twisted's systemd: endpoint drops inherited sockets that come without
+    C{LISTEN_FDNAMES} (set by systemd since 227; a hand-made launcher may
+    leave it out), or with a different number of names: the message says
+    which, not that nothing was passed.
+    """
+    output = _launchedToEnd(tcpSocket, "--port", INET, names="")
+    assert (
+        "file descriptor 3 is a listening socket, but LISTEN_FDNAMES is not set"
+        in output
+    )
+    output = _launchedToEnd(tcpSocket, "--port", INET, names="a:b")
+    assert "LISTEN_FDNAMES=a:b does not name as many sockets as LISTEN_FDS" in output
 
 
 # -- in this process -------------------------------------------------------

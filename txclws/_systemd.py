@@ -63,6 +63,9 @@ __all__ = [
 #: The variables of systemd's socket passing (C{sd_listen_fds(3)}).
 LISTEN_VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 
+#: The first descriptor systemd passes (C{SD_LISTEN_FDS_START}).
+SD_LISTEN_FDS_START = 3
+
 
 class NoInheritedSocket(ValueError):
     """
@@ -121,12 +124,41 @@ def _notPassed() -> str:
             f"LISTEN_FDS is for pid {pid}, not this process (pid {os.getpid()}); "
             "start twistd as the service's main process (ExecStart=twistd -n ...)"
         )
+    fdNames = os.environ.get("LISTEN_FDNAMES")
+    if fdNames is not None:
+        # Twisted took LISTEN_FDS and LISTEN_PID, and dropped the sockets
+        # for want of one name each.
+        return (
+            f"LISTEN_FDNAMES={fdNames} does not name as many sockets as "
+            "LISTEN_FDS passed (one name each, separated by ':')"
+        )
+    if _isListening(SD_LISTEN_FDS_START):
+        return (
+            f"file descriptor {SD_LISTEN_FDS_START} is a listening socket, but "
+            "LISTEN_FDNAMES is not set: Twisted's systemd: endpoint takes "
+            "inherited sockets only with their names, which systemd 227 and "
+            "later set (FileDescriptorName=, by default the .socket unit's "
+            "name); a launcher must set it too (LISTEN_FDNAMES=clws.socket)"
+        )
     return (
         "systemd passed this process no socket: LISTEN_FDS is not set (with "
         "LISTEN_PID this process's pid, and LISTEN_FDNAMES, which Twisted needs "
         "and systemd 227 and later set); start it from its .socket unit, or "
         "use a tcp: or unix: port"
     )
+
+
+def _isListening(fileno: int) -> bool:
+    try:
+        sock = socket.socket(fileno=fileno)
+    except OSError:
+        return False
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
+        return False
+    finally:
+        sock.detach()
 
 
 def _checkListening(fileno: int, family: int) -> None:
