@@ -22,7 +22,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -50,15 +50,19 @@ INET = "systemd:domain=INET:index=0"
 STOPPED = -signal.SIGTERM
 UNIX = "systemd:domain=UNIX:index=0"
 
-#: What systemd does between forking and running ExecStart=, for one
-#: socket: C{python -c LAUNCH FD NAMES COMMAND...}.
+#: What systemd does between forking and running ExecStart=:
+#: C{python -c LAUNCH FD,FD... NAMES COMMAND...} puts the sockets on file
+#: descriptors 3, 4, ... and sets the variables of C{sd_listen_fds(3)}.
 _LAUNCH = """
-import os, sys
-fd, names = int(sys.argv[1]), sys.argv[2]
-if fd != 3:
-    os.dup2(fd, 3)
+import fcntl, os, sys
+fds, names = [int(fd) for fd in sys.argv[1].split(",")], sys.argv[2]
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+for fd in fds:
     os.close(fd)
-os.environ["LISTEN_FDS"] = "1"
+for offset, fd in enumerate(high):
+    os.dup2(fd, 3 + offset)
+    os.close(fd)
+os.environ["LISTEN_FDS"] = str(len(fds))
 if names:
     os.environ["LISTEN_FDNAMES"] = names
 os.environ["LISTEN_PID"] = str(os.getpid())  # exec keeps the pid
@@ -66,12 +70,14 @@ os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
-def launcher(sock: socket.socket, names: str = "clws.socket") -> list[str]:
+def launcher(sockets: Sequence[socket.socket], names: str) -> list[str]:
     """
-    The command that starts twistd with C{sock} passed as systemd passes
-    a socket (C{names} empty: no C{LISTEN_FDNAMES}, as before systemd 227).
+    The command that starts twistd with C{sockets} passed as systemd
+    passes them (C{names} empty: no C{LISTEN_FDNAMES}, as before systemd
+    227).
     """
-    return [sys.executable, "-c", _LAUNCH, str(sock.fileno()), names]
+    fds = ",".join(str(sock.fileno()) for sock in sockets)
+    return [sys.executable, "-c", _LAUNCH, fds, names]
 
 
 def tcpListener() -> socket.socket:
@@ -117,19 +123,23 @@ def unixPath() -> Iterator[Path]:
 
 
 def activated(
-    sock: socket.socket, *clwsArgs: str, names: str = "clws.socket"
+    sockets: socket.socket | Sequence[socket.socket],
+    *clwsArgs: str,
+    names: str = "clws.socket",
 ) -> Daemon:
     """
-    C{twistd -n clws CLWSARGS}, started with C{sock} as systemd would, once
-    it listens (and, with workers, once they are ready).
+    C{twistd -n clws CLWSARGS}, started with C{sockets} as systemd would,
+    once it listens (and, with workers, once they are ready).
     """
+    if isinstance(sockets, socket.socket):
+        sockets = [sockets]
     daemon = Daemon(
         *clwsArgs,
         "--close-timeout",
         "3",
         expectPorts=0,
-        launcher=launcher(sock, names),
-        passFds=[sock.fileno()],
+        launcher=launcher(sockets, names),
+        passFds=[sock.fileno() for sock in sockets],
     )
     try:
         daemon.waitForLog(r"clws listening on ")
@@ -226,6 +236,36 @@ def test_inetOneProcess(tcpSocket: socket.socket) -> None:
     finally:
         stop(daemon)
     assertStillListening(tcpSocket, tcpConnection(port))
+
+
+def test_restartOnTheSameSocket(tcpSocket: socket.socket) -> None:
+    """
+    As across C{systemctl restart}: a connection made while no daemon runs
+    waits in the socket's queue (systemd's socket still listens) and is
+    served by the next daemon started on the same socket.
+    """
+    port = tcpSocket.getsockname()[1]
+    stop(activated(tcpSocket, "--port", INET))
+    waiting = tcpConnection(port)  # queued: nobody accepts it yet
+    with waiting:
+        waiting.sendall(
+            b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        daemon = activated(tcpSocket, "--port", INET)
+        try:
+            response = b""
+            while b"\r\n\r\n" not in response and len(response) < 65536:
+                chunk = waiting.recv(4096)
+                if not chunk:
+                    break
+                response += chunk
+            assert response.startswith(b"HTTP/1.1 101 ")
+            # RFC 6455 1.3: the accept value of the sample nonce.
+            assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in response
+        finally:
+            stop(daemon)
 
 
 def test_inetByName(tcpSocket: socket.socket) -> None:
@@ -342,6 +382,33 @@ def test_unixWorkers(unixPath: Path) -> None:
         sock.close()
 
 
+def test_twoSocketsByNameWorkers(tcpSocket: socket.socket, unixPath: Path) -> None:
+    """
+    Two sockets (a .socket unit with two C{ListenStream=} and
+    C{FileDescriptorName=}s, or two units), picked by name in another
+    order than systemd passed them, are each shared by both workers.
+    """
+    sock = unixListener(unixPath)
+    try:
+        arguments = _workerArguments("systemd:domain=INET:name=web")
+        arguments += ["--port", "systemd:domain=UNIX:name=local"]
+        daemon = activated([sock, tcpSocket], *arguments, names="local:web")
+        try:
+            daemon.waitForLog(r"clws listening on ", count=2)
+            daemon.ports = [tcpSocket.getsockname()[1]]
+            pids = set(workerPids(daemon).values())
+            for client in reach(daemon, pids).values():
+                client.close()
+            uri = "ws://localhost/whoami"
+            with unix_connect(str(unixPath), uri, proxy=None) as client:
+                assert int(client.recv(WAIT)) in pids
+        finally:
+            stop(daemon)
+        assertStillListening(sock, unixConnection(unixPath))
+    finally:
+        sock.close()
+
+
 def _twistd(
     *clwsArgs: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -395,7 +462,7 @@ def _launchedToEnd(
 
     @return: its output.
     """
-    command = [*launcher(sock, names), *TWISTD, "-n", "--pidfile=", "clws"]
+    command = [*launcher([sock], names), *TWISTD, "-n", "--pidfile=", "clws"]
     with tempfile.TemporaryDirectory() as cwd:
         result = subprocess.run(
             [*command, *clwsArgs],
