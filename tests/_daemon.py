@@ -53,6 +53,7 @@ class Daemon:
         expectPorts: int = 1,
         launcher: Sequence[str] = (),
         passFds: Sequence[int] = (),
+        twistd: bool = True,
     ) -> None:
         """
         Start C{twistd -n clws CLWSARGS} and wait until it listens.
@@ -61,13 +62,15 @@ class Daemon:
         @param launcher: a command that runs twistd's command line, given
             as its arguments (as systemd would, in C{tests.test_systemd}).
         @param passFds: file descriptors the process inherits.
+        @param twistd: add twistd's command line after C{launcher} (else
+            the launcher's arguments include it).
         @raise AssertionError: it exited or did not listen in time.
         """
         self.directory = tempfile.TemporaryDirectory(prefix="clws-daemon-")
         self.logPath = Path(self.directory.name, "twistd.log")
         env = _environment()
-        twistd = [*TWISTD, "-n", "--pidfile=", "clws", *clwsArgs]
-        self.command = [*launcher, *twistd]
+        command = [*TWISTD, "-n", "--pidfile=", "clws", *clwsArgs]
+        self.command = [*launcher, *(command if twistd else ())]
         with open(self.logPath, "wb") as log:
             self.process = subprocess.Popen(
                 self.command,

@@ -16,12 +16,15 @@ still be listening, with its path and mode, for the next start.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,7 +34,8 @@ from twisted.python import usage
 from twisted.python.systemd import ListenFDs
 from websockets.sync.client import unix_connect
 
-from tests._daemon import TWISTD, WAIT, Daemon, _environment, connect
+from tests._daemon import ROOT, TWISTD, WAIT, Daemon, _environment, connect
+from tests._debian import findOrInstall
 from tests.test_workers import reach, workerPids
 from txclws._ports import listenSpec, readPort
 from txclws._systemd import (
@@ -407,6 +411,138 @@ def test_twoSocketsByNameWorkers(tcpSocket: socket.socket, unixPath: Path) -> No
         assertStillListening(sock, unixConnection(unixPath))
     finally:
         sock.close()
+
+
+SERVICE = "clws.service"
+WORKERS = "clws.service.d/workers.conf"
+
+#: The units of docs/deployment.md, by the path each block starts with.
+_UNITS = re.compile(r"```ini\n# /etc/systemd/system/(\S+)\n(.*?)```", re.DOTALL)
+
+
+def documentedUnits() -> dict[str, str]:
+    """
+    The unit files that docs/deployment.md shows for socket activation,
+    by their path under C{/etc/systemd/system}, with the venv path
+    C{/srv/clws/.venv} replaced by this one's.
+    """
+    text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    units = {name: body for name, body in _UNITS.findall(text)}
+    assert sorted(units) == [
+        "clws.service",
+        "clws.service.d/workers.conf",
+        "clws.socket",
+    ]
+    return {
+        name: body.replace("/srv/clws/.venv", sys.prefix)
+        for name, body in units.items()
+    }
+
+
+def _verify(directory: Path, units: dict[str, str]) -> None:
+    """
+    C{systemd-analyze verify} the C{units} written in C{directory}: no
+    error, no warning about them.
+    """
+    for name, body in units.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(body, encoding="utf-8")
+    analyze = findOrInstall(["systemd-analyze"], ["systemd"])
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", "clws.socket", "clws.service"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "clws." not in output, output
+
+
+def _execStart(unit: str) -> list[str]:
+    """
+    The command of the last non-empty C{ExecStart=} of C{unit}.
+    """
+    lines = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    return shlex.split(lines[-1].removeprefix("ExecStart="))
+
+
+def test_documentedUnits(tmp_path: Path) -> None:
+    """
+    The .socket and .service units of docs/deployment.md (and its workers
+    drop-in) pass C{systemd-analyze verify}, and the two C{ExecStart=}
+    commands, run as written through systemd's own
+    C{systemd-socket-activate} (which waits for the first connection,
+    then sets C{LISTEN_*} and execs the command), serve a WebSocket echo
+    on the socket the .socket unit describes (on port 0 here, not 8080).
+    """
+    units = documentedUnits()
+    assert "ListenStream=127.0.0.1:8080" in units["clws.socket"].splitlines()
+    _verify(tmp_path / "base", {k: v for k, v in units.items() if k != WORKERS})
+    _verify(tmp_path / "workers", units)
+    activate = findOrInstall(["systemd-socket-activate"], ["systemd"])
+    command = _execStart(units[SERVICE])
+    assert command[-2:] == ["--port", INET]
+    _activateAndEcho(activate, command)
+    command = _execStart(units[WORKERS])
+    assert command[-4:] == ["--port", INET, "--workers", "2"]
+    _activateAndEcho(activate, command)
+
+
+def _activateAndEcho(activate: str, command: list[str]) -> None:
+    """
+    Run C{command} through C{systemd-socket-activate} on a socket passed
+    to it as systemd passes one, and check a WebSocket echo on it.
+    """
+    sock = tcpListener()
+    with sock:
+        activation = [activate, "--fdname=clws.socket", "-E", "PYTHONPATH"]
+        daemon = Daemon(
+            expectPorts=0,
+            launcher=[*launcher([sock], ""), *activation, *command],
+            passFds=[sock.fileno()],
+            twistd=False,
+        )
+        try:
+            port = sock.getsockname()[1]
+            # The first connection makes systemd-socket-activate start it.
+            with connect(f"ws://127.0.0.1:{port}/echo") as client:
+                client.send("activated")
+                assert client.recv(WAIT) == "activated"
+            # The launcher set no LISTEN_FDNAMES, which Twisted needs:
+            # systemd-socket-activate did, as systemd does.
+            if "--workers" in command:
+                daemon.waitForLog(r"worker \d+ ready", count=2)
+        finally:
+            stop(daemon)
+
+
+def test_socketActivateUnix(unixPath: Path) -> None:
+    """
+    A unix socket that systemd's own C{systemd-socket-activate -l PATH}
+    binds and passes (after the first connection) is served with
+    C{domain=UNIX}, and its file is still there after the daemon stops.
+    """
+    activate = findOrInstall(["systemd-socket-activate"], ["systemd"])
+    activation = [activate, "-l", str(unixPath), "--fdname=clws.socket"]
+    command = [*TWISTD, "-n", "--pidfile=", "clws", "--port", UNIX]
+    daemon = Daemon(
+        expectPorts=0,
+        launcher=[*activation, "-E", "PYTHONPATH", *command],
+        twistd=False,
+    )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not unixPath.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        uri = "ws://localhost/echo"
+        with unix_connect(str(unixPath), uri, proxy=None, open_timeout=WAIT) as client:
+            client.send("activated")
+            assert client.recv(WAIT) == "activated"
+    finally:
+        stop(daemon)
+    assert stat.S_ISSOCK(os.lstat(unixPath).st_mode)
 
 
 def _twistd(
