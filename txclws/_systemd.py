@@ -148,36 +148,35 @@ def _notPassed() -> str:
     )
 
 
-def _isListening(fileno: int) -> bool:
+def _socketState(fileno: int) -> tuple[int, int, bool] | None:
+    """
+    The family and type of the socket C{fileno}, and whether it listens;
+    C{None} if C{fileno} is not an open socket.
+    """
     try:
         sock = socket.socket(fileno=fileno)
     except OSError:
-        return False
+        return None
     try:
-        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        return int(sock.family), int(sock.type), bool(listening)
     except OSError:
-        return False
+        return None
     finally:
         sock.detach()
+
+
+def _isListening(fileno: int) -> bool:
+    state = _socketState(fileno)
+    return state is not None and state[2]
 
 
 def _checkListening(fileno: int, family: int) -> None:
-    try:
-        sock = socket.socket(fileno=fileno)
-    except OSError as error:
-        raise NoInheritedSocket(
-            f"file descriptor {fileno} is not a socket: {error}"
-        ) from None
-    try:
-        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-        actual, kind = sock.family, sock.type
-    finally:
-        sock.detach()
-    if actual != family or kind != socket.SOCK_STREAM or not listening:
+    if _socketState(fileno) != (family, socket.SOCK_STREAM, True):
         raise NoInheritedSocket(
             f"file descriptor {fileno} is not a listening "
             f"{socket.AddressFamily(family).name} stream socket "
-            f"(ListenStream= of the .socket unit, and Accept=no)"
+            "(ListenStream= of the .socket unit, and Accept=no)"
         )
 
 
