@@ -576,13 +576,14 @@ def test_noListenFds(workers: str) -> None:
     assert "Traceback" not in output
 
 
-def test_listenPidOfAnotherProcess() -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_listenPidOfAnotherProcess(workers: str) -> None:
     """
     C{LISTEN_FDS} meant for another process (C{LISTEN_PID} not twistd's,
     as after a fork) is not taken: the message says whose it is.
     """
     env = {"LISTEN_FDS": "1", "LISTEN_PID": "1", "LISTEN_FDNAMES": "clws.socket"}
-    result = _twistd("--port", INET, env=env)
+    result = _twistd("--port", INET, "--workers", workers, env=env)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "LISTEN_FDS is for pid 1, not this process" in output
