@@ -37,6 +37,7 @@ from twisted.application.service import IServiceCollection, Service
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from txclws._tapservices import GoingAway
 from txclws._workerprocess import WorkerProcess, signalWorker
@@ -117,6 +118,8 @@ class RollingRestart:
 
     def _done(self, result: object, started: float) -> None:
         self.running = False
+        if isinstance(result, Failure):
+            _log.failure("rolling restart failed", result)
         _log.info(
             "rolling restart done in {seconds:.1f}s", seconds=time.monotonic() - started
         )
@@ -157,7 +160,7 @@ class RollingRestart:
             pid=new.pid,
             old=old.pid,
         )
-        signalWorker(old, "USR2")
+        signalWorker(old, signal.SIGUSR2)
         killer = self.pool.reactor.callLater(
             self.retireTimeout, signalWorker, old, "KILL"
         )

@@ -99,10 +99,11 @@ class WorkerProcess(ProcessProtocol):
         self.ended.callback(None)
 
 
-def signalWorker(worker: WorkerProcess, name: str) -> None:
+def signalWorker(worker: WorkerProcess, name: str | int) -> None:
     """
-    Send the signal C{name} (C{"TERM"}, ...) to C{worker}, unless it has
-    exited already.
+    Send the signal C{name} (C{"TERM"}, ..., or a number such as
+    C{signal.SIGUSR2}, which Twisted has no name for) to C{worker}, unless
+    it has exited already.
     """
     # transport is Optional on ProcessProtocol; set once the worker is spawned.
     transport = worker.transport
