@@ -11,8 +11,8 @@ from tests._frames_helpers import CLOSE, TEXT, clientFrame
 from txclws._core.arguments import checkCloseArguments
 from txclws._core.close import (
     MAX_CLOSE_REASON,
-    isValidCloseCode,
     echoCloseCode,
+    isValidCloseCode,
     parseClosePayload,
     serializeClosePayload,
     serviceRestartPayload,
