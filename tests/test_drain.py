@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import pytest_twisted
+from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.threads import blockingCallFromThread
 from twisted.web.resource import Resource
 
+from tests._h2client import H2Client, maskedFrame
+from tests._h2server import Server, accept, closeCode, inThread
 from tests.test_client_api import HIXIE_REQUEST, HYBI_REQUEST, PEER
 from txclws import WebSocketFactory, WebSocketResource, anyOrigin
 from txclws._drain import drainOffsets
@@ -185,3 +190,27 @@ def test_draftPeers(version: int, request_: bytes, expected: bytes) -> None:
     assert transport.value().startswith(expected)
     if version:
         assert transport.value().endswith(b"service restart")
+
+
+@pytest_twisted.ensureDeferred
+async def test_drainHTTP2Streams(h2server: Server) -> None:
+    """
+    Over HTTP/2 (RFC 8441): a WebSocket stream open when the drain starts
+    is sent 1012, and an extended CONNECT while draining is refused with
+    503 and Retry-After, on the same connection.
+    """
+
+    def run() -> Any:
+        with H2Client(h2server.tlsPort) as client:
+            streamID = accept(client)
+            blockingCallFromThread(reactor, h2server.factory.drain, 5.0, 0.0)
+            frame = client.frames(streamID)[0]
+            client.send(streamID, maskedFrame(0x8, frame[2]), end=True)
+            refused = client.response(client.websocket())
+            return frame, refused
+
+    (_fin, opcode, payload), refused = await inThread(run)
+    assert opcode == 0x8 and closeCode(payload) == 1012
+    assert payload[2:] == b"service restart"
+    assert refused.status == 503
+    assert refused.headers["retry-after"] == "1"

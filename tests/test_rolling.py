@@ -1,8 +1,10 @@
 """
-Zero-downtime restart of the real daemon (issue 17, L{txclws._rolling}):
+Zero-downtime restart (issue 17, L{txclws._rolling}): on the real daemon,
 C{SIGHUP} to the parent of C{--workers} replaces the workers one at a
-time on the same listening sockets; the drain options are checked as
-usage errors; C{SIGHUP} without C{--workers} is logged and ignored.
+time on the same listening sockets, the drain options are checked as
+usage errors, and C{SIGHUP} without C{--workers} is logged and ignored;
+L{RollingRestart}'s order and failure paths on fake workers and a fake
+clock.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import os
 import re
 import signal
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from twisted.internet.error import ProcessDone
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 from websockets.asyncio.client import connect as asyncConnect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests._daemon import Daemon, connect, runTwistd
-from txclws._rolling import SETTLE
+from txclws._rolling import READY_TIMEOUT, SETTLE, RollingRestart, retireTimeout
+from txclws._workerprocess import WorkerProcess, howEnded
 
 LOCAL = "tcp:0:interface=127.0.0.1"
 
@@ -192,3 +198,143 @@ def test_drainOptionsChecked(arguments: list[str], message: str) -> None:
     result = runTwistd("--port", LOCAL, *arguments)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+class _Transport:
+    """
+    A worker's process transport that records the signals sent.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.signals: list[object] = []
+
+    def signalProcess(self, name: object) -> None:
+        self.signals.append(name)
+
+
+class _Pool:
+    """
+    A pool of fake workers on a fake clock, for L{RollingRestart} alone.
+    """
+
+    stopTimeout = 10.0
+
+    def __init__(self, count: int) -> None:
+        self.reactor = MemoryReactorClock()
+        self.launched: list[WorkerProcess] = []
+        self.rolling = RollingRestart(self)
+        self.workers = {index: self._make(index) for index in range(1, count + 1)}
+
+    def _make(self, index: int) -> WorkerProcess:
+        worker = WorkerProcess(index, self._ended)
+        worker.makeConnection(_Transport(1000 + len(self.launched) + index * 100))
+        return worker
+
+    def launch(self, index: int) -> WorkerProcess:
+        worker = self._make(index)
+        self.launched.append(worker)
+        return worker
+
+    def _ended(self, worker: WorkerProcess, reason: Failure) -> None:
+        assert self.rolling.claims(worker, howEnded(reason))
+
+
+def _ready(worker: WorkerProcess) -> None:
+    worker.childDataReceived(
+        1, f"[txclws._workerchild#info] worker {worker.index} ready\n".encode()
+    )
+
+
+def _exit(worker: WorkerProcess) -> None:
+    worker.processEnded(Failure(ProcessDone(0)))
+
+
+def _signals(worker: WorkerProcess) -> list[object]:
+    return list(cast(_Transport, worker.transport).signals)
+
+
+def test_oneWorkerAtATime() -> None:
+    """
+    Each worker is replaced in turn: the replacement is registered and the
+    old worker sent SIGUSR2 once the replacement is ready, and the next
+    replacement starts only once the old worker has exited.
+    """
+    pool = _Pool(2)
+    first, second = pool.workers[1], pool.workers[2]
+    pool.rolling.start()
+    assert [w.index for w in pool.launched] == [1]
+    assert _signals(first) == []
+    _ready(pool.launched[0])
+    assert pool.workers[1] is pool.launched[0]
+    assert _signals(first) == [signal.SIGUSR2]
+    assert len(pool.launched) == 1  # the next waits for the old one to go
+    _exit(first)
+    assert [w.index for w in pool.launched] == [1, 2]
+    _ready(pool.launched[1])
+    assert _signals(second) == [signal.SIGUSR2]
+    _exit(second)
+    assert not pool.rolling.running
+    assert pool.rolling.extra == []
+    assert pool.workers == {1: pool.launched[0], 2: pool.launched[1]}
+    assert not pool.reactor.getDelayedCalls()
+
+
+def test_replacementDiesFirst() -> None:
+    """
+    A replacement that exits before it is ready ends the restart: the old
+    worker is kept, never signalled, and no further worker is replaced.
+    """
+    pool = _Pool(2)
+    first = pool.workers[1]
+    pool.rolling.start()
+    _exit(pool.launched[0])
+    assert pool.workers[1] is first
+    assert _signals(first) == []
+    assert len(pool.launched) == 1
+    assert not pool.rolling.running
+
+
+def test_replacementNotReadyInTime() -> None:
+    """
+    A replacement silent for READY_TIMEOUT is killed, and the old worker
+    goes on serving.
+    """
+    pool = _Pool(1)
+    first = pool.workers[1]
+    pool.rolling.start()
+    pool.reactor.advance(READY_TIMEOUT)
+    assert _signals(pool.launched[0]) == ["KILL"]
+    assert pool.workers[1] is first and _signals(first) == []
+    _exit(pool.launched[0])
+    assert pool.rolling.extra == []
+
+
+def test_retiringWorkerKilledAfterItsBound() -> None:
+    """
+    An old worker still there retireTimeout seconds after its SIGUSR2 is
+    killed; a second SIGHUP meanwhile is ignored.
+    """
+    pool = _Pool(1)
+    pool.rolling.retireTimeout = 7.0
+    first = pool.workers[1]
+    pool.rolling.start()
+    _ready(pool.launched[0])
+    pool.rolling.start()
+    assert len(pool.launched) == 1
+    pool.reactor.advance(6.9)
+    assert _signals(first) == [signal.SIGUSR2]
+    pool.reactor.advance(0.2)
+    assert _signals(first) == [signal.SIGUSR2, "KILL"]
+    _exit(first)
+    assert not pool.rolling.running
+
+
+def test_retireTimeout() -> None:
+    """
+    A retiring worker's bound: settling, its drain (--drain-timeout, or
+    --drain-spread + --close-timeout), and the grace.
+    """
+    options = {"drain-timeout": None, "drain-spread": 2.0, "close-timeout": 3.0}
+    assert retireTimeout(options, 5.0) == SETTLE + 10.0
+    assert retireTimeout({**options, "drain-timeout": 4.0}, 5.0) == SETTLE + 9.0

@@ -94,17 +94,24 @@ class RollingRestart:
     Replace every worker of a pool, one at a time (see the module).
 
     @ivar running: whether a restart is under way.
-    @ivar extra: the workers it started or retires that the pool does not
-        hold (a replacement not ready yet, an old worker draining).
     """
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.running = False
-        self.extra: set[WorkerProcess] = set()
+        self._starting: set[WorkerProcess] = set()
+        self._retiring: set[WorkerProcess] = set()
         #: Seconds a retiring worker gets to drain before it is killed
         #: (L{retireTimeout}); the pool's stop timeout by default.
         self.retireTimeout = pool.stopTimeout
+
+    @property
+    def extra(self) -> list[WorkerProcess]:
+        """
+        The workers of this restart that the pool does not hold: a
+        replacement not ready yet, an old worker draining.
+        """
+        return [*self._starting, *self._retiring]
 
     def start(self) -> None:
         """
@@ -140,9 +147,8 @@ class RollingRestart:
         if old is None:  # died: the pool starts another anyway
             return True
         new = self.pool.launch(index)
-        self.extra.add(new)
+        self._starting.add(new)
         ready = yield _first(self.pool.reactor, [new.ready, new.ended], READY_TIMEOUT)
-        self.extra.discard(new)
         if ready is not new.ready:
             _log.error(
                 "replacement worker {worker} pid={pid} not ready: keeping pid={old}",
@@ -150,10 +156,12 @@ class RollingRestart:
                 pid=new.pid,
                 old=old.pid,
             )
-            signalWorker(new, "KILL")
+            if not new.ended.called:
+                signalWorker(new, "KILL")
             return False
+        self._starting.discard(new)
         self.pool.workers[index] = new
-        self.extra.add(old)
+        self._retiring.add(old)
         _log.info(
             "worker {worker} pid={pid} ready: draining pid={old}",
             worker=index,
@@ -175,9 +183,19 @@ class RollingRestart:
         worker retired, or a replacement that died before it was ready.
         The pool neither logs it as a death nor replaces it.
         """
-        if worker not in self.extra:
+        if worker in self._starting:
+            self._starting.discard(worker)
+            _log.error(
+                "replacement worker {worker} pid={pid} ended before it was"
+                " ready ({how})",
+                worker=worker.index,
+                pid=worker.pid,
+                how=how,
+            )
+            return True
+        if worker not in self._retiring:
             return False
-        self.extra.discard(worker)
+        self._retiring.discard(worker)
         _log.info(
             "worker {worker} pid={pid} retired ({how})",
             worker=worker.index,
