@@ -13,7 +13,10 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -21,9 +24,11 @@ from twisted.internet.error import ProcessDone
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from websockets.asyncio.client import connect as asyncConnect
+from websockets.asyncio.client import unix_connect as unixConnect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests._daemon import Daemon, connect, runTwistd
+from tests.test_tls import makeCertificate
 from txclws._rolling import READY_TIMEOUT, SETTLE, RollingRestart, retireTimeout
 from txclws._workerprocess import WorkerProcess, howEnded
 
@@ -36,10 +41,10 @@ CLIENTS = 100
 SCENARIO = 60.0
 
 
-def _pool(*extra: str) -> Daemon:
+def _pool(*ports: str) -> Daemon:
+    arguments = [a for port in ports for a in ("--port", port)]
     daemon = Daemon(
-        "--port",
-        LOCAL,
+        *arguments,
         "--workers",
         "2",
         "--resource",
@@ -48,7 +53,7 @@ def _pool(*extra: str) -> Daemon:
         "2",
         "--drain-spread",
         "0.5",
-        *extra,
+        expectPorts=sum(not port.startswith("unix:") for port in ports),
     )
     try:
         daemon.waitForLog(r"worker \d+ ready", count=2)
@@ -58,14 +63,18 @@ def _pool(*extra: str) -> Daemon:
     return daemon
 
 
+#: Opens a connection to C{/whoami} (on one port).
+Opener = Callable[[], Awaitable[Any]]
+
+
 class _Tally:
     """
-    What the clients saw: echoes, 1012s, reconnections, failures.
+    What the clients saw: echoes, 1012s (by port), reconnections, failures.
     """
 
     def __init__(self) -> None:
         self.echoes = 0
-        self.restarts = 0
+        self.restarts: dict[str, int] = {}
         self.reconnected = 0
         self.other: list[str] = []
         self.attempts = 0
@@ -73,17 +82,19 @@ class _Tally:
         self.pids: set[int] = set()
 
 
-async def _open(url: str, tally: _Tally) -> Any:
-    client = await asyncConnect(url, proxy=None, compression=None, open_timeout=10)
+async def _open(opener: Opener, tally: _Tally) -> Any:
+    client = await opener()
     tally.pids.add(int(await asyncio.wait_for(client.recv(), 10)))
     return client
 
 
-async def _echoer(url: str, tally: _Tally, stop: asyncio.Event) -> None:
+async def _echoer(
+    kind: str, opener: Opener, tally: _Tally, stop: asyncio.Event
+) -> None:
     """
     Echo until told to stop; on a 1012, reconnect and go on.
     """
-    client = await _open(url, tally)
+    client = await _open(opener, tally)
     count = 0
     while not stop.is_set():
         count += 1
@@ -95,34 +106,60 @@ async def _echoer(url: str, tally: _Tally, stop: asyncio.Event) -> None:
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd is not None else None
             if code != 1012:
-                tally.other.append(f"closed {code}")
+                tally.other.append(f"{kind} closed {code}")
                 return
-            tally.restarts += 1
-            client = await _open(url, tally)
+            tally.restarts[kind] = tally.restarts.get(kind, 0) + 1
+            client = await _open(opener, tally)
             tally.reconnected += 1
         await asyncio.sleep(0.05)
     await client.close()
 
 
-async def _connector(url: str, tally: _Tally, stop: asyncio.Event) -> None:
+async def _connector(opener: Opener, tally: _Tally, stop: asyncio.Event) -> None:
     """
     Open (and close) connections one after another during the restart.
     """
     while not stop.is_set():
         tally.attempts += 1
         try:
-            client = await _open(url, tally)
+            client = await _open(opener, tally)
             await client.close()
         except (OSError, InvalidStatus, ConnectionClosed) as error:
             tally.refused.append(repr(error))
 
 
-async def _scenario(daemon: Daemon, tally: _Tally) -> float:
-    url = daemon.url("/whoami")
+def _openers(daemon: Daemon, cert: Path, path: Path) -> dict[str, Opener]:
+    """
+    How to open a connection on each of the daemon's ports: tcp, ssl, unix.
+    """
+    options: dict[str, Any] = {"proxy": None, "compression": None, "open_timeout": 10}
+    context = ssl.create_default_context(cafile=str(cert))
+    tcp, tls = daemon.ports
+    return {
+        "tcp": lambda: asyncConnect(f"ws://127.0.0.1:{tcp}/whoami", **options),
+        "ssl": lambda: asyncConnect(
+            f"wss://localhost:{tls}/whoami", ssl=context, **options
+        ),
+        "unix": lambda: unixConnect(str(path), "ws://localhost/whoami", **options),
+    }
+
+
+#: How many of the L{CLIENTS} are on each port.
+SHARE = {"tcp": 80, "ssl": 10, "unix": 10}
+
+
+async def _scenario(daemon: Daemon, openers: dict[str, Opener], tally: _Tally) -> float:
     stop = asyncio.Event()
-    echoers = [asyncio.create_task(_echoer(url, tally, stop)) for _ in range(CLIENTS)]
+    echoers = [
+        asyncio.create_task(_echoer(kind, openers[kind], tally, stop))
+        for kind, count in SHARE.items()
+        for _ in range(count)
+    ]
     await asyncio.sleep(1.0)  # all connected and echoing
-    connector = asyncio.create_task(_connector(url, tally, stop))
+    connectors = [
+        asyncio.create_task(_connector(openers[kind], tally, stop))
+        for kind in ("tcp", "unix")
+    ]
     started = time.monotonic()
     os.kill(daemon.process.pid, signal.SIGHUP)
     while "rolling restart done" not in daemon.log():
@@ -130,24 +167,30 @@ async def _scenario(daemon: Daemon, tally: _Tally) -> float:
     took = time.monotonic() - started
     await asyncio.sleep(0.5)  # the last reconnections echo too
     stop.set()
-    await asyncio.gather(connector, *echoers)
+    await asyncio.gather(*connectors, *echoers)
     return took
 
 
-def test_rollingRestartKeepsServing() -> None:
+def test_rollingRestartKeepsServing(tmp_path: Path) -> None:
     """
-    SIGHUP with 100 echo clients connected: both workers are replaced (new
-    pids, one at a time), every client either keeps echoing or gets 1012
-    and reconnects, and every connection attempted during the restart
-    succeeds.
+    SIGHUP with 100 echo clients connected (on tcp:, ssl: and unix:
+    ports): both workers are replaced (new pids, one at a time), every
+    client either keeps echoing or gets 1012 and reconnects, and every
+    connection attempted during the restart succeeds.
     """
-    daemon = _pool()
+    cert, key = makeCertificate(tmp_path)
+    path = tmp_path / "clws.sock"
+    daemon = _pool(
+        LOCAL,
+        f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+        f"unix:{path}",
+    )
     try:
-        before = set(
-            map(int, re.findall(r"started worker \d+ pid=(\d+)", daemon.log()))
-        )
+        started = re.findall(r"started worker \d+ pid=(\d+)", daemon.log())
+        before = {int(pid) for pid in started}
         tally = _Tally()
-        took = asyncio.run(asyncio.wait_for(_scenario(daemon, tally), SCENARIO))
+        scenario = _scenario(daemon, _openers(daemon, cert, path), tally)
+        took = asyncio.run(asyncio.wait_for(scenario, SCENARIO))
         log = daemon.log()
     finally:
         daemon.stop()
@@ -158,13 +201,14 @@ def test_rollingRestartKeepsServing() -> None:
     assert tally.other == []
     assert tally.refused == []
     assert tally.attempts > 0
-    assert tally.restarts == tally.reconnected
-    assert tally.restarts > 0
+    assert sum(tally.restarts.values()) == tally.reconnected
+    assert set(tally.restarts) == set(SHARE)  # a drain on every kind of port
     assert len(re.findall(r"worker \d+ pid=\d+ retired", log)) == 2
     assert "died" not in log
     after = {int(p) for p in re.findall(r"worker \d+ pid=(\d+) ready: draining", log)}
     assert len(after) == 2 and not after & before
-    # Each old worker drained after the settling time: once.
+    assert tally.pids >= after
+    # Each old worker drained once, after the settling time.
     assert log.count("SIGUSR2: draining") == 2
     assert SETTLE < took < SCENARIO
 
