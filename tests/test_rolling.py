@@ -339,6 +339,27 @@ def test_replacementDiesFirst() -> None:
     assert not pool.rolling.running
 
 
+def test_oldWorkerDiesDuringTheSwap() -> None:
+    """
+    If the old worker dies while its replacement starts, and the pool
+    starts another in its place, that one is retired once the replacement
+    is ready: no extra worker is left behind.
+    """
+    pool = _Pool(1)
+    first = pool.workers[1]
+    pool.rolling.start()
+    replacement = pool.launched[0]
+    respawned = pool.launch(1)  # what the pool does when worker 1 dies
+    pool.workers[1] = respawned
+    first.ended.callback(None)
+    _ready(replacement)
+    assert pool.workers[1] is replacement
+    assert _signals(first) == []
+    assert _signals(respawned) == [signal.SIGUSR2]
+    _exit(respawned)
+    assert not pool.rolling.running
+
+
 def test_replacementNotReadyInTime() -> None:
     """
     A replacement silent for READY_TIMEOUT is killed, and the old worker

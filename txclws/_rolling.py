@@ -160,7 +160,12 @@ class RollingRestart:
                 signalWorker(new, "KILL")
             return False
         self._starting.discard(new)
+        # Retire the worker registered now: the old one, or the one the
+        # pool started in its place if it died meanwhile.
+        old = self.pool.workers.get(index, old)
         self.pool.workers[index] = new
+        if old.ended.called:
+            return True
         self._retiring.add(old)
         _log.info(
             "worker {worker} pid={pid} ready: draining pid={old}",
