@@ -28,6 +28,7 @@ from websockets.asyncio.client import unix_connect as unixConnect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests._daemon import Daemon, connect, runTwistd
+from tests._rawsocket import RawClient, upgradeRequest
 from tests.test_tls import makeCertificate
 from txclws._rolling import READY_TIMEOUT, SETTLE, RollingRestart, retireTimeout
 from txclws._workerprocess import WorkerProcess, howEnded
@@ -41,10 +42,11 @@ CLIENTS = 100
 SCENARIO = 60.0
 
 
-def _pool(*ports: str) -> Daemon:
+def _pool(*ports: str, extra: tuple[str, ...] = ()) -> Daemon:
     arguments = [a for port in ports for a in ("--port", port)]
     daemon = Daemon(
         *arguments,
+        *extra,
         "--workers",
         "2",
         "--resource",
@@ -211,6 +213,52 @@ def test_rollingRestartKeepsServing(tmp_path: Path) -> None:
     # Each old worker drained once, after the settling time.
     assert log.count("SIGUSR2: draining") == 2
     assert SETTLE < took < SCENARIO
+
+
+def _holdOn(daemon: Daemon, pid: int) -> RawClient:
+    """
+    A WebSocket client on the worker C{pid} that will never answer a close.
+    """
+    for _ in range(200):
+        client = RawClient(daemon.port)
+        client.handshake("/whoami")
+        if int(client.readFrame().payload) == pid:
+            return client
+        client.sock.close()
+    raise AssertionError(f"200 connections did not reach pid {pid}")
+
+
+def test_handshakeDuringDrainRefused() -> None:
+    """
+    A connection that the retiring worker had accepted before its drain,
+    and whose request head comes during the drain, is refused with 503
+    and Retry-After: 1 (the retry goes to the replacement); those that
+    the other worker holds are accepted.
+    """
+    daemon = _pool(LOCAL, extra=("--handshake-timeout", "30"))
+    clients: list[RawClient] = []
+    try:
+        old = dict(re.findall(r"started worker (\d+) pid=(\d+)", daemon.log()))["1"]
+        # Held open, unanswered, it keeps worker 1 draining for its close
+        # timeout (2 s).
+        clients.append(_holdOn(daemon, int(old)))
+        idle = [RawClient(daemon.port) for _ in range(20)]
+        clients.extend(idle)
+        time.sleep(0.5)  # accepted by the workers, heads not sent yet
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        daemon.waitForLog(rf"worker 1 pid={old}: .*draining \d+ clients")
+        answers = []
+        for client in idle:
+            client.send(upgradeRequest("/whoami"))
+            statusLine, headers = client.readHead()
+            answers.append((statusLine.split()[1], headers.get("retry-after")))
+    finally:
+        for client in clients:
+            client.sock.close()
+        daemon.stop()
+    print(sorted(answers))
+    assert set(answers) <= {("101", None), ("503", "1")}
+    assert ("503", "1") in answers
 
 
 def test_hangupWithoutWorkersIgnored() -> None:
