@@ -15,6 +15,7 @@ from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.threads import blockingCallFromThread
 from twisted.web.resource import Resource
+from twisted.web.server import Site
 
 from tests._h2client import H2Client, maskedFrame
 from tests._h2server import Server, accept, closeCode, inThread
@@ -23,7 +24,7 @@ from txclws import WebSocketFactory, WebSocketResource, anyOrigin
 from txclws._drain import drainOffsets
 from txclws._factory import ResourceRegistry
 from txclws.testing import InMemoryServer
-from txclws.web import WebSocketSite
+from txclws.web import WebSocketSite, mountWebSocket
 
 
 class Fixed:
@@ -113,6 +114,26 @@ def test_drainThroughWebSocketSite() -> None:
     assert client.closeCode == 1012
     refused = server.connect("/r", requireAccept=False)
     assert refused.status == 503
+
+
+def test_drainThroughPlainSite() -> None:
+    """
+    A plain twisted.web Site with a mounted WebSocketUpgradeResource
+    refuses with the same 503 while its factory drains, and its clients
+    get 1012.
+    """
+    clock = MemoryReactorClock()
+    factory = WebSocketFactory(ResourceRegistry(), reactor=clock)
+    root = Resource()
+    mountWebSocket(root, "/r", WebSocketResource(), anyOrigin, factory)
+    server = InMemoryServer(Site(root), clock=clock)  # type: ignore[arg-type]
+    client = server.connect("/r")
+    factory.drain(spread=0.0)
+    server.advance(0)
+    assert client.closeCode == 1012
+    refused = server.connect("/r", requireAccept=False)
+    assert refused.status == 503
+    assert refused.responseHeaders["retry-after"] == "1"
 
 
 def test_stuckClientAbortedAtTimeout() -> None:
