@@ -41,6 +41,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txclws._admission import admitPeer, countRefusal
 from txclws._core.accept import MAX_HEADERS, Refused, acceptExtendedConnect
 from txclws._core.connect import checkExtendedConnect, isExtendedConnect
 from txclws._core.errors import HandshakeError
@@ -259,13 +260,21 @@ class HTTP2Connection(StreamMultiplexer):
         try:
             handshake = checkExtendedConnect(fields, MAX_HEADERS)
         except HandshakeError as error:
-            self._refuse(streamID, Refused.fromError(error))
+            self._refuseWebSocket(
+                streamID, Refused.fromError(error), self._site.wsFactory
+            )
             return
         route = self._site.route(handshake.request.path)
         factory = route[2] if route is not None else self._site.wsFactory
         session = WebSocketSession()
         session.host, session.port = self.host, self.port
         session.describeRequest(handshake)
+        # The client's address (behind trusted proxies) and the handshake
+        # cap, decided where the front door's are (issue 17).
+        capped = admitPeer(factory, session, handshake)
+        if capped is not None:
+            self._refuseWebSocket(streamID, capped, factory, session._peer())
+            return
 
         def choose(resource: IWebSocketResource, offered: Sequence[str]) -> str | None:
             try:
@@ -274,7 +283,7 @@ class HTTP2Connection(StreamMultiplexer):
                 _log.failure(
                     "resource {resource} failed in selectSubprotocol for {peer}",
                     resource=handshake.request.path,
-                    peer=self._peer(),
+                    peer=session._peer(),
                 )
                 raise HandshakeError(500, "internal error") from None
 
@@ -286,7 +295,7 @@ class HTTP2Connection(StreamMultiplexer):
             choose,
         )
         if isinstance(verdict, Refused):
-            self._refuse(streamID, verdict)
+            self._refuseWebSocket(streamID, verdict, factory, session._peer())
             return
         stream = WebSocketStream(self, streamID, session)
         self.streams[streamID] = stream
@@ -297,10 +306,23 @@ class HTTP2Connection(StreamMultiplexer):
         self._h2.send_headers(streamID, headers)
         session.openSession(cast("SessionOwner", factory), stream, verdict.accepted)
 
-    def _refuse(self, streamID: int, refusal: Refused) -> None:
+    def _refuseWebSocket(
+        self, streamID: int, refusal: Refused, factory: object, peer: str | None = None
+    ) -> None:
+        """
+        Refuse a WebSocket's CONNECT on its stream alone, counted in the
+        metrics of C{factory} as on every entry point.
+
+        @param peer: the client's address in the log line, once known
+            (behind trusted proxies); the connection's by default.
+        """
+        countRefusal(factory, refusal)
+        self._refuse(streamID, refusal, peer)
+
+    def _refuse(self, streamID: int, refusal: Refused, peer: str | None = None) -> None:
         _log.info(
             "refused {peer} stream {stream}: {status} {reason}",
-            peer=self._peer(),
+            peer=peer or self._peer(),
             stream=streamID,
             status=refusal.status,
             reason=refusal.reason,
