@@ -307,7 +307,7 @@ async def test_metricsCountStreams(serve: Start) -> None:
     """
     With metrics on, a WebSocket stream is counted as a connection opened
     and closed (101, the gauge back at 0, its close code), its messages
-    both ways, and each refused stream by its status (404, 403, 503).
+    both ways, and each refused stream by its status (404, 403, 426, 503).
     """
     metrics = ServerMetrics()
     server = await serve(metrics=metrics, maxHandshakesPerSecond=3)
@@ -323,19 +323,17 @@ async def test_metricsCountStreams(serve: Start) -> None:
             refused = [
                 client.websocket("/nowhere"),
                 client.websocket("/strict", origin="https://no"),
+                client.websocket(version="12"),
                 client.websocket(),
             ]
             return [client.response(s).status for s in refused]
 
-    assert await inThread(run) == [404, 403, 503]
+    statuses = await inThread(run)
+    assert statuses == [404, 403, 426, 503]
     await settle(lambda: not server.factory.clients)
     total = "txclws_handshakes_total"
-    assert [sample(metrics, total, status=s) for s in ("101", "404", "403", "503")] == [
-        1,
-        1,
-        1,
-        1,
-    ]
+    counted = [sample(metrics, total, status=str(s)) for s in [101, *statuses]]
+    assert counted == [1, 1, 1, 1, 1]
     gauge = sample(metrics, "txclws_connections", resource="/echo", version="13")
     assert gauge == 0
     assert sample(metrics, "txclws_messages_received_total") == 2

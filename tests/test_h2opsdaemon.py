@@ -144,4 +144,4 @@ def test_h2cMetricsAndJsonLog() -> None:
     assert (closed["peer"], closed["code"], closed["reason"]) == (peer, 4001, "bye")
     assert 0 <= closed["duration"] < WAIT
     [refusal] = named(found, "refused ")
-    assert (refusal["peer"], refusal["status"]) == (peer, 404)
+    assert (refusal["peer"], refusal["status"], refusal["stream"]) == (peer, 404, 3)
