@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_h2 -*-
+# -*- test-case-name: tests.test_h2,tests.test_h2ops -*-
 """
 One HTTP/2 connection (RFC 9113) on the C{h2} library: WebSockets as
 extended CONNECT streams (RFC 8441) and C{twisted.web} pages, multiplexed.
@@ -9,8 +9,10 @@ factory's C{handshakeTimeout} and C{maxHeadSize}, and hands a connection
 that negotiated C{h2} by ALPN (or, with C{h2c}, a cleartext one that opens
 with the preface) to L{HTTP2Connection}.
 
-Each extended CONNECT is decided by the same acceptance as an HTTP/1.1
-upgrade (L{txclws._core.accept.acceptExtendedConnect}), and served by a
+Each extended CONNECT is admitted as an HTTP/1.1 upgrade is (the client's
+address behind trusted proxies, the handshake cap, refusals counted:
+L{txclws._admission}), decided by the same acceptance
+(L{txclws._core.accept.acceptExtendedConnect}), and served by a
 plain L{WebSocketSession} over a L{WebSocketStream}; each other request
 goes to the site's C{requestFactory} over a L{PageStream}.
 """
