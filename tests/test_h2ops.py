@@ -187,16 +187,19 @@ async def test_handshakeCapRefusesStream(serve: Start) -> None:
 
     def run() -> tuple[Any, ...]:
         with H2Client(server.tlsPort) as client:
-            first, _second = accept(client), accept(client)
-            third = client.response(client.websocket())
+            # All three at once: no token comes back in between.
+            first, second, third = (client.websocket() for _ in range(3))
+            statuses = [client.response(s).status for s in (first, second)]
+            refused = client.response(third)
             client.send(first, maskedFrame(TEXT, b"still"))
             echo = client.frames(first)[0]
             page = client.whole(client.get("/"))
-            return third.status, third.headers, echo, page.status, client.goaway
+            return statuses, refused, echo, page.status, client.goaway
 
-    status, headers, echo, page, goaway = await inThread(run)
-    assert status == 503
-    assert headers["retry-after"] == "1"
+    statuses, refused, echo, page, goaway = await inThread(run)
+    assert statuses == [200, 200]
+    assert refused.status == 503
+    assert refused.headers["retry-after"] == "1"
     assert echo == (True, TEXT, b"still")
     assert (page, goaway) == (200, None)
 
@@ -310,7 +313,7 @@ async def test_metricsCountStreams(serve: Start) -> None:
     both ways, and each refused stream by its status (404, 403, 426, 503).
     """
     metrics = ServerMetrics()
-    server = await serve(metrics=metrics, maxHandshakesPerSecond=3)
+    server = await serve(metrics=metrics, maxClients=1)
 
     def run() -> list[int | None]:
         with H2Client(server.tlsPort) as client:
@@ -318,15 +321,16 @@ async def test_metricsCountStreams(serve: Start) -> None:
             for text in (b"a", b"bb"):
                 client.send(streamID, maskedFrame(TEXT, text))
             client.frames(streamID, 2)
-            client.send(streamID, maskedFrame(CLOSE, b"\x03\xe8"))
-            client.whole(streamID)
             refused = [
                 client.websocket("/nowhere"),
                 client.websocket("/strict", origin="https://no"),
                 client.websocket(version="12"),
-                client.websocket(),
+                client.websocket(),  # one client already: maxClients
             ]
-            return [client.response(s).status for s in refused]
+            statuses = [client.response(s).status for s in refused]
+            client.send(streamID, maskedFrame(CLOSE, b"\x03\xe8"))
+            client.whole(streamID)
+            return statuses
 
     statuses = await inThread(run)
     assert statuses == [404, 403, 426, 503]
