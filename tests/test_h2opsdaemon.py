@@ -145,3 +145,35 @@ def test_h2cMetricsAndJsonLog() -> None:
     assert 0 <= closed["duration"] < WAIT
     [refusal] = named(found, "refused ")
     assert (refusal["peer"], refusal["status"], refusal["stream"]) == (peer, 404, 3)
+
+
+def test_h2cDaemonLimits() -> None:
+    """
+    The daemon's C{--max-handshakes-per-second} and C{--rate-limit-*}
+    options hold on h2c streams: of two CONNECTs at once at a cap of 1 a
+    second the second is refused 503, and the first, flooding 20 messages
+    at 5 a second, is closed 1008 "rate limit" on its stream alone.
+    """
+    with Daemon(
+        "--port",
+        "tcp:0:interface=127.0.0.1",
+        "--h2c",
+        "--max-handshakes-per-second",
+        "1",
+        "--rate-limit-messages",
+        "5",
+        "--resource",
+        ECHO,
+    ) as daemon:
+        with H2Client(daemon.port, tls=False) as client:
+            first, second = client.websocket(), client.websocket()
+            assert client.response(first).status == 200
+            refused = client.response(second)
+            client.send(first, b"".join(maskedFrame(TEXT, b"x") for _ in range(20)))
+            client.whole(first)
+            *echoes, close = client.frames(first, 100)
+            assert client.goaway is None
+        daemon.waitForLog(r"over its rate limit")
+    assert (refused.status, refused.headers["retry-after"]) == (503, "1")
+    assert 5 <= len(echoes) <= 7, len(echoes)
+    assert (close[1], closeCode(close[2]), close[2][2:]) == (CLOSE, 1008, b"rate limit")
