@@ -40,9 +40,10 @@
  *
  * With --close (echo mode, and what benchmarks/scale.py uses with
  * --duration 0 --outstanding 1: one echo per connection), after the
- * workload every connection sends a close frame (1000) and waits for the
- * server's close frame and end of stream; a {"phase": "closed", ...} line
- * reports how many closed cleanly and the time it took.
+ * workload every connection sends a close frame (1000), --concurrency
+ * closes under way at a time, and waits for the server's close frame; a
+ * {"phase": "closed", ...} line reports how many closed cleanly and the
+ * time it took.
  *
  * With --deflate (echo mode) every connection offers permessage-deflate
  * (RFC 7692, with client_max_window_bits) and sends text messages of
@@ -605,7 +606,8 @@ static void readable(struct conn *c)
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            drop(c, "read failed");
+            drop(c, errno == ECONNRESET ? "read failed: reset by the server"
+                                        : "read failed");
             return;
         }
         double t = now();
@@ -1020,33 +1022,48 @@ static int allClosed(void)
     return openCount == 0;
 }
 
+static int closeNext;
+static int64_t closeAsked, closesSent;
+
+/* Start closes while fewer than --concurrency are under way. */
+static int closeMore(double t)
+{
+    static const unsigned char payload[2] = {0x03, 0xe8};   /* 1000 */
+    (void)t;
+    int64_t inFlight = closesSent - (closeAsked - openCount);
+    while (closeNext < opt.conns && inFlight < opt.concurrency) {
+        struct conn *c = &conns[closeNext++];
+        if (c->state != ST_OPEN)
+            continue;
+        /* Queued as a pong would go: after any message being written. */
+        c->pongLen = (int)frame(c->pong, 0x88, payload, sizeof payload);
+        c->pongOff = 0;
+        closesSent++;
+        inFlight++;
+        flush(c);
+    }
+    return 0;
+}
+
 /*
- * --close: a close frame (1000) on every open connection, then wait for
- * the server's close frame on each (the server then ends the stream).
+ * --close: a close frame (1000) on every open connection, --concurrency
+ * at a time (as the handshakes), each waiting for the server's close
+ * frame (the server then ends the stream).
  */
 static int closeAll(void)
 {
-    unsigned char payload[2] = {0x03, 0xe8};
     double start = now(), u, s;
     double c1 = cpuSeconds(&u, &s);
-    int64_t asked = openCount;
+    int64_t errors0 = errors;
+    closeAsked = openCount;
     closing = 1;
-    for (int i = 0; i < opt.conns; i++) {
-        struct conn *c = &conns[i];
-        if (c->state != ST_OPEN)
-            continue;
-        /* Queue it as a pong would go: after any message being written. */
-        c->pongLen = (int)frame(c->pong, 0x88, payload, sizeof payload);
-        c->pongOff = 0;
-        flush(c);
-    }
-    int timedOut = !loop(allClosed, start + opt.timeout, NULL);
+    int timedOut = !loop(allClosed, start + opt.timeout, closeMore);
     double c2 = cpuSeconds(&u, &s);
     printf("{\"phase\": \"closed\", \"asked\": %lld, \"clean\": %lld, "
            "\"still_open\": %d, \"errors\": %lld, \"seconds\": %.6f, "
            "\"timed_out\": %d, \"cpu_s\": %.6f}\n",
-           (long long)asked, (long long)closedClean, openCount,
-           (long long)errors, now() - start, timedOut, c2 - c1);
+           (long long)closeAsked, (long long)closedClean, openCount,
+           (long long)(errors - errors0), now() - start, timedOut, c2 - c1);
     fflush(stdout);
-    return timedOut || closedClean != asked ? 3 : 0;
+    return timedOut || closedClean != closeAsked ? 3 : 0;
 }

@@ -27,7 +27,8 @@ limit.  It reports:
   - with --hold, the server's CPU while the connections sit idle;
   - one echo of a 32-byte text message on every connection, all at once:
     every one must come back; the time until the last did;
-  - a clean close of every connection (close frames both ways), and that
+  - a clean close of every connection (close frames both ways, as many
+    under way at once as handshakes were), closes per second, and that
     the workers' sockets all went;
   - the load average before, during (the highest seen) and after.
 
@@ -359,6 +360,8 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     finally:
         for g in gens:
             g.stop()
+        if arguments.log:
+            arguments.log.write_text(daemon.log())
         daemon.stop()
     loadAfter = os.getloadavg()
 
@@ -495,7 +498,8 @@ def report(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("keepalive pings answered", f"{r['pings_answered']:,}"),
         (
             "clean close of every connection",
-            f"{r['close_seconds']:.2f} s, {r['close_clean']:,} clean"
+            f"{r['close_seconds']:.2f} s ({r['close_clean'] / r['close_seconds']:,.0f}"
+            f"/s), {r['close_clean']:,} clean"
             + (f", FAILED {r['close_failures']}" if r["close_failures"] else ""),
         ),
         (
@@ -518,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=0.0, help="idle seconds")
     parser.add_argument("--ping-interval", help="passed to twistd clws")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--log", type=Path, help="keep the daemon's log here")
     arguments = parser.parse_args(argv)
     if arguments.connections is None:
         arguments.connections = 20_000 if arguments.quick else 100_000
