@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from scaling import Daemon, cpuSeconds, ensureLoadgen
+from scaling import HERE, REPO, Daemon, cpuSeconds, ensureLoadgen
 
 #: Most connections one generator opens: under this machine's hard limit of
 #: 20,000 descriptors per process, with room for the rest.
@@ -58,6 +58,49 @@ PER_GENERATOR = 19_000
 #: Seconds for each phase before the run is declared failed.
 TIMEOUT = 150.0
 KIB = 1024
+
+
+#: The one-process servers of benchmarks/run (never pinging), for --server.
+SERVERS = {
+    "txclws": [sys.executable, str(HERE / "servers" / "txclws_server.py")],
+    "websockets": [sys.executable, str(HERE / "servers" / "websockets_server.py")],
+    "node-ws": ["node", str(HERE / "servers" / "ws_server.js")],
+}
+
+
+class OneProcess:
+    """
+    One benchmark server process of benchmarks/servers, on a free port:
+    what L{Daemon} offers L{snapshot}, with no workers.
+    """
+
+    def __init__(self, name: str) -> None:
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(REPO),
+            NODE_PATH=str(HERE / ".cache" / "node" / "node_modules"),
+        )
+        self.process = subprocess.Popen(
+            [*SERVERS[name], "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("LISTENING "):
+            self.process.kill()
+            raise SystemExit(f"{name} did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.workers: list[int] = []
+
+    def log(self) -> str:
+        return ""
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def say(message: str) -> None:
@@ -137,7 +180,14 @@ def listenDrops() -> dict[str, int]:
     return {}
 
 
-def snapshot(daemon: Daemon) -> dict[str, Any]:
+def serving(daemon: Daemon | OneProcess) -> list[int]:
+    """
+    The processes that hold the clients: the workers, or the one process.
+    """
+    return daemon.workers or [daemon.process.pid]
+
+
+def snapshot(daemon: Daemon | OneProcess) -> dict[str, Any]:
     """
     Memory, sockets and CPU of every server process, and the kernel's memory.
     """
@@ -145,7 +195,8 @@ def snapshot(daemon: Daemon) -> dict[str, Any]:
     return {
         "rss": {pid: status(pid, "VmRSS") for pid in pids},
         "pss": {pid: pss(pid) for pid in pids},
-        "sockets": {pid: sockets(pid) for pid in daemon.workers},
+        "peak": {pid: status(pid, "VmHWM") for pid in pids},
+        "sockets": {pid: sockets(pid) for pid in serving(daemon)},
         "cpu": {pid: cpuSeconds(pid) for pid in pids},
         "kernel": kernelMemory(),
         "time": time.monotonic(),
@@ -299,16 +350,22 @@ def perConnection(before: dict[str, int], after: dict[str, int], count: int) -> 
 def run(arguments: argparse.Namespace) -> dict[str, Any]:
     count, workers = arguments.connections, arguments.workers
     generators = arguments.generators or math.ceil(count / 17_000)
-    limits = preflight(count, workers, generators)
+    limits = preflight(
+        count, workers if arguments.server == "daemon" else 1, generators
+    )
     say(f"limits: {limits}")
     loadBefore = os.getloadavg()
     say(f"load average before: {loadBefore[0]:.2f}")
     extra = (
         ["--ping-interval", arguments.ping_interval] if arguments.ping_interval else []
     )
-    daemon = Daemon(
-        "--resource", "/echo=txclws.demo.EchoResource", *extra, workers=workers
-    )
+    daemon: Daemon | OneProcess
+    if arguments.server == "daemon":
+        daemon = Daemon(
+            "--resource", "/echo=txclws.demo.EchoResource", *extra, workers=workers
+        )
+    else:
+        daemon = OneProcess(arguments.server)
     gens: list[Generator] = []
     try:
         warmUp(daemon.port)
@@ -351,7 +408,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             g.process.wait(TIMEOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            left = {pid: sockets(pid) for pid in daemon.workers}
+            left = {pid: sockets(pid) for pid in serving(daemon)}
             if left == idle["sockets"]:
                 break
             time.sleep(0.5)
@@ -378,10 +435,18 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     ]
     serverCpu = sum(held["cpu"].values()) - sum(idle["cpu"].values())
     parent = daemon.process.pid
-    split = {pid: held["sockets"][pid] - idle["sockets"][pid] for pid in daemon.workers}
+    split = {
+        pid: held["sockets"][pid] - idle["sockets"][pid] for pid in serving(daemon)
+    }
     return {
         "connections": count,
+        "server": (
+            f"twistd clws --workers {workers}"
+            if arguments.server == "daemon"
+            else f"{arguments.server}, one process"
+        ),
         "workers": workers,
+        "workers_pids": daemon.workers,
         "generators": generators,
         "limits": limits,
         "load_before": loadBefore[0],
@@ -417,6 +482,11 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         "echo_failures": failures,
         "echo_seconds": echoed,
         "echo_server_cpu_s": sum(afterEcho["cpu"].values()) - sum(held["cpu"].values()),
+        "peak_during_echo_kib_per_conn": (
+            sum(afterEcho["peak"].values()) - sum(held["rss"].values())
+        )
+        / openCount
+        / KIB,
         "rss_after_echo_kib_per_conn": perConnection(
             idle["rss"], afterEcho["rss"], openCount
         ),
@@ -437,10 +507,7 @@ def report(r: dict[str, Any]) -> list[tuple[str, str]]:
             "connections",
             f"{r['open']:,} of {r['connections']:,} ({r['open_errors']} errors)",
         ),
-        (
-            "shape",
-            f"twistd clws --workers {r['workers']}; {r['generators']} load generators",
-        ),
+        ("shape", f"{r['server']}; {r['generators']} load generators"),
         (
             "load average (1 min)",
             f"{r['load_before']:.2f} before, {r['load_during_mean']:.2f} mean and "
@@ -466,8 +533,12 @@ def report(r: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "RSS per connection (all processes)",
-            f"{r['rss_kib_per_conn']:.2f} KiB (PSS {r['pss_kib_per_conn']:.2f} KiB; "
-            f"parent grew {r['parent_rss_growth_kib']:.0f} KiB)",
+            f"{r['rss_kib_per_conn']:.2f} KiB (PSS {r['pss_kib_per_conn']:.2f} KiB"
+            + (
+                f"; the parent grew {r['parent_rss_growth_kib']:.0f} KiB)"
+                if r["workers_pids"]
+                else ")"
+            ),
         ),
         (
             "kernel per connection, both ends",
@@ -490,6 +561,10 @@ def report(r: dict[str, Any]) -> list[tuple[str, str]]:
             "one echo each, all at once",
             f"{r['echo_seconds']:.2f} s, {r['echo_messages']:,} echoes, {ok}; "
             f"server CPU {r['echo_server_cpu_s']:.1f} s",
+        ),
+        (
+            "peak RSS growth during the echo",
+            f"{r['peak_during_echo_kib_per_conn']:.2f} KiB per connection",
         ),
         (
             "RSS per connection after the echo",
@@ -516,6 +591,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20,000 connections")
     parser.add_argument("--connections", type=int, default=None)
     parser.add_argument("--workers", type=int, default=6)
+    parser.add_argument(
+        "--server",
+        choices=["daemon", *SERVERS],
+        default="daemon",
+        help="daemon: twistd clws --workers W (the default); or one process "
+        "of benchmarks/servers (no keepalive; at most about 19,000 connections)",
+    )
     parser.add_argument("--generators", type=int, default=0, help="default: N/17,000")
     parser.add_argument("--per-source", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=100, help="per generator")
