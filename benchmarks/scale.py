@@ -521,8 +521,13 @@ def report(r: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "CPU while opening",
             f"server {r['server_cores_open']:.2f} cores "
-            f"({r['server_cpu_us_per_handshake']:.0f} us per handshake, "
-            f"parent {r['parent_cpu_open_s']:.1f} s), generators "
+            f"({r['server_cpu_us_per_handshake']:.0f} us per handshake"
+            + (
+                f", the parent {r['parent_cpu_open_s']:.1f} s"
+                if r["workers_pids"]
+                else ""
+            )
+            + "), generators "
             f"{r['generator_cpu_open_s'] / r['open_seconds']:.2f} cores",
         ),
         ("listen queue overflows (machine)", str(r["listen_drops"])),
