@@ -361,8 +361,17 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
     )
     daemon: Daemon | OneProcess
     if arguments.server == "daemon":
+        # Every handshake in flight may end up queued on one worker that the
+        # scheduler left waiting (the others finish theirs): a backlog above
+        # all of them, or a full queue drops SYNs (1 s retries).
+        backlog = max(511, generators * arguments.concurrency + 100)
         daemon = Daemon(
-            "--resource", "/echo=txclws.demo.EchoResource", *extra, workers=workers
+            "--resource",
+            "/echo=txclws.demo.EchoResource",
+            "--backlog",
+            str(backlog),
+            *extra,
+            workers=workers,
         )
     else:
         daemon = OneProcess(arguments.server)
