@@ -7,12 +7,13 @@ Connection scale: 100,000 concurrent idle WebSocket connections to one machine.
 Run by hand, not in CI, with the project's venv Python (it runs
 `twistd -n clws --workers W` from this work tree, serving
 C{txclws.demo.EchoResource} at /echo with every other option at its
-default, keepalive included, on a free port of 127.0.0.1).  The load
+default, keepalive included, but a listen backlog above the handshakes in
+flight, on a free port of 127.0.0.1).  The load
 comes from G processes of the C load generator of benchmarks/run
 (benchmarks/loadgen.c, built into benchmarks/.cache/), each opening its
 share of the connections (100 handshakes in flight each) from its own
-source addresses: generator k binds its sockets to 127.0.k.1, 127.0.k.2,
-... (--per-source connections on each), so that no source address runs
+source addresses: generator k (from 1) binds its sockets to 127.0.k.1,
+127.0.k.2, ... (--per-source connections on each), so that no source address runs
 short of ephemeral ports and no process holds more than its descriptor
 limit.  It reports:
 
@@ -33,6 +34,9 @@ limit.  It reports:
   - the load average before, during (the highest seen) and after.
 
 --quick opens 20,000 connections (2 generators) instead of 100,000.
+--server txclws|websockets|node-ws measures one process of
+benchmarks/servers instead of the daemon (at most about 19,000
+connections here).
 """
 
 from __future__ import annotations
