@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec
 
 
-__all__ = ["ConnectionState", "WebSocketConnection"]
+__all__ = ["ConnectionState", "WebSocketConnection", "isCompressed"]
 
 _S = ConnectionState
 
@@ -383,3 +383,12 @@ class WebSocketConnection(_OurClose):
         Serialise a control frame (a server's: unmasked, RFC 6455 5.1).
         """
         return serializeFrame(opcode, payload)
+
+
+def isCompressed(connection: WebSocketConnection) -> bool:
+    """
+    Whether permessage-deflate (RFC 7692) was agreed on C{connection}:
+    what its acceptance decided, whichever entry point answered it (an
+    HTTP/1.1 101 or an HTTP/2 200).
+    """
+    return connection._compression is not None
