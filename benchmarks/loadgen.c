@@ -30,6 +30,21 @@
  *          holds, per round, the time from the command to the last
  *          delivery (the time for a message to reach every subscriber).
  *
+ * With --source ADDR every connection binds to a source address before
+ * connecting: ADDR for the first --per-source connections, the next
+ * address (ADDR + 1, as a 32-bit number) for the next ones, and so on,
+ * with IP_BIND_ADDRESS_NO_PORT so that the port is chosen at connect()
+ * from the whole 4-tuple: spread over 127.0.0.0/8, many generators can
+ * open 100,000 connections to one server port without running out of
+ * ephemeral ports (about 28,000 per source address).
+ *
+ * With --close (echo mode, and what benchmarks/scale.py uses with
+ * --duration 0 --outstanding 1: one echo per connection), after the
+ * workload every connection sends a close frame (1000), --concurrency
+ * closes under way at a time, and waits for the server's close frame; a
+ * {"phase": "closed", ...} line reports how many closed cleanly and the
+ * time it took.
+ *
  * With --deflate (echo mode) every connection offers permessage-deflate
  * (RFC 7692, with client_max_window_bits) and sends text messages of
  * --size bytes of JSON-like text, compressed with context takeover at the
@@ -101,12 +116,13 @@ struct conn {
 static struct {
     const char *host, *path, *command;
     int port, mode, conns, outstanding, binary, concurrency, count, noWait;
-    int deflate;
+    int deflate, close, perSource;
     uint64_t size, fragSize;
+    const char *source;
     double duration, timeout;
 } opt = {
     "127.0.0.1", "/echo", "", 0, MODE_ECHO, 1, 1, 0, 100, 1, 0,
-    0, 32, 1024, 5.0, 60.0,
+    0, 0, 1000, 32, 1024, NULL, 5.0, 60.0,
 };
 
 static int epfd;
@@ -128,6 +144,8 @@ static unsigned char maskKey[4];
 static uint64_t deflateLens[DEFLATE_MESSAGES]; /* framed length of each */
 static int deflateBits;         /* client window agreed; 0: not yet */
 static int64_t rounds = 1;
+static int closing;             /* --close: the close handshake is under way */
+static int64_t closedClean;
 
 static double now(void)
 {
@@ -381,12 +399,15 @@ static void messageDone(struct conn *c, double t)
 static void frameDone(struct conn *c, double t)
 {
     c->inPayload = 0;
-    if (c->opcode == 0x8) {
+    if (c->opcode == 0x8 && closing) {
+        closedClean++;
+        drop(c, NULL);
+    } else if (c->opcode == 0x8) {
         drop(c, "server sent a close frame");
     } else if (c->opcode == 0x9) {
         /* Servers are configured not to ping, but answer if one does. */
         pings++;
-        if (!c->pongOff) {
+        if (!c->pongOff && !closing) {
             c->pongLen = (int)frame(c->pong, 0x8A, c->control, c->controlLen);
             flush(c);
         }
@@ -585,7 +606,8 @@ static void readable(struct conn *c)
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            drop(c, "read failed");
+            drop(c, errno == ECONNRESET ? "read failed: reset by the server"
+                                        : "read failed");
             return;
         }
         double t = now();
@@ -641,6 +663,19 @@ static void startConnect(struct conn *c)
         die("socket");
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (opt.source) {
+        struct sockaddr_in src = {0};
+        src.sin_family = AF_INET;
+        if (inet_pton(AF_INET, opt.source, &src.sin_addr) != 1) {
+            errno = EINVAL;
+            die("--source");
+        }
+        uint32_t base = ntohl(src.sin_addr.s_addr);
+        src.sin_addr.s_addr = htonl(base + (uint32_t)((c - conns) / opt.perSource));
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0)
+            die("bind");
+    }
     c->state = ST_CONNECTING;
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 &&
         errno != EINPROGRESS)
@@ -767,7 +802,8 @@ static void usage(void)
             "  [--conns N] [--outstanding K] [--size BYTES] [--binary]\n"
             "  [--duration S] [--frag-size BYTES] [--count N] "
             "[--command TEXT]\n"
-            "  [--concurrency N] [--timeout S] [--no-wait] [--deflate]\n");
+            "  [--concurrency N] [--timeout S] [--no-wait] [--deflate]\n"
+            "  [--source ADDR] [--per-source N] [--close]\n");
     exit(2);
 }
 
@@ -779,7 +815,9 @@ static void parseArgs(int argc, char **argv)
         {"size", 1, 0, 's'}, {"binary", 0, 0, 'b'}, {"duration", 1, 0, 'd'},
         {"frag-size", 1, 0, 'f'}, {"count", 1, 0, 'n'}, {"command", 1, 0, 'C'},
         {"concurrency", 1, 0, 'k'}, {"timeout", 1, 0, 't'},
-        {"no-wait", 0, 0, 'W'}, {"deflate", 0, 0, 'z'}, {0, 0, 0, 0},
+        {"no-wait", 0, 0, 'W'}, {"deflate", 0, 0, 'z'},
+        {"source", 1, 0, 'S'}, {"per-source", 1, 0, 'N'}, {"close", 0, 0, 'X'},
+        {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -806,10 +844,14 @@ static void parseArgs(int argc, char **argv)
         case 't': opt.timeout = atof(optarg); break;
         case 'W': opt.noWait = 1; break;
         case 'z': opt.deflate = 1; break;
+        case 'S': opt.source = optarg; break;
+        case 'N': opt.perSource = atoi(optarg); break;
+        case 'X': opt.close = 1; break;
         default: usage();
         }
     }
-    if (opt.port <= 0 || opt.conns <= 0 || opt.outstanding <= 0)
+    if (opt.port <= 0 || opt.conns <= 0 || opt.outstanding <= 0 ||
+        opt.perSource <= 0)
         usage();
 }
 
@@ -835,6 +877,7 @@ static void sendCommand(void)
 }
 
 static int runWorkload(void);
+static int closeAll(void);
 
 int main(int argc, char **argv)
 {
@@ -847,8 +890,10 @@ int main(int argc, char **argv)
         usage();
     if (!opt.deflate)
         prepareUnit();
-    if (opt.mode == MODE_BCAST)
+    if (opt.mode == MODE_BCAST || (opt.mode == MODE_ECHO && opt.duration == 0))
         HIST_BIN_NS = 10000;
+    if (opt.close && opt.mode != MODE_ECHO)
+        usage();
     hist = calloc(HIST_BINS, sizeof *hist);
     conns = calloc(opt.conns, sizeof *conns);
     epfd = epoll_create1(0);
@@ -879,8 +924,12 @@ int main(int argc, char **argv)
     if (!opt.noWait && !nextLine(line, sizeof line))
         return 0;
     int status = 0;
-    if (opt.mode != MODE_BCAST)
-        return runWorkload();
+    if (opt.mode != MODE_BCAST) {
+        status = runWorkload();
+        if (opt.close)
+            status |= closeAll();
+        return status;
+    }
     /* bcast: the line is the command; then one more command per line. */
     for (;;) {
         if (!opt.noWait) {
@@ -966,4 +1015,55 @@ static int runWorkload(void)
            timedOut, c2 - c1, u - u1, s - s1, now() - start);
     fflush(stdout);
     return timedOut || errors ? 3 : 0;
+}
+
+static int allClosed(void)
+{
+    return openCount == 0;
+}
+
+static int closeNext;
+static int64_t closeAsked, closesSent;
+
+/* Start closes while fewer than --concurrency are under way. */
+static int closeMore(double t)
+{
+    static const unsigned char payload[2] = {0x03, 0xe8};   /* 1000 */
+    (void)t;
+    int64_t inFlight = closesSent - (closeAsked - openCount);
+    while (closeNext < opt.conns && inFlight < opt.concurrency) {
+        struct conn *c = &conns[closeNext++];
+        if (c->state != ST_OPEN)
+            continue;
+        /* Queued as a pong would go: after any message being written. */
+        c->pongLen = (int)frame(c->pong, 0x88, payload, sizeof payload);
+        c->pongOff = 0;
+        closesSent++;
+        inFlight++;
+        flush(c);
+    }
+    return 0;
+}
+
+/*
+ * --close: a close frame (1000) on every open connection, --concurrency
+ * at a time (as the handshakes), each waiting for the server's close
+ * frame (the server then ends the stream).
+ */
+static int closeAll(void)
+{
+    double start = now(), u, s;
+    double c1 = cpuSeconds(&u, &s);
+    int64_t errors0 = errors;
+    closeAsked = openCount;
+    closing = 1;
+    int timedOut = !loop(allClosed, start + opt.timeout, closeMore);
+    double c2 = cpuSeconds(&u, &s);
+    printf("{\"phase\": \"closed\", \"asked\": %lld, \"clean\": %lld, "
+           "\"still_open\": %d, \"errors\": %lld, \"seconds\": %.6f, "
+           "\"timed_out\": %d, \"cpu_s\": %.6f}\n",
+           (long long)closeAsked, (long long)closedClean, openCount,
+           (long long)(errors - errors0), now() - start, timedOut, c2 - c1);
+    fflush(stdout);
+    return timedOut || closedClean != closeAsked ? 3 : 0;
 }

@@ -79,7 +79,7 @@ def ensureLoadgen() -> Path:
     if not compiler:
         raise SystemExit("needs a C compiler (gcc or cc) for benchmarks/loadgen.c")
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([compiler, "-O2", "-Wall", "-o", LOADGEN, source], check=True)
+    subprocess.run([compiler, "-O2", "-Wall", "-o", LOADGEN, source, "-lz"], check=True)
     return LOADGEN
 
 

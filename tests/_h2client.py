@@ -110,8 +110,15 @@ class H2Client:
         tls: bool = True,
         autoAcknowledge: bool = True,
         settings: dict[int, int] | None = None,
+        preamble: bytes = b"",
     ) -> None:
+        """
+        @param preamble: bytes sent before anything else (a PROXY protocol
+            header, for a cleartext connection).
+        """
         raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        if preamble:
+            raw.sendall(preamble)
         if tls:
             context = ssl.create_default_context()
             context.check_hostname = False

@@ -54,9 +54,15 @@ class Server:
     recording echo resource at C{/echo} and a page at C{/}.
     """
 
-    def __init__(self, resource: RecordingResource) -> None:
+    def __init__(self, resource: RecordingResource, **factoryArguments: Any) -> None:
+        """
+        @param factoryArguments: more L{WebSocketFactory} arguments (limits,
+            C{trustedProxies}, C{rateLimit}, C{metrics}, ...).
+        """
         self.resource = resource
-        self.factory = WebSocketFactory(ResourceRegistry(), closeTimeout=2.0)
+        self.factory = WebSocketFactory(
+            ResourceRegistry(), closeTimeout=2.0, **factoryArguments
+        )
         self.factory.registerResource("/echo", resource, anyOrigin)
         self.factory.registerResource(
             "/strict", RecordingResource(), lambda origin: origin == "https://ok"
@@ -76,8 +82,16 @@ async def h2server(h2certificate: tuple[Path, Path]) -> Any:
     """
     A L{Server} listening on 127.0.0.1.
     """
-    cert, key = h2certificate
-    server = Server(RecordingResource())
+    server = await listen(Server(RecordingResource()), h2certificate)
+    yield server
+    await stop(server)
+
+
+async def listen(server: Server, certificate: tuple[Path, Path]) -> Server:
+    """
+    Make C{server} listen on 127.0.0.1: TLS with C{certificate}, and plain.
+    """
+    cert, key = certificate
     tls = await serverFromString(
         reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
     ).listen(server.site)
@@ -86,7 +100,13 @@ async def h2server(h2certificate: tuple[Path, Path]) -> Any:
     )
     server.ports = [tls, plain]
     server.tlsPort, server.plainPort = tls.getHost().port, plain.getHost().port
-    yield server
+    return server
+
+
+async def stop(server: Server) -> None:
+    """
+    Stop C{server}'s ports, and drop its clients.
+    """
     for port in server.ports:
         await port.stopListening()
     for client in list(server.factory.clients):

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from twisted.internet.defer import Deferred
 
+from txclws._core.connection import isCompressed
+
 if TYPE_CHECKING:
     from txclws._core.accept import Accepted
     from txclws._resource import IWebSocketResource
@@ -180,7 +182,7 @@ class ServerMetrics:
         counting sink), its messages (through a timing resource) and the
         bytes it reads.  Only metered sessions pay for counting.
         """
-        deflate = b"permessage-deflate" in accepted.response
+        deflate = isCompressed(accepted.connection)
         session._sink = _CountingSink(session._sink, self, session.websocketVersion)
         assert session._resource is not None
         session._resource = _TimedResource(  # type: ignore[assignment]

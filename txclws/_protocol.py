@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txclws._admission import admitPeer
+from txclws._admission import admitPeer, countRefusal
 from txclws._core.accept import (
     MAX_HEADERS,
     Refused,
@@ -318,9 +318,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             status=refusal.status,
             reason=refusal.reason,
         )
-        metrics = getattr(self.owner, "metrics", None)  # issue 17
-        if metrics is not None:
-            metrics.refused(refusal.status)
+        countRefusal(self.owner, refusal)
         self._state = _S.DONE
         self.transport.write(refusal.response())
         # A peer that does not read would hold the answer, and the

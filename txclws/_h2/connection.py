@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_h2 -*-
+# -*- test-case-name: tests.test_h2,tests.test_h2ops -*-
 """
 One HTTP/2 connection (RFC 9113) on the C{h2} library: WebSockets as
 extended CONNECT streams (RFC 8441) and C{twisted.web} pages, multiplexed.
@@ -9,8 +9,10 @@ factory's C{handshakeTimeout} and C{maxHeadSize}, and hands a connection
 that negotiated C{h2} by ALPN (or, with C{h2c}, a cleartext one that opens
 with the preface) to L{HTTP2Connection}.
 
-Each extended CONNECT is decided by the same acceptance as an HTTP/1.1
-upgrade (L{txclws._core.accept.acceptExtendedConnect}), and served by a
+Each extended CONNECT is admitted as an HTTP/1.1 upgrade is (the client's
+address behind trusted proxies, the handshake cap, refusals counted:
+L{txclws._admission}), decided by the same acceptance
+(L{txclws._core.accept.acceptExtendedConnect}), and served by a
 plain L{WebSocketSession} over a L{WebSocketStream}; each other request
 goes to the site's C{requestFactory} over a L{PageStream}.
 """
@@ -41,6 +43,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txclws._admission import admitPeer, countRefusal
 from txclws._core.accept import MAX_HEADERS, Refused, acceptExtendedConnect
 from txclws._core.connect import checkExtendedConnect, isExtendedConnect
 from txclws._core.errors import HandshakeError
@@ -259,13 +262,21 @@ class HTTP2Connection(StreamMultiplexer):
         try:
             handshake = checkExtendedConnect(fields, MAX_HEADERS)
         except HandshakeError as error:
-            self._refuse(streamID, Refused.fromError(error))
+            self._refuseWebSocket(
+                streamID, Refused.fromError(error), self._site.wsFactory
+            )
             return
         route = self._site.route(handshake.request.path)
         factory = route[2] if route is not None else self._site.wsFactory
         session = WebSocketSession()
         session.host, session.port = self.host, self.port
         session.describeRequest(handshake)
+        # The client's address (behind trusted proxies) and the handshake
+        # cap, decided where the front door's are (issue 17).
+        capped = admitPeer(factory, session, handshake)
+        if capped is not None:
+            self._refuseWebSocket(streamID, capped, factory, session._peer())
+            return
 
         def choose(resource: IWebSocketResource, offered: Sequence[str]) -> str | None:
             try:
@@ -274,7 +285,7 @@ class HTTP2Connection(StreamMultiplexer):
                 _log.failure(
                     "resource {resource} failed in selectSubprotocol for {peer}",
                     resource=handshake.request.path,
-                    peer=self._peer(),
+                    peer=session._peer(),
                 )
                 raise HandshakeError(500, "internal error") from None
 
@@ -286,7 +297,7 @@ class HTTP2Connection(StreamMultiplexer):
             choose,
         )
         if isinstance(verdict, Refused):
-            self._refuse(streamID, verdict)
+            self._refuseWebSocket(streamID, verdict, factory, session._peer())
             return
         stream = WebSocketStream(self, streamID, session)
         self.streams[streamID] = stream
@@ -297,10 +308,23 @@ class HTTP2Connection(StreamMultiplexer):
         self._h2.send_headers(streamID, headers)
         session.openSession(cast("SessionOwner", factory), stream, verdict.accepted)
 
-    def _refuse(self, streamID: int, refusal: Refused) -> None:
+    def _refuseWebSocket(
+        self, streamID: int, refusal: Refused, factory: object, peer: str | None = None
+    ) -> None:
+        """
+        Refuse a WebSocket's CONNECT on its stream alone, counted in the
+        metrics of C{factory} as on every entry point.
+
+        @param peer: the client's address in the log line, once known
+            (behind trusted proxies); the connection's by default.
+        """
+        countRefusal(factory, refusal)
+        self._refuse(streamID, refusal, peer)
+
+    def _refuse(self, streamID: int, refusal: Refused, peer: str | None = None) -> None:
         _log.info(
             "refused {peer} stream {stream}: {status} {reason}",
-            peer=self._peer(),
+            peer=peer or self._peer(),
             stream=streamID,
             status=refusal.status,
             reason=refusal.reason,

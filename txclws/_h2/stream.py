@@ -233,7 +233,9 @@ class WebSocketStream(OutboundStream):
     ) -> None:
         super().__init__(connection, streamID)
         self.sink = self
-        self.host, self.port = connection.host, connection.port
+        # The client's address, as its acceptance found it (behind trusted
+        # proxies, the one they report: txclws._admission).
+        self.host, self.port = session.host, session.port
         self.isTLS = connection.isTLS
         self._session = session
         self._inbound: deque[tuple[bytes, int]] = deque()
