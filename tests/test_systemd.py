@@ -32,11 +32,12 @@ import pytest
 from twisted.internet.endpoints import _SystemdParser
 from twisted.python import usage
 from twisted.python.systemd import ListenFDs
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import unix_connect
 
 from tests._daemon import ROOT, TWISTD, WAIT, Daemon, _environment, connect
 from tests._debian import findOrInstall
-from tests.test_workers import reach, workerPids
+from tests.test_workers import reach, whoami, workerPids
 from txclws._ports import listenSpec, readPort
 from txclws._systemd import (
     LISTEN_VARIABLES,
@@ -355,6 +356,47 @@ def test_inetWorkers(tcpSocket: socket.socket) -> None:
             assert not set(LISTEN_VARIABLES) & set(_environ(pid))
         response = fetch(tcpConnection(port), "/whoami")
         assert response.startswith(b"HTTP/1.1 426 ")  # the site, not a worker's 404
+    finally:
+        stop(daemon)
+    assertStillListening(tcpSocket, tcpConnection(port))
+
+
+def test_rollingRestartWorkers(tcpSocket: socket.socket) -> None:
+    """
+    C{SIGHUP} (C{ExecReload=/bin/kill -HUP $MAINPID}) rolls the workers
+    of an activated daemon over on the one inherited socket: a client held
+    on an old worker is closed with 1012, connections made meanwhile are
+    all served, and the new workers, started without C{LISTEN_*} too,
+    serve it afterwards.
+    """
+    port = tcpSocket.getsockname()[1]
+    arguments = [*_workerArguments(INET), "--drain-spread", "0.5"]
+    daemon = activated(tcpSocket, *arguments)
+    try:
+        daemon.ports = [port]
+        old = workerPids(daemon)
+        held = reach(daemon, set(old.values()))
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        served = 0
+        deadline = time.monotonic() + 3 * WAIT
+        while "rolling restart done" not in daemon.log():
+            assert time.monotonic() < deadline, daemon.log()
+            pid, client = whoami(daemon.url("/whoami"))
+            client.close()
+            served += 1
+        assert served > 0
+        for client in held.values():
+            with pytest.raises(ConnectionClosed) as closed:
+                client.recv(WAIT)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        # The replacements, as the parent logs each swap.
+        found = re.findall(r"worker (\d+) pid=(\d+) ready: draining", daemon.log())
+        new = {int(index): int(pid) for index, pid in found}
+        assert sorted(new) == [1, 2] and not set(new.values()) & set(old.values())
+        for pid in new.values():
+            assert not set(LISTEN_VARIABLES) & set(_environ(pid))
+        for client in reach(daemon, set(new.values())).values():
+            client.close()
     finally:
         stop(daemon)
     assertStillListening(tcpSocket, tcpConnection(port))
