@@ -113,5 +113,6 @@ def main() -> None:
                         f"  server CPU per message {h2cpu / h1cpu:.2f}"
                     )
 
+
 if __name__ == "__main__":
     main()

@@ -102,11 +102,17 @@ class HTTP2Connection(StreamMultiplexer):
                 SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
                 SettingCodes.MAX_CONCURRENT_STREAMS: limits.maxConcurrentStreams,
                 SettingCodes.INITIAL_WINDOW_SIZE: limits.streamWindow,
+                SettingCodes.MAX_FRAME_SIZE: limits.maxFrameSize,
                 SettingCodes.MAX_HEADER_LIST_SIZE: maxHead,
             },
         )
         # RFC 9113 10.5.1: the header list is bounded by what we advertise.
         h2.decoder.max_header_list_size = maxHead
+        # The frame size we advertise, accepted at once: h2 applies it when
+        # the peer acknowledges our SETTINGS, but checks the frames that
+        # arrive in the same read as that acknowledgement against the old
+        # value (a GOAWAY for a peer that did nothing wrong).
+        h2.max_inbound_frame_size = limits.maxFrameSize
         h2.initiate_connection()
         if limits.connectionWindow > _DEFAULT_WINDOW:
             h2.increment_flow_control_window(limits.connectionWindow - _DEFAULT_WINDOW)

@@ -49,6 +49,11 @@ class HTTP2Limits:
         reading is paused may make us hold).
     @ivar connectionWindow: the connection's receive window: the most a
         client may send before we acknowledge it, over every stream.
+    @ivar maxFrameSize: C{SETTINGS_MAX_FRAME_SIZE} (RFC 9113 6.5.2): the
+        largest frame a client may send us.  Above the default 16 KiB, a
+        large message arrives in fewer DATA frames, and the C{h2} library's
+        cost is per frame; a DATA frame still cannot exceed the stream's
+        window.
     @ivar perSecond: the most frames of each L{Flood} kind in any one
         second; past it, C{GOAWAY ENHANCE_YOUR_CALM}.
     @ivar idleTimeout: seconds a connection with no stream open is kept.
@@ -57,6 +62,7 @@ class HTTP2Limits:
     maxConcurrentStreams: int = 100
     streamWindow: int = 1 << 18
     connectionWindow: int = 1 << 20
+    maxFrameSize: int = 1 << 17
     perSecond: tuple[tuple[Flood, int], ...] = (
         (Flood.RESET, 100),
         (Flood.PING, 50),
