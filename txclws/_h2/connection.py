@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_h2,tests.test_h2ops -*-
+# -*- test-case-name: tests.test_h2,tests.test_h2ops,tests.test_h2perf -*-
 """
 One HTTP/2 connection (RFC 9113) on the C{h2} library: WebSockets as
 extended CONNECT streams (RFC 8441) and C{twisted.web} pages, multiplexed.
@@ -131,6 +131,10 @@ class HTTP2Connection(StreamMultiplexer):
         Feed the peer's bytes to C{h2}, and act on its events.
         """
         if self._closing:
+            return
+        overlong = self._frameSizes.feed(data)
+        if overlong is not None:
+            self._goAway(ErrorCodes.FRAME_SIZE_ERROR, f"frame of {overlong} bytes")
             return
         try:
             events = self._h2.receive_data(data)
