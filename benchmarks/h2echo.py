@@ -8,7 +8,8 @@ Besides messages per second (which, on a loaded machine, depend on the
 load and on the pure-Python client), it reports the server's own CPU per
 message (us) and per MiB echoed (ms), from the daemon's
 C{/proc/PID/task/*/schedstat} (nanoseconds, all threads): what the server
-spends, whatever the client and the machine's load.
+spends, whatever the client and the machine's load; and the client's
+CPU per message (this process), to show which side sets the pace.
 
 HTTP/2 is the blocking C{h2} client of C{tests/_h2client.py}; HTTP/1.1 is
 the C{websockets} sync client.  Run from the source tree::
@@ -96,15 +97,17 @@ def main() -> None:
                 for proto, run in (("h2", overHTTP2), ("h1", overHTTP1)):
                     if args.only not in (None, proto):
                         continue
-                    before = schedSeconds(pid)
+                    before, clientBefore = schedSeconds(pid), time.process_time()
                     rate = run(daemon.port, payload, count)
                     cpu = schedSeconds(pid) - before
+                    client = time.process_time() - clientBefore
                     results[proto] = (rate, cpu / count)
                     mib = len(payload) * count / (1 << 20)
                     print(
                         f"{name:>6} {'HTTP/2' if proto == 'h2' else 'HTTP/1.1':>8}:"
                         f" {rate:8.0f} msg/s  server CPU {cpu / count * 1e6:9.1f}"
                         f" us/msg {cpu / mib * 1e3:8.2f} ms/MiB"
+                        f"  (client CPU {client / count * 1e6:9.1f} us/msg)"
                     )
                 if len(results) == 2:
                     (h2, h2cpu), (h1, h1cpu) = results["h2"], results["h1"]
