@@ -4,6 +4,13 @@ the daemon (C{twistd clws}, the demo's /echo) on an C{ssl:} port with a
 throw-away certificate; one client at a time, each sending a message and
 waiting for its echo (round trips, not pipelined), small and 1 MiB.
 
+Besides messages per second (which, on a loaded machine, depend on the
+load and on the pure-Python client), it reports the server's own CPU per
+message (us) and per MiB echoed (ms), from the daemon's
+C{/proc/PID/task/*/schedstat} (nanoseconds, all threads): what the server
+spends, whatever the client and the machine's load; and the client's
+CPU per message (this process), to show which side sets the pace.
+
 HTTP/2 is the blocking C{h2} client of C{tests/_h2client.py}; HTTP/1.1 is
 the C{websockets} sync client.  Run from the source tree::
 
@@ -23,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from websockets.sync.client import connect
 
+from benchmarks.bench import schedSeconds
 from tests._daemon import Daemon
 from tests._h2client import H2Client, maskedFrame
 from tests.test_tls import makeCertificate
@@ -70,21 +78,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--large", type=int, default=50)
+    parser.add_argument(
+        "--only", choices=("h2", "h1"), help="run one protocol (for profiling)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         cert, key = makeCertificate(Path(directory))
         port = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
         with Daemon("--port", port, "--max-message-size", str(2 << 20)) as daemon:
+            pid = daemon.process.pid
             for name, payload, count in (
-                ("small (16 B)", b"x" * 16, args.small),
+                ("16 B", b"x" * 16, args.small),
                 ("1 MiB", b"x" * (1 << 20), args.large),
             ):
-                h2 = overHTTP2(daemon.port, payload, count)
-                h1 = overHTTP1(daemon.port, payload, count)
-                print(
-                    f"{name:>12}: HTTP/2 {h2:8.0f} msg/s   HTTP/1.1 {h1:8.0f} msg/s"
-                    f"   ratio {h2 / h1:.2f}"
-                )
+                if count <= 0:
+                    continue
+                results = {}
+                for proto, run in (("h2", overHTTP2), ("h1", overHTTP1)):
+                    if args.only not in (None, proto):
+                        continue
+                    before, clientBefore = schedSeconds(pid), time.process_time()
+                    rate = run(daemon.port, payload, count)
+                    cpu = schedSeconds(pid) - before
+                    client = time.process_time() - clientBefore
+                    results[proto] = (rate, cpu / count)
+                    mib = len(payload) * count / (1 << 20)
+                    print(
+                        f"{name:>6} {'HTTP/2' if proto == 'h2' else 'HTTP/1.1':>8}:"
+                        f" {rate:8.0f} msg/s  server CPU {cpu / count * 1e6:9.1f}"
+                        f" us/msg {cpu / mib * 1e3:8.2f} ms/MiB"
+                        f"  (client CPU {client / count * 1e6:9.1f} us/msg)"
+                    )
+                if len(results) == 2:
+                    (h2, h2cpu), (h1, h1cpu) = results["h2"], results["h1"]
+                    print(
+                        f"{name:>6}    ratio: msg/s {h2 / h1:.2f}"
+                        f"  server CPU per message {h2cpu / h1cpu:.2f}"
+                    )
 
 
 if __name__ == "__main__":

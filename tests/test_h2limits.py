@@ -15,10 +15,13 @@ from h2.settings import SettingCodes, Settings
 
 from tests._h2client import H2Client
 from tests._h2server import Server, accept, inThread
-from txclws._h2.limits import Flood, FloodCounter, HTTP2Limits
+from txclws._h2.limits import Flood, FloodCounter, FrameSizeGuard, HTTP2Limits
 
 #: RFC 9113 7: the GOAWAY code for a peer that generates excessive load.
 ENHANCE_YOUR_CALM = 0xB
+
+#: RFC 9113 7: a frame longer than SETTINGS_MAX_FRAME_SIZE.
+FRAME_SIZE_ERROR = 0x6
 
 
 def test_floodCounterWindow() -> None:
@@ -165,6 +168,46 @@ async def test_continuationFlood(h2server: Server) -> None:
 
     code = await inThread(run)
     assert code is not None and code != 0
+
+
+def test_frameSizeGuardFollowsFrames() -> None:
+    """
+    The guard passes the 24-byte preface and each frame's payload, reads
+    frame headers split across reads at any byte, and names the first
+    header whose length is over the maximum.
+    """
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    stream = preface + frame(0x4, 0, 0) + frame(0x0, 0, 1, b"x" * 100)
+    stream += frame(0x0, 0, 1, b"y" * 100)
+    overlong = struct.pack("!I", 101)[1:] + b"\x00\x00" + struct.pack("!I", 1)
+    for cut in range(1, len(stream)):
+        guard = FrameSizeGuard(100)
+        assert guard.feed(stream[:cut]) is None
+        assert guard.feed(stream[cut:]) is None
+        assert guard.feed(overlong[:4]) is None
+        assert guard.feed(overlong[4:] + b"z" * 101) == 101
+    byteAtATime = FrameSizeGuard(100)
+    assert [byteAtATime.feed(bytes((b,))) for b in stream + overlong][-1] == 101
+
+
+@pytest_twisted.ensureDeferred
+async def test_overlongFrameRefusedAtItsHeader(h2server: Server) -> None:
+    """
+    A frame header announcing more than SETTINGS_MAX_FRAME_SIZE (here the
+    most the format allows, 16 MiB, on a frame type nobody knows) is
+    answered with GOAWAY FRAME_SIZE_ERROR at once, while the client has
+    sent only a little of its payload: the server does not buffer the
+    frame to find out (the h2 library alone would hold up to 16 MiB of it).
+    """
+
+    def run() -> int | None:
+        with H2Client(h2server.tlsPort) as client:
+            client.settingsAcknowledged()
+            client.sock.settimeout(3.0)
+            header = b"\xff\xff\xff\xfa\x00" + struct.pack("!I", 0)
+            return goAwayAfter(client, [header + b"\x00" * (64 << 10)])
+
+    assert await inThread(run) == FRAME_SIZE_ERROR
 
 
 @pytest_twisted.ensureDeferred

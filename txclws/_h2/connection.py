@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_h2,tests.test_h2ops -*-
+# -*- test-case-name: tests.test_h2,tests.test_h2ops,tests.test_h2perf -*-
 """
 One HTTP/2 connection (RFC 9113) on the C{h2} library: WebSockets as
 extended CONNECT streams (RFC 8441) and C{twisted.web} pages, multiplexed.
@@ -102,11 +102,17 @@ class HTTP2Connection(StreamMultiplexer):
                 SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
                 SettingCodes.MAX_CONCURRENT_STREAMS: limits.maxConcurrentStreams,
                 SettingCodes.INITIAL_WINDOW_SIZE: limits.streamWindow,
+                SettingCodes.MAX_FRAME_SIZE: limits.maxFrameSize,
                 SettingCodes.MAX_HEADER_LIST_SIZE: maxHead,
             },
         )
         # RFC 9113 10.5.1: the header list is bounded by what we advertise.
         h2.decoder.max_header_list_size = maxHead
+        # The frame size we advertise, accepted at once: h2 applies it when
+        # the peer acknowledges our SETTINGS, but checks the frames that
+        # arrive in the same read as that acknowledgement against the old
+        # value (a GOAWAY for a peer that did nothing wrong).
+        h2.max_inbound_frame_size = limits.maxFrameSize
         h2.initiate_connection()
         if limits.connectionWindow > _DEFAULT_WINDOW:
             h2.increment_flow_control_window(limits.connectionWindow - _DEFAULT_WINDOW)
@@ -125,6 +131,10 @@ class HTTP2Connection(StreamMultiplexer):
         Feed the peer's bytes to C{h2}, and act on its events.
         """
         if self._closing:
+            return
+        overlong = self._frameSizes.feed(data)
+        if overlong is not None:
+            self._goAway(ErrorCodes.FRAME_SIZE_ERROR, f"frame of {overlong} bytes")
             return
         try:
             events = self._h2.receive_data(data)

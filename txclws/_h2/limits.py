@@ -11,6 +11,11 @@ DATA without END_STREAM, PRIORITY, zero WINDOW_UPDATE traffic: CVE-2019-9518).
 A CONTINUATION flood (CVE-2024-27316 and kin) is bounded by the C{h2}
 library itself (64 CONTINUATION frames at most) and by the header list
 size.
+
+A frame longer than C{SETTINGS_MAX_FRAME_SIZE} is refused at its header
+(L{FrameSizeGuard}): the C{h2} library checks a frame's length only once
+the whole frame is buffered, which would let a client announce 16 MiB and
+make the server hold what it sends of it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Flood", "FloodCounter", "HTTP2Limits"]
+__all__ = ["Flood", "FloodCounter", "FrameSizeGuard", "HTTP2Limits"]
+
+#: RFC 9113 3.4: the client connection preface, before the first frame.
+PREFACE_SIZE = 24
+
+#: RFC 9113 4.1: a frame header.
+FRAME_HEADER_SIZE = 9
 
 
 class Flood(Enum):
@@ -49,6 +60,11 @@ class HTTP2Limits:
         reading is paused may make us hold).
     @ivar connectionWindow: the connection's receive window: the most a
         client may send before we acknowledge it, over every stream.
+    @ivar maxFrameSize: C{SETTINGS_MAX_FRAME_SIZE} (RFC 9113 6.5.2): the
+        largest frame a client may send us.  Above the default 16 KiB, a
+        large message arrives in fewer DATA frames, and the C{h2} library's
+        cost is per frame; a DATA frame still cannot exceed the stream's
+        window.
     @ivar perSecond: the most frames of each L{Flood} kind in any one
         second; past it, C{GOAWAY ENHANCE_YOUR_CALM}.
     @ivar idleTimeout: seconds a connection with no stream open is kept.
@@ -57,6 +73,7 @@ class HTTP2Limits:
     maxConcurrentStreams: int = 100
     streamWindow: int = 1 << 18
     connectionWindow: int = 1 << 20
+    maxFrameSize: int = 1 << 17
     perSecond: tuple[tuple[Flood, int], ...] = (
         (Flood.RESET, 100),
         (Flood.PING, 50),
@@ -89,3 +106,51 @@ class FloodCounter:
             self._counts = dict.fromkeys(self._limits, 0)
         self._counts[kind] += 1
         return self._counts[kind] > self._limits[kind]
+
+
+class FrameSizeGuard:
+    """
+    Follows the frame headers in what a client sends (RFC 9113 4.1), to
+    refuse a frame longer than the advertised maximum as soon as its header
+    arrives, before any of its payload is buffered.
+
+    @ivar _skip: bytes still to pass before the next frame header (the
+        preface's, then each frame's payload).
+    @ivar _header: the first bytes of a frame header split across reads.
+    """
+
+    __slots__ = ("_header", "_maxFrameSize", "_skip")
+
+    def __init__(self, maxFrameSize: int) -> None:
+        self._maxFrameSize = maxFrameSize
+        self._skip = PREFACE_SIZE
+        self._header = b""
+
+    def feed(self, data: bytes) -> int | None:
+        """
+        Follow C{data}, the next bytes the client sent.
+
+        @return: the length announced by the first frame header in C{data}
+            that is over the maximum, or C{None}.
+        """
+        size, offset = len(data), 0
+        while offset < size:
+            if self._skip:
+                step = min(self._skip, size - offset)
+                self._skip -= step
+                offset += step
+                continue
+            header = (
+                self._header
+                + data[offset : offset + FRAME_HEADER_SIZE - len(self._header)]
+            )
+            offset += len(header) - len(self._header)
+            if len(header) < FRAME_HEADER_SIZE:
+                self._header = header
+                return None
+            self._header = b""
+            length = int.from_bytes(header[:3], "big")
+            if length > self._maxFrameSize:
+                return length
+            self._skip = length
+        return None

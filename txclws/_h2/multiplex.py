@@ -26,7 +26,7 @@ from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from txclws._h2.limits import Flood, FloodCounter, HTTP2Limits
+from txclws._h2.limits import Flood, FloodCounter, FrameSizeGuard, HTTP2Limits
 from txclws._h2.stream import OutboundStream
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class StreamMultiplexer(TwistedProtocol):
         self.streams: dict[int, OutboundStream] = {}
         self.streamsOpened = self.websocketsOpened = 0
         self._floods = FloodCounter(self._limits)
+        self._frameSizes = FrameSizeGuard(self._limits.maxFrameSize)
         self._h2 = H2Connection(
             H2Configuration(client_side=False, header_encoding=None)
         )
