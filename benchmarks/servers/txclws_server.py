@@ -89,9 +89,14 @@ def main():
     if args.deflate:
         options["deflate"] = PerMessageDeflate()
     factory = WebSocketFactory(registry, **options)
-    endpoint = serverFromString(
-        reactor, f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"
-    )
+    description = f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"
+    if args.tls_cert:
+        # wss:// the documented way: an ssl: endpoint (Twisted's TLS).
+        description = (
+            f"ssl:{args.port}:interface={args.host}:backlog={BACKLOG}"
+            f":privateKey={args.tls_key}:certKey={args.tls_cert}"
+        )
+    endpoint = serverFromString(reactor, description)
     endpoint.listen(factory).addCallback(lambda port: announce(port.getHost().port))
     reactor.run()
 
