@@ -83,6 +83,13 @@ SERVERS = [
         ("--pure",),
         default=False,
     ),
+    Server(
+        "txclws-stdssl",
+        "txclws_server.py",
+        ("stdssl",),
+        ("--stdssl",),
+        default=False,
+    ),
     Server("picows", "picows_server.py", deflate=False, broadcastApi=False),
     Server(
         "node-ws",

@@ -49,6 +49,11 @@ def parseArgs(description: str) -> argparse.Namespace:
     )
     parser.add_argument("--tls-cert", help="serve wss:// with this PEM certificate")
     parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    parser.add_argument(
+        "--stdssl",
+        action="store_true",
+        help="(txclws) TLS by the stdssl: endpoint (the standard library's ssl)",
+    )
     return parser.parse_args()
 
 

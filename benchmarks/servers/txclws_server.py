@@ -1,6 +1,8 @@
 """
 Benchmark server: txclws.  See _common.py for what it serves.  With
-C{--pure}, txclws's optional NumPy masking is turned off.
+C{--pure}, txclws's optional NumPy masking is turned off; with
+C{--stdssl}, TLS is served by txclws' C{stdssl:} endpoint instead of
+Twisted's C{ssl:}.
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ def main():
     factory = WebSocketFactory(registry, **options)
     description = f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"
     if args.tls_cert:
-        # wss:// the documented way: an ssl: endpoint (Twisted's TLS).
+        # wss:// the documented ways: an ssl: endpoint (Twisted's TLS), or
+        # with --stdssl txclws' stdssl: endpoint (the standard library's).
+        kind = "stdssl" if args.stdssl else "ssl"
         description = (
-            f"ssl:{args.port}:interface={args.host}:backlog={BACKLOG}"
+            f"{kind}:{args.port}:interface={args.host}:backlog={BACKLOG}"
             f":privateKey={args.tls_key}:certKey={args.tls_cert}"
         )
     endpoint = serverFromString(reactor, description)
