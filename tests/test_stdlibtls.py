@@ -29,6 +29,7 @@ from tests._silent_tls_clients import silentClients
 from tests.test_closing import ENTRIES, Closer, closeOverTLS, serve, stop, until
 from tests.test_tls import ALPN_OFFERS, certificate, trusting, upgradeOverTLS
 from txclws import ResourceRegistry, WebSocketFactory, anyOrigin
+from txclws._tapvalues import portDescription
 from txclws._tls import (
     StdlibSSLServerEndpoint,
     StdlibTLSFactory,
@@ -311,3 +312,16 @@ async def test_factoryALPNNoOverlap(
         upgradeOverTLS, stdsslFactory, cert, ["h2", "http/1.1"]
     )
     assert result == ("http/1.1", "over alpn")
+
+
+def test_daemonBacklog() -> None:
+    """
+    The daemon gives a C{stdssl:} port that sets no backlog its
+    C{--backlog}, as it does C{ssl:} ports; one that sets its own keeps it.
+    """
+    assert portDescription("stdssl:8443:privateKey=k.pem", 511) == (
+        "stdssl:8443:privateKey=k.pem:backlog=511"
+    )
+    assert portDescription("stdssl:8443:privateKey=k.pem:backlog=9", 511) == (
+        "stdssl:8443:privateKey=k.pem:backlog=9"
+    )
