@@ -24,8 +24,11 @@ from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
 from tests._daemon import WAIT, Daemon, connect
+from tests._h2client import H2Client, maskedFrame
+from tests._h2server import Server, accept
 from tests._rawsocket import RawClient, clientFrame
 from tests._silent_tls_clients import silentClients
+from tests.conftest import RecordingResource
 from tests.test_closing import ENTRIES, Closer, closeOverTLS, serve, stop, until
 from tests.test_tls import ALPN_OFFERS, certificate, trusting, upgradeOverTLS
 from txclws import ResourceRegistry, WebSocketFactory, anyOrigin
@@ -40,6 +43,9 @@ from txclws._tls.clienthello import ALPNCheck, offeredProtocols
 from txclws.demo import EchoResource
 
 __all__ = ["certificate"]  # the fixture, shared with test_tls
+
+#: The text opcode (RFC 6455 5.2).
+TEXT = 0x1
 
 
 def stdsslString(certificate: tuple[Path, Path], extra: str = "") -> str:
@@ -325,3 +331,59 @@ def test_daemonBacklog() -> None:
     assert portDescription("stdssl:8443:privateKey=k.pem:backlog=9", 511) == (
         "stdssl:8443:privateKey=k.pem:backlog=9"
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_siteHTTP2(certificate: tuple[Path, Path]) -> None:
+    """
+    A L{WebSocketSite} on C{stdssl:} offers C{h2} first by ALPN: an HTTP/2
+    client gets it, the server's SETTINGS allow extended CONNECT (RFC 8441
+    3), and a WebSocket over an HTTP/2 stream echoes.
+    """
+    pytest.importorskip("h2")
+    server = Server(RecordingResource())
+    listening = await serverFromString(reactor, stdsslString(certificate)).listen(
+        server.site
+    )
+
+    def run() -> tuple[Any, ...]:
+        with H2Client(listening.getHost().port) as client:
+            settings = client.settingsAcknowledged()
+            streamID = accept(client)
+            client.send(streamID, maskedFrame(TEXT, b"over h2"))
+            return client.alpn, settings[0x8], client.frames(streamID, 1)
+
+    try:
+        alpn, connect, frames = await deferToThread(run)
+    finally:
+        await listening.stopListening()
+        for client in list(server.factory.clients):
+            client.abort()
+    assert (alpn, connect, frames) == ("h2", 1, [(True, TEXT, b"over h2")])
+
+
+def clientClosesTLS(port: int, cert: Path) -> str:
+    """
+    Upgrade over TLS, then close TLS from the client side (C{close_notify}
+    first, with no WebSocket close): what the server answers.
+    """
+    context = trusting(cert)
+    with RawClient(port) as client:
+        client.sock = context.wrap_socket(client.sock, server_hostname="localhost")
+        client.sock.settimeout(WAIT)
+        client.handshake()
+        plain = client.sock.unwrap()  # completes once the server's arrives
+        rest = plain.recv(1)
+        return "close_notify, then TCP closed" if rest == b"" else repr(rest)
+
+
+@pytest_twisted.ensureDeferred
+async def test_peerCloseNotifyAnswered(
+    stdsslFactory: int, certificate: tuple[Path, Path]
+) -> None:
+    """
+    A client's C{close_notify} is answered with the server's (RFC 8446
+    6.1), and then TCP is closed.
+    """
+    result = await deferToThread(clientClosesTLS, stdsslFactory, certificate[0])
+    assert result == "close_notify, then TCP closed"

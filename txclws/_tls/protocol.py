@@ -221,21 +221,28 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         pieces = []
         incoming = self._incoming
         read = self._tls.read
+        closed = False
         try:
             # Records while whole ones may be in (no exception per read:
             # plaintext is never longer than its record).
             while incoming.pending:
-                pieces.append(read(min(incoming.pending, _RECORD)))
+                piece = read(min(incoming.pending, _RECORD))
+                if not piece:  # the peer's close_notify (Python: b"")
+                    closed = True
+                    break
+                pieces.append(piece)
         except ssl.SSLWantReadError:
             pass  # the rest of a record is still to come
         except ssl.SSLZeroReturnError:
-            # The peer's close_notify: answer with ours, then close TCP.
-            self._deliver(pieces)
-            self._shutdown()
-            return
+            closed = True
         except ssl.SSLError:
             self._deliver(pieces)
             self._fail(Failure())
+            return
+        if closed:
+            # The peer's close_notify: answer with ours, then close TCP.
+            self._deliver(pieces)
+            self._shutdown()
             return
         self._deliver(pieces)
         # Reading can make TLS answer (a key update, RFC 8446 4.6.3).
