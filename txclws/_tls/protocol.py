@@ -25,7 +25,6 @@ import ssl
 import typing
 from typing import Any
 
-from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import (
     IHandshakeListener,
     INegotiated,
@@ -40,6 +39,7 @@ from zope.interface import directlyProvides, implementer, providedBy
 
 from txclws._tls.clienthello import NO_APPLICATION_PROTOCOL_ALERT, ALPNCheck
 from txclws._tls.facade import TransportFacade
+from txclws._tls.slices import RECORD, SLICE, adaptReads, seal
 
 
 class TLSSettings(typing.Protocol):
@@ -60,15 +60,6 @@ class TLSSettings(typing.Protocol):
 __all__ = ["StdlibTLSProtocol"]
 
 _log = Logger()
-
-#: The most a TLS connection reads per C{recv} while data streams in; it
-#: starts at the transport's own C{bufferSize} (64 KiB) and grows 4x for
-#: each read that filled it, back to the start after one that did not.
-MAX_TLS_READ = 1 << 20
-
-#: Plaintext bytes asked for per C{SSLObject.read}: one TLS record carries
-#: at most 2**14 (RFC 8446 5.1), and each read returns at most one record.
-_RECORD = 1 << 14
 
 #: Writes made while handling one read are joined up to this many bytes.
 _BATCH = 1 << 16
@@ -149,15 +140,9 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
 
     def _encrypt(self, data: bytes) -> None:
         """
-        Encrypt C{data} whole (the memory BIO takes every record at once)
-        and send it.
+        Encrypt C{data} and send it as one piece.
         """
-        try:
-            self._tls.write(data)
-        except ssl.SSLError:
-            self._fail(Failure())
-            return
-        self._flush()
+        self._encryptAll([data])
 
     def _fail(self, reason: Failure) -> None:
         """
@@ -210,29 +195,31 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         """
         if self._aborted:
             return
-        self._incoming.write(data)
+        incoming = self._incoming
         if not self._handshakeDone:
+            incoming.write(data)
             if self._alpnCheck is not None and not self._checkALPN(data):
                 return
             self._handshake()
             if not self._handshakeDone:
                 return
-        self._adaptReads(len(data))
-        pieces = []
-        incoming = self._incoming
-        read = self._tls.read
+            data = b""  # in the BIO already
+        self._defaultRead = adaptReads(self._lower, len(data), self._defaultRead)
+        pieces: list[bytes] = []
         closed = False
         try:
-            # Records while whole ones may be in (no exception per read:
-            # plaintext is never longer than its record).
-            while incoming.pending:
-                piece = read(min(incoming.pending, _RECORD))
-                if not piece:  # the peer's close_notify (Python: b"")
-                    closed = True
-                    break
-                pieces.append(piece)
-        except ssl.SSLWantReadError:
-            pass  # the rest of a record is still to come
+            # A slice at a time into the BIO (which keeps the largest size
+            # it held), and its whole records out.
+            if len(data) <= SLICE:
+                incoming.write(data)
+                closed = self._decrypt(pieces)
+            else:
+                view = memoryview(data)
+                for start in range(0, len(data), SLICE):
+                    incoming.write(view[start : start + SLICE])
+                    if self._decrypt(pieces):
+                        closed = True
+                        break
         except ssl.SSLZeroReturnError:
             closed = True
         except ssl.SSLError:
@@ -247,6 +234,26 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         self._deliver(pieces)
         # Reading can make TLS answer (a key update, RFC 8446 4.6.3).
         self._flush()
+
+    def _decrypt(self, pieces: list[bytes]) -> bool:
+        """
+        Read the whole records in the incoming BIO into C{pieces} (no
+        exception per read: plaintext is never longer than its record).
+
+        @return: whether the peer's C{close_notify} came (Python's
+            C{SSLObject.read} returns C{b""} for it).
+        @raise ssl.SSLError: as C{SSLObject.read}.
+        """
+        incoming, read = self._incoming, self._tls.read
+        try:
+            while incoming.pending:
+                piece = read(min(incoming.pending, RECORD))
+                if not piece:
+                    return True
+                pieces.append(piece)
+        except ssl.SSLWantReadError:
+            pass  # the rest of a record is still to come
+        return False
 
     def _deliver(self, pieces: list[bytes]) -> None:
         """
@@ -272,13 +279,16 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         """
         if len(batch) > 1 and sum(map(len, batch)) <= _BATCH:
             batch = [b"".join(batch)]
+        out: list[bytes] = []
         try:
             for data in batch:
-                self._tls.write(data)
+                seal(self._tls, self._outgoing, data, out)
         except ssl.SSLError:
             self._fail(Failure())
             return
-        self._flush()
+        if out:
+            # One bytes: TCP sends it without joining pieces again.
+            self._lower.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _checkALPN(self, data: bytes) -> bool:
         """
@@ -297,23 +307,6 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
             self._aborted = True
             self._lower.loseConnection()
         return not refuse
-
-    def _adaptReads(self, size: int) -> None:
-        """
-        Read more per C{recv} while large data streams in: a read that
-        filled the transport's C{bufferSize} raises it 4x (up to
-        L{MAX_TLS_READ}); a shorter one puts it back.
-        """
-        transport = self._lower
-        if not isinstance(transport, FileDescriptor):
-            return
-        current = transport.bufferSize
-        if not self._defaultRead:
-            self._defaultRead = current
-        if size >= current and current < MAX_TLS_READ:
-            transport.bufferSize = min(current * 4, MAX_TLS_READ)
-        elif size < current and current != self._defaultRead:
-            transport.bufferSize = self._defaultRead
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
