@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IHandshakeListener, INegotiated, ISSLTra
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
+from twisted.python import usage
 from zope.interface import implementer
 
 from tests._daemon import WAIT, Daemon, connect
@@ -32,7 +33,7 @@ from tests.conftest import RecordingResource
 from tests.test_closing import ENTRIES, Closer, closeOverTLS, serve, stop, until
 from tests.test_tls import ALPN_OFFERS, certificate, trusting, upgradeOverTLS
 from txclws import ResourceRegistry, WebSocketFactory, anyOrigin
-from txclws._tapvalues import portDescription
+from txclws._tapvalues import checkPorts, portDescription
 from txclws._tls import (
     StdlibSSLServerEndpoint,
     StdlibTLSFactory,
@@ -387,3 +388,15 @@ async def test_peerCloseNotifyAnswered(
     """
     result = await deferToThread(clientClosesTLS, stdsslFactory, certificate[0])
     assert result == "close_notify, then TCP closed"
+
+
+def test_workersRefuseStdssl(certificate: tuple[Path, Path]) -> None:
+    """
+    C{--workers} cannot share a C{stdssl:} port (its parent hands workers
+    Twisted's TLS only): the daemon refuses the combination at start,
+    naming the port; one process serves it.
+    """
+    port = stdsslString(certificate)
+    with pytest.raises(usage.UsageError, match="--workers serves"):
+        checkPorts([port], 511, 2)
+    assert checkPorts([port], 511, 1) == [f"{port}:backlog=511"]
