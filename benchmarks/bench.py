@@ -44,6 +44,9 @@ RESULTS = HERE / "results"
 LOADGEN_SRC = HERE / "loadgen.c"
 LOADGEN = CACHE / "loadgen"
 NODE = CACHE / "node"
+#: The self-signed certificate and key of the TLS workloads (W1tls, W2tls).
+TLS_CERT = CACHE / "tls" / "cert.pem"
+TLS_KEY = CACHE / "tls" / "key.pem"
 #: Node's ws, installed from npm into NODE (changing it reinstalls).
 NODE_WS = "ws@8.23.0"
 MiB = 1 << 20
@@ -78,6 +81,13 @@ SERVERS = [
         "txclws_server.py",
         ("txclws-nonumpy",),
         ("--pure",),
+        default=False,
+    ),
+    Server(
+        "txclws-stdssl",
+        "txclws_server.py",
+        ("stdssl",),
+        ("--stdssl",),
         default=False,
     ),
     Server("picows", "picows_server.py", deflate=False, broadcastApi=False),
@@ -225,17 +235,79 @@ def ensureLoadgen() -> None:
     Build the load generator if it is missing or older than its source.
     """
     fresh = LOADGEN.exists() and LOADGEN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime
-    if fresh and (LOADGEN.parent / ".loadgen-zlib").exists():
+    if fresh and (LOADGEN.parent / ".loadgen-ssl").exists():
         return
     compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if not compiler:
         raise HarnessError("no C compiler (gcc or cc): apt-get install gcc")
     say(f"building {LOADGEN} with {compiler}")
-    run(
-        [compiler, "-O2", "-Wall", "-o", LOADGEN, LOADGEN_SRC, "-lz"],
-        LOGS / "loadgen-build.log",
-    )
-    (LOADGEN.parent / ".loadgen-zlib").touch()
+    try:
+        run(
+            [
+                *(compiler, "-O2", "-Wall", "-o", LOADGEN, LOADGEN_SRC),
+                *("-lz", "-lssl", "-lcrypto"),
+            ],
+            LOGS / "loadgen-build.log",
+        )
+    except HarnessError as exc:
+        raise HarnessError(
+            f"{exc} (it needs zlib's and OpenSSL's headers: "
+            "apt-get install zlib1g-dev libssl-dev)"
+        ) from None
+    (LOADGEN.parent / ".loadgen-ssl").touch()
+
+
+def ensureCertificate() -> None:
+    """
+    Make the TLS workloads' self-signed certificate (EC P-256, for
+    C{localhost} and 127.0.0.1) unless it is there: with the C{openssl}
+    command, else with C{cryptography} from the reference venv (pyOpenSSL
+    needs it).
+    """
+    if TLS_CERT.exists() and TLS_KEY.exists():
+        return
+    TLS_CERT.parent.mkdir(parents=True, exist_ok=True)
+    say(f"making a self-signed certificate in {TLS_CERT.parent}")
+    log = LOGS / "certificate.log"
+    if shutil.which("openssl"):
+        run(
+            [
+                *("openssl", "req", "-x509", "-newkey", "ec"),
+                *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
+                *("-keyout", TLS_KEY, "-out", TLS_CERT, "-days", "3650"),
+                *("-subj", "/CN=localhost"),
+                *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+            ],
+            log,
+        )
+        return
+    run([venvPython(), "-c", CERTIFICATE_SCRIPT, TLS_CERT, TLS_KEY], log)
+
+
+#: Makes the certificate with C{cryptography} (argv: cert path, key path).
+CERTIFICATE_SCRIPT = """
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+now = datetime.datetime.now(datetime.timezone.utc)
+alt = x509.SubjectAlternativeName(
+    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+)
+cert = (
+    x509.CertificateBuilder().subject_name(name).issuer_name(name)
+    .public_key(key.public_key()).serial_number(x509.random_serial_number())
+    .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+    .add_extension(alt, critical=False).sign(key, hashes.SHA256())
+)
+open(sys.argv[1], "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(sys.argv[2], "wb").write(key.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption()))
+"""
 
 
 def raiseFileLimit() -> int:
@@ -304,7 +376,9 @@ class RunningServer:
     One server process, started for one workload.
     """
 
-    def __init__(self, server: Server, label: str, deflate: bool = False) -> None:
+    def __init__(
+        self, server: Server, label: str, deflate: bool = False, tls: bool = False
+    ) -> None:
         self.server = server
         LOGS.mkdir(parents=True, exist_ok=True)
         self.log = LOGS / f"server-{server.name}.log"
@@ -317,6 +391,8 @@ class RunningServer:
         env["NODE_PATH"] = str(NODE / "node_modules")
         runtime = [venvPython()] if server.runtime == "python" else ["node"]
         options = [*server.options, *(["--deflate"] if deflate else [])]
+        if tls:
+            options += ["--tls-cert", TLS_CERT, "--tls-key", TLS_KEY]
         with self.log.open("a") as log:
             log.write(f"\n==== {label} ====\n")
             log.flush()
@@ -571,12 +647,18 @@ def profilePath(settings: Settings, server: Server, label: str) -> Path | None:
 
 
 def workloadEcho(
-    conns: int, outstanding: int, size: int, binary: bool
+    conns: int, outstanding: int, size: int, binary: bool, tls: bool = False
 ) -> Callable[[Server, Settings, str], Outcome]:
+    """
+    Echo: C{conns} connections each keeping C{outstanding} messages of
+    C{size} bytes in flight (over C{wss://} with C{tls}).
+    """
+
     def measure(server: Server, settings: Settings, label: str) -> Outcome:
-        running = RunningServer(server, label)
+        running = RunningServer(server, label, tls=tls)
         try:
             args = ["--mode", "echo", "--path", "/echo", "--conns", conns]
+            args += ["--tls"] if tls else []
             args += ["--outstanding", outstanding, "--size", size]
             args += ["--duration", settings.duration] + (["--binary"] if binary else [])
             phases = loadgen(running, args, 60, [profilePath(settings, server, label)])
@@ -782,6 +864,8 @@ class Workload:
 WORKLOADS = [
     Workload("W1", workloadEcho(50, 10, 32, False)),
     Workload("W2", workloadEcho(4, 2, MiB, True)),
+    Workload("W1tls", workloadEcho(50, 10, 32, False, tls=True)),
+    Workload("W2tls", workloadEcho(4, 2, MiB, True, tls=True)),
     Workload("W3", workloadIdle),
     Workload("W4", workloadEcho(1, 1, 32, False)),
     Workload("W5f", workloadFragmented),
@@ -807,6 +891,10 @@ ROWS = [
     Row("W1", "cpu_us_per_msg", "W1 server CPU", "us/msg", "lower", 1),
     Row("W2", "mb_per_s", "W2 echo 4 conns x 2 x 1 MiB", "MB/s", "higher", 0),
     Row("W2", "cpu_ms_per_mib", "W2 server CPU", "ms/MiB", "lower", 2),
+    Row("W1tls", "msg_per_s", "W1tls wss echo 50 x 10 x 32 B", "msg/s", "higher", 0),
+    Row("W1tls", "cpu_us_per_msg", "W1tls server CPU", "us/msg", "lower", 1),
+    Row("W2tls", "mb_per_s", "W2tls wss echo 4 x 2 x 1 MiB", "MB/s", "higher", 0),
+    Row("W2tls", "cpu_ms_per_mib", "W2tls server CPU", "ms/MiB", "lower", 2),
     Row("W3", "kib_per_conn", "W3 idle conns: memory", "KiB/conn", "lower", 1),
     Row("W3", "cpu_us_per_handshake", "W3 server CPU", "us/handshake", "lower", 0),
     Row("W4", "p50_us", "W4 ping-pong 32 B: p50", "us", "lower", 0),
@@ -1170,6 +1258,8 @@ def main(argv: list[str] | None = None) -> int:
         ensureVenv()
         ensureTxclws()
         ensureLoadgen()
+        if any(workload.name.endswith("tls") for workload in workloads):
+            ensureCertificate()
         if any(server.runtime == "node" for server in servers):
             ensureNode()
     except HarnessError as exc:

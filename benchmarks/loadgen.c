@@ -52,7 +52,14 @@
  * stream, the first from an empty window, so that the cycle can repeat
  * for ever on one connection.  Replies are counted, not inflated.
  *
- * Build: gcc -O2 -o loadgen loadgen.c -lz
+ * With --tls every connection is wss://: a TLS client (OpenSSL, no
+ * certificate verification: the benchmark's certificate is self-signed;
+ * ALPN offers http/1.1 only) under the same handshake and frames.  Reads
+ * go through SSL_read with read-ahead on, until OpenSSL wants more from the
+ * socket; writes through SSL_write with partial writes on (a write that
+ * would block is retried with the same length, as OpenSSL requires).
+ *
+ * Build: gcc -O2 -o loadgen loadgen.c -lz -lssl -lcrypto
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,9 +79,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 enum { MODE_ECHO, MODE_IDLE, MODE_FRAG, MODE_BCAST };
-enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
+enum { ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
 
 /* RFC 6455 section 1.3's sample key, and the accept value it must get. */
 #define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -88,6 +97,8 @@ static double HIST_BIN_NS = 100;
 struct conn {
     int fd;
     int state;
+    SSL *ssl;               /* --tls: the connection's TLS, else NULL */
+    size_t tlsRetry;        /* length of an SSL_write to repeat, or 0 */
     int wantOut;            /* EPOLLOUT is registered */
     /* handshake response */
     char head[2048];
@@ -116,14 +127,16 @@ struct conn {
 static struct {
     const char *host, *path, *command;
     int port, mode, conns, outstanding, binary, concurrency, count, noWait;
-    int deflate, close, perSource;
+    int deflate, close, perSource, tls;
     uint64_t size, fragSize;
     const char *source;
     double duration, timeout;
 } opt = {
     "127.0.0.1", "/echo", "", 0, MODE_ECHO, 1, 1, 0, 100, 1, 0,
-    0, 0, 1000, 32, 1024, NULL, 5.0, 60.0,
+    0, 0, 1000, 0, 32, 1024, NULL, 5.0, 60.0,
 };
+
+static SSL_CTX *tlsContext;
 
 static int epfd;
 static int stdinReady;
@@ -169,6 +182,54 @@ static void die(const char *what)
     printf("{\"phase\": \"error\", \"error\": \"%s\"}\n", what);
     fflush(stdout);
     exit(1);
+}
+
+/*
+ * write() or, with --tls, SSL_write(): bytes written, or -1 with errno
+ * EAGAIN (try again when writable; TLS repeats the same length then) or
+ * another errno (failed).
+ */
+static ssize_t ioWrite(struct conn *c, const void *p, size_t n)
+{
+    if (!c->ssl)
+        return write(c->fd, p, n);
+    if (c->tlsRetry)
+        n = c->tlsRetry;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    int w = SSL_write(c->ssl, p, (int)n);
+    if (w > 0) {
+        c->tlsRetry = 0;
+        return w;
+    }
+    int e = SSL_get_error(c->ssl, w);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        c->tlsRetry = n;
+        errno = EAGAIN;
+    } else {
+        errno = EPIPE;
+    }
+    return -1;
+}
+
+/* read() or, with --tls, SSL_read(): as read(); EAGAIN when OpenSSL wants
+ * more bytes from the socket, 0 at TLS close_notify or EOF. */
+static ssize_t ioRead(struct conn *c, void *p, size_t n)
+{
+    if (!c->ssl)
+        return read(c->fd, p, n);
+    int r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && r == 0))
+        return 0;
+    errno = ECONNRESET;
+    return -1;
 }
 
 /* One masked client frame header for a payload of `length` bytes. */
@@ -277,6 +338,10 @@ static void drop(struct conn *c, const char *why)
     totalOutstanding -= c->outstanding;
     c->outstanding = 0;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
 }
 
@@ -284,7 +349,7 @@ static void drop(struct conn *c, const char *why)
 static int flushPong(struct conn *c)
 {
     while (c->pongOff < c->pongLen) {
-        ssize_t w = write(c->fd, c->pong + c->pongOff, c->pongLen - c->pongOff);
+        ssize_t w = ioWrite(c, c->pong + c->pongOff, c->pongLen - c->pongOff);
         if (w < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 drop(c, "write failed");
@@ -299,8 +364,10 @@ static int flushPong(struct conn *c)
 /* Write as much of the queued output as the socket takes. */
 static void flush(struct conn *c)
 {
-    /* A pong goes out between two messages, never inside one. */
-    if (c->pongLen && (c->unitPos == 0 || c->pongOff) && !flushPong(c)) {
+    /* A pong goes out between two messages, never inside one (nor while a
+     * TLS write must be repeated). */
+    if (c->pongLen && !c->tlsRetry && (c->unitPos == 0 || c->pongOff) &&
+        !flushPong(c)) {
         if (c->state != ST_DEAD && !c->wantOut)
             watch(c, 1);
         return;
@@ -310,7 +377,7 @@ static void flush(struct conn *c)
         uint64_t len = unitBufLen - start;
         if (len > c->queued)
             len = c->queued;
-        ssize_t w = write(c->fd, unit + start, len);
+        ssize_t w = ioWrite(c, unit + start, len);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
@@ -320,7 +387,8 @@ static void flush(struct conn *c)
         c->queued -= w;
         c->unitPos = (start + w) % unitLen;
     }
-    if (c->pongLen && c->unitPos == 0 && !flushPong(c) && c->state == ST_DEAD)
+    if (c->pongLen && !c->tlsRetry && c->unitPos == 0 && !flushPong(c) &&
+        c->state == ST_DEAD)
         return;
     int out = c->queued > 0 || c->pongLen > 0;
     if (out != c->wantOut)
@@ -597,8 +665,10 @@ static unsigned char readBuf[1 << 20];
 
 static void readable(struct conn *c)
 {
-    for (int i = 0; i < 8 && c->state != ST_DEAD; i++) {
-        ssize_t r = read(c->fd, readBuf, sizeof readBuf);
+    /* TLS reads on until OpenSSL wants the socket: what it has decrypted
+     * or read ahead is not seen by epoll. */
+    for (int i = 0; (c->ssl || i < 8) && c->state != ST_DEAD; i++) {
+        ssize_t r = ioRead(c, readBuf, sizeof readBuf);
         if (r == 0) {
             drop(c, "server closed the connection");
             return;
@@ -615,12 +685,13 @@ static void readable(struct conn *c)
             handshakeReply(c, readBuf, r, t);
         else
             receiveFrames(c, readBuf, r, t);
-        if ((size_t)r < sizeof readBuf)
+        if (!c->ssl && (size_t)r < sizeof readBuf)
             break;
     }
 }
 
-static void sendHandshake(struct conn *c)
+/* The TCP connection is up: whether it failed (then it is dropped). */
+static int connected(struct conn *c)
 {
     int err = 0;
     socklen_t len = sizeof err;
@@ -628,8 +699,13 @@ static void sendHandshake(struct conn *c)
     if (err) {
         errno = err;
         drop(c, strerror(err));
-        return;
+        return 0;
     }
+    return 1;
+}
+
+static void sendHandshake(struct conn *c)
+{
     char req[640];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\n"
@@ -644,7 +720,7 @@ static void sendHandshake(struct conn *c)
                      opt.path, opt.host, opt.port, opt.host,
                      opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
                                    "client_max_window_bits\r\n" : "");
-    if (write(c->fd, req, n) != n) {
+    if (ioWrite(c, req, n) != n) {
         drop(c, "handshake write failed");
         return;
     }
@@ -688,12 +764,55 @@ static void startConnect(struct conn *c)
     c->wantOut = 1;
 }
 
+/* Go on with the TLS handshake; once it is done, send the HTTP one. */
+static void tlsHandshake(struct conn *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        sendHandshake(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        int out = e == SSL_ERROR_WANT_WRITE;
+        if (out != c->wantOut)
+            watch(c, out);
+        return;
+    }
+    char why[160];
+    snprintf(why, sizeof why, "TLS handshake failed: %s",
+             ERR_reason_error_string(ERR_get_error()));
+    drop(c, why);
+}
+
+static void startTLS(struct conn *c)
+{
+    static const unsigned char alpn[] = "\x08http/1.1";
+    c->ssl = SSL_new(tlsContext);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+        die("SSL_new");
+    SSL_set_connect_state(c->ssl);
+    SSL_set_tlsext_host_name(c->ssl, "localhost");
+    SSL_set_alpn_protos(c->ssl, alpn, sizeof alpn - 1);
+    c->state = ST_TLS;
+    tlsHandshake(c);
+}
+
 static void event(struct conn *c, uint32_t events)
 {
     if (c->state == ST_DEAD)
         return;
     if (c->state == ST_CONNECTING) {
-        sendHandshake(c);
+        if (!connected(c))
+            return;
+        if (opt.tls)
+            startTLS(c);
+        else
+            sendHandshake(c);
+        return;
+    }
+    if (c->state == ST_TLS) {
+        tlsHandshake(c);
         return;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -802,7 +921,8 @@ static void usage(void)
             "  [--conns N] [--outstanding K] [--size BYTES] [--binary]\n"
             "  [--duration S] [--frag-size BYTES] [--count N] "
             "[--command TEXT]\n"
-            "  [--concurrency N] [--timeout S] [--no-wait] [--deflate]\n"
+            "  [--concurrency N] [--timeout S] [--no-wait] [--deflate] "
+            "[--tls]\n"
             "  [--source ADDR] [--per-source N] [--close]\n");
     exit(2);
 }
@@ -815,7 +935,7 @@ static void parseArgs(int argc, char **argv)
         {"size", 1, 0, 's'}, {"binary", 0, 0, 'b'}, {"duration", 1, 0, 'd'},
         {"frag-size", 1, 0, 'f'}, {"count", 1, 0, 'n'}, {"command", 1, 0, 'C'},
         {"concurrency", 1, 0, 'k'}, {"timeout", 1, 0, 't'},
-        {"no-wait", 0, 0, 'W'}, {"deflate", 0, 0, 'z'},
+        {"no-wait", 0, 0, 'W'}, {"deflate", 0, 0, 'z'}, {"tls", 0, 0, 'T'},
         {"source", 1, 0, 'S'}, {"per-source", 1, 0, 'N'}, {"close", 0, 0, 'X'},
         {0, 0, 0, 0},
     };
@@ -847,6 +967,7 @@ static void parseArgs(int argc, char **argv)
         case 'S': opt.source = optarg; break;
         case 'N': opt.perSource = atoi(optarg); break;
         case 'X': opt.close = 1; break;
+        case 'T': opt.tls = 1; break;
         default: usage();
         }
     }
@@ -872,7 +993,7 @@ static void sendCommand(void)
     if (len > 256)
         die("command too long");
     size_t n = frame(buf, 0x81, (const unsigned char *)opt.command, len);
-    if (write(conns[0].fd, buf, n) != (ssize_t)n)
+    if (ioWrite(&conns[0], buf, n) != (ssize_t)n)
         die("command write");
 }
 
@@ -888,6 +1009,15 @@ int main(int argc, char **argv)
         maskKey[i] = (unsigned char)(rand() & 0xff);
     if (opt.deflate && opt.mode != MODE_ECHO)
         usage();
+    if (opt.tls) {
+        tlsContext = SSL_CTX_new(TLS_client_method());
+        if (!tlsContext)
+            die("SSL_CTX_new");
+        SSL_CTX_set_verify(tlsContext, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(tlsContext, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                         SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_read_ahead(tlsContext, 1);
+    }
     if (!opt.deflate)
         prepareUnit();
     if (opt.mode == MODE_BCAST || (opt.mode == MODE_ECHO && opt.duration == 0))

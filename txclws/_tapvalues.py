@@ -164,14 +164,14 @@ def parameter(
 def portDescription(argument: str, backlog: int) -> str:
     """
     The endpoint description for a C{--port} argument: C{tcp:N} for a bare
-    port number; C{backlog} added to a tcp, tcp6 or ssl description that
-    sets none.
+    port number; C{backlog} added to a tcp, tcp6, ssl or stdssl
+    description that sets none.
     """
     if argument.isdigit():
         return f"tcp:{int(argument)}:backlog={backlog}"
     kind, _, rest = argument.partition(":")
     options = rest.split(":")
-    if kind in ("tcp", "tcp6", "ssl") and not any(
+    if kind in ("tcp", "tcp6", "ssl", "stdssl") and not any(
         o.startswith("backlog=") for o in options
     ):
         return f"{argument}:backlog={backlog}"

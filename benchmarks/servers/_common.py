@@ -15,12 +15,15 @@ A server listens on the port given (0: any free one), prints
 C{LISTENING <port>} on standard output once it accepts connections, and
 runs until killed.  Servers never ping; they compress only with
 C{--deflate} (permessage-deflate with the library's default settings).
+With C{--tls-cert CERT --tls-key KEY} a server serves C{wss://} instead
+(TLS with that PEM certificate and key, the library's usual TLS path).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import ssl
 import sys
 
 #: Frame and message size limit: W5f sends 4 MiB, W2 1 MiB.
@@ -44,7 +47,26 @@ def parseArgs(description: str) -> argparse.Namespace:
         action="store_true",
         help="negotiate permessage-deflate with the library's defaults",
     )
+    parser.add_argument("--tls-cert", help="serve wss:// with this PEM certificate")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    parser.add_argument(
+        "--stdssl",
+        action="store_true",
+        help="(txclws) TLS by the stdssl: endpoint (the standard library's ssl)",
+    )
     return parser.parse_args()
+
+
+def sslContext(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """
+    The standard library's server TLS context for C{--tls-cert}, or C{None}
+    (no TLS).
+    """
+    if not args.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    return context
 
 
 def raiseFileLimit() -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import reactor
 from twisted.logger import (
@@ -15,6 +16,26 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+
+
+def listen(args: Any, factory: Any, backlog: int) -> Any:
+    """
+    Listen on C{args.port} with C{factory}: plain TCP, or TLS by Twisted's
+    own way (C{listenSSL}: C{TLSMemoryBIOProtocol} over pyOpenSSL) when
+    C{--tls-cert} is given.
+
+    @return: the listening port.
+    """
+    if not args.tls_cert:
+        return reactor.listenTCP(
+            args.port, factory, backlog=backlog, interface=args.host
+        )
+    from twisted.internet.ssl import DefaultOpenSSLContextFactory
+
+    context = DefaultOpenSSLContextFactory(args.tls_key, args.tls_cert)
+    return reactor.listenSSL(
+        args.port, factory, context, backlog=backlog, interface=args.host
+    )
 
 
 def logWarnings() -> None:

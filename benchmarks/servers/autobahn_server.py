@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from _common import BACKLOG, MAX_SIZE, announce, parseArgs, parseCommand, raiseFileLimit
-from _twisted import inRounds, logWarnings
+from _twisted import inRounds, listen, logWarnings
 from twisted.internet import reactor
 
 
@@ -97,7 +97,7 @@ def main():
             return None
 
         factory.setProtocolOptions(perMessageCompressionAccept=accept)
-    port = reactor.listenTCP(args.port, factory, backlog=BACKLOG, interface=args.host)
+    port = listen(args, factory, BACKLOG)
     announce(port.getHost().port)
     reactor.run()
 

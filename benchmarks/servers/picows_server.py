@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
-from _common import MAX_SIZE, announce, parseArgs, parseCommand, raiseFileLimit
+from _common import (
+    MAX_SIZE,
+    announce,
+    parseArgs,
+    parseCommand,
+    raiseFileLimit,
+    sslContext,
+)
 from picows import WSListener, WSMsgType, ws_create_server
 
 
@@ -86,7 +93,12 @@ async def main():
         return Echo()
 
     server = await ws_create_server(
-        route, args.host, args.port, max_frame_size=MAX_SIZE, backlog=1024
+        route,
+        args.host,
+        args.port,
+        max_frame_size=MAX_SIZE,
+        backlog=1024,
+        ssl=sslContext(args),
     )
     announce(server.sockets[0].getsockname()[1])
     await server.serve_forever()

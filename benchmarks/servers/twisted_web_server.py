@@ -7,7 +7,7 @@ modes are a loop of sendTextMessage.
 from __future__ import annotations
 
 from _common import BACKLOG, announce, parseArgs, parseCommand, raiseFileLimit
-from _twisted import inRounds, logWarnings
+from _twisted import inRounds, listen, logWarnings
 from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -85,9 +85,7 @@ def main():
     root.putChild(
         b"bcast", WebSocketResource(Factory(lambda: BroadcastProtocol(subscribers)))
     )
-    port = reactor.listenTCP(
-        args.port, Site(root), backlog=BACKLOG, interface=args.host
-    )
+    port = listen(args, Site(root), BACKLOG)
     announce(port.getHost().port)
     reactor.run()
 

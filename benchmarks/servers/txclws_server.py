@@ -1,6 +1,8 @@
 """
 Benchmark server: txclws.  See _common.py for what it serves.  With
-C{--pure}, txclws's optional NumPy masking is turned off.
+C{--pure}, txclws's optional NumPy masking is turned off; with
+C{--stdssl}, TLS is served by txclws' C{stdssl:} endpoint instead of
+Twisted's C{ssl:}.
 """
 
 from __future__ import annotations
@@ -89,9 +91,16 @@ def main():
     if args.deflate:
         options["deflate"] = PerMessageDeflate()
     factory = WebSocketFactory(registry, **options)
-    endpoint = serverFromString(
-        reactor, f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"
-    )
+    description = f"tcp:{args.port}:interface={args.host}:backlog={BACKLOG}"
+    if args.tls_cert:
+        # wss:// the documented ways: an ssl: endpoint (Twisted's TLS), or
+        # with --stdssl txclws' stdssl: endpoint (the standard library's).
+        kind = "stdssl" if args.stdssl else "ssl"
+        description = (
+            f"{kind}:{args.port}:interface={args.host}:backlog={BACKLOG}"
+            f":privateKey={args.tls_key}:certKey={args.tls_cert}"
+        )
+    endpoint = serverFromString(reactor, description)
     endpoint.listen(factory).addCallback(lambda port: announce(port.getHost().port))
     reactor.run()
 

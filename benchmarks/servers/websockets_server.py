@@ -8,7 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from _common import BACKLOG, MAX_SIZE, announce, parseArgs, parseCommand, raiseFileLimit
+from _common import (
+    BACKLOG,
+    MAX_SIZE,
+    announce,
+    parseArgs,
+    parseCommand,
+    raiseFileLimit,
+    sslContext,
+)
 from websockets.asyncio.server import broadcast, serve
 
 
@@ -54,6 +62,7 @@ async def main():
         ping_interval=None,
         compression="deflate" if args.deflate else None,
         backlog=BACKLOG,
+        ssl=sslContext(args),
     ) as server:
         announce(server.sockets[0].getsockname()[1])
         await asyncio.Future()

@@ -1,9 +1,10 @@
 // Benchmark server: Node's `ws` (installed by benchmarks/run into
 // benchmarks/.cache/node).  See _common.py for what it serves:
-//   node ws_server.js PORT [--host HOST] [--deflate]
+//   node ws_server.js PORT [--host HOST] [--deflate] [--tls-cert CERT --tls-key KEY]
 // `ws` has no broadcast API: both broadcast modes are a loop of send().
 // With --deflate it negotiates permessage-deflate with ws' defaults, except
 // threshold 0 (ws leaves messages under 1 KiB uncompressed by default).
+// With --tls-cert it serves wss:// from Node's https server.
 "use strict";
 const { WebSocketServer } = require("ws");
 
@@ -12,11 +13,28 @@ const argv = process.argv.slice(2);
 const port = parseInt(argv[0] || "0", 10);
 const host = argv.includes("--host") ? argv[argv.indexOf("--host") + 1] : "127.0.0.1";
 const deflate = argv.includes("--deflate");
+const option = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : null);
+const tlsCert = option("--tls-cert");
 
-const wss = new WebSocketServer({
-  host, port, backlog: 1024, maxPayload: MAX_SIZE, clientTracking: false,
+const settings = {
+  maxPayload: MAX_SIZE, clientTracking: false,
   perMessageDeflate: deflate ? { threshold: 0 } : false,
-});
+};
+let wss;
+let listening;
+if (tlsCert) {
+  const fs = require("fs");
+  const https = require("https");
+  const server = https.createServer({
+    cert: fs.readFileSync(tlsCert), key: fs.readFileSync(option("--tls-key")),
+  });
+  wss = new WebSocketServer({ server, ...settings });
+  server.listen({ host, port, backlog: 1024 });
+  listening = [server, () => server.address().port];
+} else {
+  wss = new WebSocketServer({ host, port, backlog: 1024, ...settings });
+  listening = [wss, () => wss.address().port];
+}
 const subscribers = new Set();
 
 function parseCommand(text) {
@@ -44,6 +62,6 @@ wss.on("connection", (ws, request) => {
     if (count > 0) turn(count);
   });
 });
-wss.on("listening", () => {
-  process.stdout.write(`LISTENING ${wss.address().port}\n`);
+listening[0].on("listening", () => {
+  process.stdout.write(`LISTENING ${listening[1]()}\n`);
 });
