@@ -78,8 +78,8 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     Every phase before the session is bounded: the TLS handshake and the
     request head by C{handshakeTimeout} (L{FrontDoorState.AWAITING_TLS} is
     aborted, since no answer can reach a peer before TLS is up), and a
-    refusal's close by C{closeTimeout} (a peer that does not read the
-    answer is aborted).
+    refusal's close by C{closeTimeout} and one more reactor turn (a peer
+    that does not read the answer is aborted).
 
     @ivar httpFallback: builds the C{HTTPChannel} that takes over requests
         we do not route, or C{None} (the direct factory: they are refused).
@@ -324,7 +324,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         # A peer that does not read would hold the answer, and the
         # connection, for ever: a bounded grace, then an abort.  Started
         # before the close: connectionLost, which cancels it, may run in it.
-        self._startTimer(self.owner.closeTimeout, self._refusalTimedOut)
+        self._startCloseTimer(self._refusalTimedOut)
         self.transport.loseConnection()
 
     def _handshakeTimedOut(self) -> None:
