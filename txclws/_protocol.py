@@ -98,7 +98,6 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     _state = _S.READING_HEAD
     _headReader: RequestHeadReader | None = None
     _handshake: ClientHandshake | None = None
-    _head = b""
     _body = b""
     _http: IProtocol | None = None
     #: The transport's own read size while we raised it for a large frame
@@ -183,7 +182,6 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             head = self._headReader.feed(data)
             if head is None:
                 return
-            self._head = head
             # Read again: a PROXY header (haproxy:) has changed it by now.
             self.host, self.port = peerOf(cast(ITransport, self.transport))
             leftover = self._headReader.leftover
@@ -196,7 +194,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             return
         route = self._route(request.path)
         if route is None and self.httpFallback is not None and not _upgrading(request):
-            self._handToHTTP(data=self._head + b"\r\n\r\n" + leftover)
+            self._handToHTTP(data=head + b"\r\n\r\n" + leftover)
             return
         if route is not None:
             # Serve under the limits and client count of the factory the
