@@ -11,9 +11,11 @@ from tests._frames_helpers import CLOSE, TEXT, clientFrame
 from txclws._core.arguments import checkCloseArguments
 from txclws._core.close import (
     MAX_CLOSE_REASON,
+    echoCloseCode,
     isValidCloseCode,
     parseClosePayload,
     serializeClosePayload,
+    serviceRestartPayload,
     wireCloseCode,
 )
 from txclws._core.connection import WebSocketConnection
@@ -156,7 +158,7 @@ class TestParseClosePayload:
         payload = code.to_bytes(2, "big") + "\u00e9t\u00e9".encode()
         assert parseClosePayload(payload) == (code, "\u00e9t\u00e9")
 
-    @pytest.mark.parametrize("code", INVALID_CODES)
+    @pytest.mark.parametrize("code", [c for c in INVALID_CODES if c != 1012])
     def test_invalidCode(self, code: int) -> None:
         """
         A code that may not travel is a protocol error, 1002.
@@ -164,6 +166,18 @@ class TestParseClosePayload:
         with pytest.raises(InvalidFrame) as info:
             parseClosePayload(code.to_bytes(2, "big"))
         assert info.value.closeCode == 1002
+
+    def test_serviceRestartRead(self) -> None:
+        """
+        1012 "service restart" (IANA, after RFC 6455) is read, though
+        C{close()} may not send it: a draining server sends it, and its
+        clients echo it back.  It is echoed as 1000 by an endpoint that may
+        not send it.
+        """
+        payload = b"\x03\xf4service restart"  # 0x03f4: 1012
+        assert parseClosePayload(payload) == (1012, "service restart")
+        assert echoCloseCode(1012) == 1000
+        assert echoCloseCode(1001) == 1001
 
     @pytest.mark.parametrize(
         "reason", [b"\xff", b"ok\xed\xa0\x80", b"\xc0\x80", b"trunc\xe2\x82"]
@@ -206,6 +220,15 @@ class TestWireCloseCode:
         server's own reasons to going away.
         """
         assert wireCloseCode(code, version) == draft
+
+    @pytest.mark.parametrize("version", [7, 8])
+    def test_serviceRestartPayload(self, version: int) -> None:
+        """
+        A draining server's close is 1012 "service restart" to RFC 6455
+        peers, and 1001 (going away) to hybi-07/08, whose drafts lack 1012.
+        """
+        assert serviceRestartPayload(13) == b"\x03\xf4service restart"
+        assert serviceRestartPayload(version) == b"\x03\xe9service restart"
 
     @pytest.mark.parametrize("version", [7, 8])
     def test_onlyDraftCodesSent(self, version: int) -> None:

@@ -23,6 +23,7 @@ from zope.interface import implementer
 from txclws._core.accept import ServerSettings
 from txclws._core.deflate import PerMessageDeflate
 from txclws._core.origin import OriginCheck
+from txclws._drain import Uniform, closeClients, drainClients
 from txclws._protocol import WebSocketServerProtocol
 from txclws._proxyaddress import TrustedProxies
 from txclws._ratelimit import HandshakeLimiter, RateLimit
@@ -84,6 +85,7 @@ class WebSocketFactory(Factory):
     @ivar idleTimeout: see L{WebSocketFactory.__init__}.
     @ivar maxBuffer: see L{WebSocketFactory.__init__}.
     @ivar slowClientTimeout: see L{WebSocketFactory.__init__}.
+    @ivar draining: whether L{drain} was called: handshakes get 503.
     """
 
     #: The protocol built per connection: a subclass may set its own.
@@ -216,6 +218,7 @@ class WebSocketFactory(Factory):
         if metrics is not None:
             metrics.watchClients(self.clients)
         self._whenEmpty: list[Deferred[None]] = []
+        self.draining = False
         if reactor is None:
             from twisted.internet import reactor as globalReactor
 
@@ -233,6 +236,7 @@ class WebSocketFactory(Factory):
             deflate=self.deflate,
             protocol76Support=self.protocol76Support,
             maxClients=self.maxClients,
+            draining=self.draining,
         )
 
     def keepalivePolicy(self) -> KeepalivePolicy:
@@ -265,6 +269,16 @@ class WebSocketFactory(Factory):
             for waiter in waiting:
                 waiter.callback(None)
 
+    def clientsGone(self) -> Deferred[None]:
+        """
+        A Deferred firing once no client is left.  @since: 0.2.0
+        """
+        if not self.clients:
+            return succeed(None)
+        gone: Deferred[None] = Deferred()
+        self._whenEmpty.append(gone)
+        return gone
+
     def closeAllClients(
         self,
         code: int = 1001,
@@ -272,34 +286,29 @@ class WebSocketFactory(Factory):
         timeout: float | None = None,
     ) -> Deferred[None]:
         """
-        Start the close handshake with every client, and drop those that
-        have not closed after C{timeout} seconds: what a server does when it
-        stops on purpose (L{runServer} and C{twistd clws} call it on
-        shutdown).
-
-        @param timeout: seconds to wait; C{closeTimeout} by default.
-        @return: a Deferred firing once every client is gone.
+        Close every client now, and drop those still there after C{timeout}
+        seconds (C{closeTimeout} by default): a stop on purpose (L{runServer}
+        and C{twistd clws} on shutdown).  See L{closeClients}.
         """
-        if not self.clients:
-            return succeed(None)
-        gone: Deferred[None] = Deferred()
-        self._whenEmpty.append(gone)
-        for client in list(self.clients):
-            client.close(code, reason)
-        deadline = self.reactor.callLater(
-            self.closeTimeout if timeout is None else timeout, self._dropAll
-        )
+        return closeClients(self, code, reason, timeout)
 
-        def cancelDeadline(result: None) -> None:
-            if deadline.active():
-                deadline.cancel()
-            return result
+    def drain(
+        self,
+        timeout: float | None = None,
+        spread: float = 0.0,
+        random: Uniform | None = None,
+    ) -> Deferred[None]:
+        """
+        Drain for a restart (L{drainClients}): refuse every handshake from
+        now on (503, C{Retry-After: 1}), close each client with 1012 at its
+        own random offset in [0, C{spread}] seconds, abort those left after
+        C{timeout} (default: C{spread} + C{closeTimeout}); the caller stops
+        its ports.  C{random}: the offsets' source (C{random.Random}).
 
-        return gone.addBoth(cancelDeadline)
-
-    def _dropAll(self) -> None:
-        for client in list(self.clients):
-            client.abort()
+        @return: a Deferred firing once every client is gone.
+        @since: 0.2.0
+        """
+        return drainClients(self, timeout, spread, random)
 
     def registerResource(
         self, path: str, resource: IWebSocketResource, originCheck: OriginCheck

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from twisted.python import usage
 
 from txclws._ratelimit import RateLimit
-from txclws._tapvalues import parameter, positiveSeconds
+from txclws._tapvalues import parameter, positiveSeconds, seconds
 
 __all__ = ["OpsOptions", "opsArguments"]
 
@@ -85,7 +85,33 @@ class OpsOptions(usage.Options):
             "(default: no limit)",
             positiveSeconds,
         ),
+        parameter(
+            "drain-spread",
+            5.0,
+            "On a rolling restart (SIGHUP with --workers), close each client "
+            "of a retiring worker with 1012 at its own random moment within "
+            "this many seconds, so that they do not all reconnect at once",
+            seconds,
+        ),
+        parameter(
+            "drain-timeout",
+            None,
+            "Most seconds a retiring worker waits for its clients to go "
+            "(default: --drain-spread plus --close-timeout); at least "
+            "--drain-spread",
+            seconds,
+        ),
     ]
+
+    def checkDrain(self) -> None:
+        """
+        @raise usage.UsageError: C{--drain-timeout} under C{--drain-spread}.
+        """
+        timeout, spread = self["drain-timeout"], self["drain-spread"]
+        if timeout is not None and timeout < spread:
+            raise usage.UsageError(
+                f"--drain-timeout {timeout:g} is under --drain-spread {spread:g}"
+            )
 
     @_oneLine
     def opt_trust_proxy(self, proxy: str) -> None:

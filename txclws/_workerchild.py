@@ -25,7 +25,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from twisted.internet import fdesc, tcp, unix
@@ -49,6 +49,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txclws._ports import ListenSpec, listenSpec
+from txclws._rolling import callOnSignal, drainWorker
 from txclws._workers import FIRST_FD
 from txclws.tap import Options, makeService
 
@@ -208,15 +209,28 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     config = Options()
     config.parseOptions(arguments)
-    _serve(reactor, makeService(config, adoptedEndpoints(reactor, config["ports"])))
+    service = makeService(config, adoptedEndpoints(reactor, config["ports"]))
+    stop = _serve(reactor, service)
+    # The rolling restart's drain (txclws._rolling): the parent sends it
+    # once this worker's replacement is ready.
+    reactor.callWhenRunning(
+        callOnSignal,
+        reactor,
+        signal.SIGUSR2,
+        lambda: drainWorker(reactor, service, config, stop),
+    )
+    # The parent waits for this line (WorkerProcess.ready): the ports have
+    # adopted their sockets.
     _log.info("worker {index} ready", index=args.index)
     reactor.run()
 
 
-def _serve(reactor: Any, service: Any) -> None:
+def _serve(reactor: Any, service: Any) -> Callable[[], None]:
     """
     Start C{service}, and stop the reactor (stopping the service first) on
     C{SIGTERM} or when the parent goes.
+
+    @return: the stop, at most once, that these use.
     """
     stopping: list[bool] = []
 
@@ -235,3 +249,4 @@ def _serve(reactor: Any, service: Any) -> None:
     service.privilegedStartService()
     service.startService()
     reactor.callWhenRunning(signal.signal, signal.SIGTERM, onSignal)
+    return stop

@@ -43,6 +43,10 @@ class WorkerProcess(ProcessProtocol):
     @ivar pid: its process id, once started.
     @ivar startedAt: when it was started (C{time.monotonic()}).
     @ivar ended: fires (with C{None}) once it has ended and been reported.
+    @ivar ready: fires (with C{None}) once it has said it serves its
+        sockets: its line C{[txclws._workerchild#info] worker N ready},
+        written after its ports have adopted them (the rolling restart,
+        L{txclws._rolling}, waits for it).  Never fires if it dies first.
     """
 
     def __init__(
@@ -56,6 +60,8 @@ class WorkerProcess(ProcessProtocol):
         self.pid = 0
         self.startedAt = time.monotonic()
         self.ended: Deferred[None] = Deferred()
+        self.ready: Deferred[None] = Deferred()
+        self._readyLine = f"[txclws._workerchild#info] worker {index} ready"
         self._partial = {1: b"", 2: b""}
 
     def connectionMade(self) -> None:
@@ -72,6 +78,8 @@ class WorkerProcess(ProcessProtocol):
         line = raw.decode("utf-8", "replace").rstrip("\r")
         if not line:
             return
+        if childFD == 1 and line == self._readyLine and not self.ready.called:
+            self.ready.callback(None)
         level = LogLevel.error if childFD == 2 else LogLevel.info
         found = _LINE_LEVEL.match(line)
         if found is not None:
@@ -91,10 +99,11 @@ class WorkerProcess(ProcessProtocol):
         self.ended.callback(None)
 
 
-def signalWorker(worker: WorkerProcess, name: str) -> None:
+def signalWorker(worker: WorkerProcess, name: str | int) -> None:
     """
-    Send the signal C{name} (C{"TERM"}, ...) to C{worker}, unless it has
-    exited already.
+    Send the signal C{name} (C{"TERM"}, ..., or a number such as
+    C{signal.SIGUSR2}, which Twisted has no name for) to C{worker}, unless
+    it has exited already.
     """
     # transport is Optional on ProcessProtocol; set once the worker is spawned.
     transport = worker.transport

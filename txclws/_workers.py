@@ -40,6 +40,7 @@ endpoint types (systemd:, onion:, ...) are refused with C{--workers}.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -52,6 +53,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txclws._ports import CannotListen, ListenSpec, claimUnixPath, listenSpec
+from txclws._rolling import RollingRestart, callOnSignal
 from txclws._workerprocess import WorkerProcess, howEnded, signalWorker
 
 __all__ = ["FIRST_FD", "STOP_GRACE", "WorkerPool", "bindSockets"]
@@ -200,6 +202,7 @@ class WorkerPool(Service):
         self._restarts: dict[int, Any] = {}
         self._stopping = False
         self.endedHooks: list[Callable[[int], None]] = []
+        self.rolling = RollingRestart(self)
 
     def privilegedStartService(self) -> None:
         """
@@ -216,6 +219,17 @@ class WorkerPool(Service):
         self._bind()
         for index in range(1, self.count + 1):
             self._spawn(index)
+        self.reactor.callWhenRunning(
+            callOnSignal, self.reactor, signal.SIGHUP, self.restartWorkers
+        )
+
+    def restartWorkers(self) -> None:
+        """
+        Replace the workers one at a time (C{SIGHUP}), on the same sockets:
+        see L{txclws._rolling}.
+        """
+        if not self._stopping:
+            self.rolling.start()
 
     def _bind(self) -> None:
         if self.sockets:
@@ -243,6 +257,13 @@ class WorkerPool(Service):
 
     def _spawn(self, index: int) -> None:
         self._restarts.pop(index, None)
+        self.workers[index] = worker = self.launch(index)
+        _log.info("started worker {worker} pid={pid}", worker=index, pid=worker.pid)
+
+    def launch(self, index: int) -> WorkerProcess:
+        """
+        Start a worker C{index} on its sockets; the caller registers it.
+        """
         worker = WorkerProcess(index, self._workerEnded)
         childFDs: dict[int, int | str] = {0: "w", 1: "r", 2: "r"}
         for offset, sockets in enumerate(self.sockets):
@@ -256,12 +277,13 @@ class WorkerPool(Service):
             env=_workerEnvironment(),
             childFDs=childFDs,
         )
-        self.workers[index] = worker
-        _log.info("started worker {worker} pid={pid}", worker=index, pid=worker.pid)
+        return worker
 
     def _workerEnded(self, worker: WorkerProcess, reason: Failure) -> None:
         for hook in self.endedHooks:
             hook(worker.pid)
+        if self.rolling.claims(worker, howEnded(reason)):
+            return
         if self.workers.get(worker.index) is worker:
             del self.workers[worker.index]
         if self._stopping:
@@ -303,7 +325,7 @@ class WorkerPool(Service):
         for pending in self._restarts.values():
             pending.cancel()
         self._restarts.clear()
-        workers = list(self.workers.values())
+        workers = self._allWorkers()
         _log.info("stopping {count} workers", count=len(workers))
         for worker in workers:
             signalWorker(worker, "TERM")
@@ -318,8 +340,12 @@ class WorkerPool(Service):
 
         return ended.addBoth(closeSockets)
 
+    def _allWorkers(self) -> list[WorkerProcess]:
+        # Those of a rolling restart too: a replacement, a draining worker.
+        return [*self.workers.values(), *self.rolling.extra]
+
     def _killAll(self) -> None:
-        for worker in list(self.workers.values()):
+        for worker in self._allWorkers():
             _log.warn(
                 "worker {worker} pid={pid} did not stop in time: killing it",
                 worker=worker.index,

@@ -40,6 +40,7 @@ from txclws._core.origin import anyOrigin
 from txclws._factory import DEFAULT_BACKLOG, WebSocketFactory
 from txclws._hub import LocalHub
 from txclws._ports import unixPathOf
+from txclws._rolling import IgnoreHangup, retireTimeout
 from txclws._tapbuild import makeFactory, makeRoot
 from txclws._tapops import OpsOptions
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
@@ -326,6 +327,7 @@ WebSocket path is answered 426 Upgrade Required."""
             raise usage.UsageError(
                 "--debug-resource-errors needs a terminal: not with --workers"
             )
+        self.checkDrain()
         self["hub"] = hubFor(self._hubArgument)
         self["resources"] = loadResources(self._resourceArguments, self["hub"])
         self["originCheck"] = originPolicy(self["origins"])
@@ -357,8 +359,11 @@ def makeService(
             from txclws._metricsdaemon import addParentMetrics
 
             addParentMetrics(service, config["metrics"], pool)
+        pool.rolling.retireTimeout = retireTimeout(config, STOP_GRACE)
         Service.setServiceParent(pool, service)
         return service
+    if endpoints is None:  # one process: no rolling restart (txclws._rolling)
+        Service.setServiceParent(IgnoreHangup(), service)
     factory = makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
     root, paths = makeRoot(config["resources"], config["originCheck"], factory, hub)

@@ -27,6 +27,7 @@ from txclws._core.request import HandshakeRequest
 from txclws._core.responses import acceptResponse, rejectResponse
 
 __all__ = [
+    "DRAINING_RETRY_AFTER",
     "MAX_HEADERS",
     "Accepted",
     "AcceptedStream",
@@ -43,6 +44,11 @@ __all__ = [
 #: The most header lines a request head may have (431 over it).
 MAX_HEADERS = 100
 
+#: The C{Retry-After} (seconds) of the 503 a draining server answers
+#: (RFC 9110 10.2.3): its replacement, or another server behind the same
+#: address, is expected to take the retry.
+DRAINING_RETRY_AFTER = 1
+
 _R = TypeVar("_R")
 
 
@@ -56,6 +62,8 @@ class ServerSettings:
     @ivar deflate: the permessage-deflate policy, or C{None}.
     @ivar protocol76Support: whether hixie-76 / hybi-00 clients are served.
     @ivar maxClients: the most clients at once (503 over it), or C{None}.
+    @ivar draining: whether the server is draining (a restart): every
+        handshake is refused with 503 and C{Retry-After}.
     """
 
     maxFrameSize: int = 1 << 20
@@ -63,6 +71,7 @@ class ServerSettings:
     deflate: PerMessageDeflate | None = None
     protocol76Support: bool = False
     maxClients: int | None = None
+    draining: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,13 +296,18 @@ def _admit(
     chooseSubprotocol: Callable[[_R, Sequence[str]], str | None],
 ) -> tuple[_R, str | None]:
     """
-    Routing (exact path), origin, C{maxClients} and the subprotocol: what
-    every entry point decides alike.
+    Draining, routing (exact path), origin, C{maxClients} and the
+    subprotocol: what every entry point decides alike.
 
     @return: the resource and the subprotocol agreed on.
-    @raise HandshakeError: 404, 403, 503, or 500 for a resource that chose
-        a subprotocol not offered.
+    @raise HandshakeError: 503 (draining, with C{Retry-After}), 404, 403,
+        503 (C{maxClients}), or 500 for a resource that chose a subprotocol
+        not offered.
     """
+    if settings.draining:
+        # RFC 9110 15.6.4: 503, temporarily unable; Retry-After says when.
+        retry = (("Retry-After", str(DRAINING_RETRY_AFTER)),)
+        raise HandshakeError(503, "the server is restarting; try again", retry)
     path = handshake.request.path
     entry = route(path)
     if entry is None:

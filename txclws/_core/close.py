@@ -34,9 +34,11 @@ from txclws._core.frames import CloseCode
 
 __all__ = [
     "MAX_CLOSE_REASON",
+    "echoCloseCode",
     "isValidCloseCode",
     "parseClosePayload",
     "serializeClosePayload",
+    "serviceRestartPayload",
     "wireCloseCode",
 ]
 
@@ -87,6 +89,8 @@ _DRAFT_CODES: dict[int, int] = {
     CloseCode.POLICY_VIOLATION: CloseCode.GOING_AWAY,
     CloseCode.MANDATORY_EXTENSION: CloseCode.GOING_AWAY,
     CloseCode.INTERNAL_ERROR: CloseCode.GOING_AWAY,
+    # The server restarts (its drain): the drafts' 1001, "going away".
+    CloseCode.SERVICE_RESTART: CloseCode.GOING_AWAY,
 }
 
 
@@ -102,6 +106,39 @@ def wireCloseCode(code: int, version: int = 13) -> int:
     if version in _FRAME_TOO_LARGE_VERSIONS:
         return _DRAFT_CODES.get(code, code)
     return code
+
+
+#: Codes read from a peer but not sent by C{close()}: 1012, which a
+#: draining server sends and its clients echo (RFC 6455 5.5.1).
+_READ_NOT_SENT = frozenset({CloseCode.SERVICE_RESTART})
+
+
+def echoCloseCode(code: int) -> int:
+    """
+    The code to echo for a close frame read with C{code}: itself, or 1000
+    for one that is read but not sent (1012, L{serviceRestartPayload}).
+    """
+    return CloseCode.NORMAL_CLOSURE if code in _READ_NOT_SENT else code
+
+
+#: The reason of the server's own 1012.
+SERVICE_RESTART_REASON = b"service restart"
+
+
+def serviceRestartPayload(version: int = 13) -> bytes:
+    """
+    The payload of the close frame a draining server sends each client:
+    1012, "service restart" (registered with IANA after RFC 6455, in the
+    registry of its section 11.7), or 1001 to a hybi-07/08 peer, whose
+    drafts lack it (L{wireCloseCode}).
+
+    Only the server itself sends it (L{txclws.WebSocketFactory.drain}):
+    L{isValidCloseCode} still refuses it to C{close()}, whose contract is
+    RFC 6455's codes; L{parseClosePayload} reads it (a client's echo of
+    it, or a server's restart read by a client).
+    """
+    code = wireCloseCode(CloseCode.SERVICE_RESTART, version)
+    return serializeClosePayload(code, SERVICE_RESTART_REASON)
 
 
 def serializeClosePayload(code: int | None, reason: bytes = b"") -> bytes:
@@ -131,7 +168,7 @@ def parseClosePayload(payload: bytes, version: int = 13) -> tuple[int, str]:
         # RFC 6455 5.5.1: a body, if any, starts with a two-byte code.
         raise InvalidFrame("close frame payload of 1 byte")
     (code,) = _CODE.unpack_from(payload)
-    if not isValidCloseCode(code, version):
+    if not (isValidCloseCode(code, version) or code in _READ_NOT_SENT):
         raise InvalidFrame(f"invalid close code {code}")
     try:
         reason = payload[2:].decode("utf-8")

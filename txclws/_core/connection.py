@@ -19,6 +19,7 @@ from txclws._core.arguments import (
     checkTextMessage,
     closePayload,
 )
+from txclws._core.close import serviceRestartPayload
 from txclws._core.errors import ConnectionClosed, UnsupportedByProtocol
 from txclws._core.eventreader import EventReader
 from txclws._core.events import CloseReceived, ConnectionFailed, Event
@@ -50,7 +51,67 @@ _S = ConnectionState
 _RSV1 = 0x40
 
 
-class WebSocketConnection:
+class _OurClose:
+    """
+    Our close frame, sent once: the one the owner asks for
+    (L{frameClose}), or a draining server's (L{frameServiceRestart}).
+    """
+
+    __slots__ = ("state",)
+
+    state: ConnectionState
+    version: int
+
+    def _controlFrame(self, opcode: int, payload: bytes) -> bytes:
+        raise NotImplementedError
+
+    def frameClose(self, code: int | None = 1000, reason: str = "") -> bytes:
+        """
+        Frame our close frame, once.
+
+        In C{REMOTE_CLOSING} this is the reply to the peer's close: pass its
+        code (or C{None}, for a close without a status) to echo it.
+
+        @param code: the status code, or C{None} to send no status; the
+            peer's 1005 (it sent no status) is echoed as no status.
+        @param reason: the reason text (under 123 bytes of UTF-8).
+        @return: the close frame, or nothing if ours was already sent.
+        @raise TypeError: see L{checkCloseArguments}.
+        @raise ValueError: the code may not be sent or the reason is too long
+            (L{checkCloseArguments}).
+        """
+        following = AFTER_CLOSE_SENT.get(self.state)
+        if following is None:
+            return b""
+        frame = self._closeFrame(code, reason)
+        self.state = following
+        return frame
+
+    def frameServiceRestart(self) -> bytes:
+        """
+        Frame our close frame, once, as a draining server does: 1012
+        "service restart" (1001 to hybi-07/08, the closing frame alone to
+        hixie-76), a code C{frameClose} does not send.
+
+        @return: the close frame, or nothing if ours was already sent.
+        """
+        following = AFTER_CLOSE_SENT.get(self.state)
+        if following is None:
+            return b""
+        frame = self._restartFrame()
+        self.state = following
+        return frame
+
+    def _restartFrame(self) -> bytes:
+        return self._controlFrame(Opcode.CLOSE, serviceRestartPayload(self.version))
+
+    def _closeFrame(self, code: int | None, reason: str) -> bytes:
+        return self._controlFrame(
+            Opcode.CLOSE, closePayload(code, reason, self.version)
+        )
+
+
+class WebSocketConnection(_OurClose):
     """
     One server-side WebSocket connection, as a state machine over bytes.
 
@@ -66,7 +127,6 @@ class WebSocketConnection:
         "_reader",
         "closeCode",
         "closeReason",
-        "state",
         "version",
     )
 
@@ -317,33 +377,6 @@ class WebSocketConnection:
         if self.state not in CAN_SEND:
             return b""
         return self._controlFrame(Opcode.PONG, checkPingPayload(payload))
-
-    def frameClose(self, code: int | None = 1000, reason: str = "") -> bytes:
-        """
-        Frame our close frame, once.
-
-        In C{REMOTE_CLOSING} this is the reply to the peer's close: pass its
-        code (or C{None}, for a close without a status) to echo it.
-
-        @param code: the status code, or C{None} to send no status; the
-            peer's 1005 (it sent no status) is echoed as no status.
-        @param reason: the reason text (under 123 bytes of UTF-8).
-        @return: the close frame, or nothing if ours was already sent.
-        @raise TypeError: see L{checkCloseArguments}.
-        @raise ValueError: the code may not be sent or the reason is too long
-            (L{checkCloseArguments}).
-        """
-        following = AFTER_CLOSE_SENT.get(self.state)
-        if following is None:
-            return b""
-        frame = self._closeFrame(code, reason)
-        self.state = following
-        return frame
-
-    def _closeFrame(self, code: int | None, reason: str) -> bytes:
-        return self._controlFrame(
-            Opcode.CLOSE, closePayload(code, reason, self.version)
-        )
 
     def _controlFrame(self, opcode: int, payload: bytes) -> bytes:
         """

@@ -56,6 +56,11 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     MANDATORY_EXTENSION = 1010
     INTERNAL_ERROR = 1011
+    #: Registered with IANA after RFC 6455 (its section 11.7 registry):
+    #: "the service is restarted; reconnect".  Only the server's own drain
+    #: sends it (L{txclws._core.close.serviceRestartPayload}); it is not
+    #: valid from a peer, nor through C{close()}.
+    SERVICE_RESTART = 1012
     TLS_HANDSHAKE = 1015
 
 

@@ -370,3 +370,6 @@ class Hixie76Connection(WebSocketConnection):
     def _closeFrame(self, code: int | None, reason: str) -> bytes:
         # hixie-76 has no close codes; the closing frame is all there is.
         return CLOSING_FRAME
+
+    def _restartFrame(self) -> bytes:
+        return CLOSING_FRAME

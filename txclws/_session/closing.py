@@ -24,6 +24,7 @@ from functools import partial
 
 from twisted.logger import Logger
 
+from txclws._core.close import echoCloseCode
 from txclws._core.connection import ConnectionState
 from txclws._core.events import CloseReceived, ConnectionFailed
 from txclws._session.base import SessionBase
@@ -42,7 +43,7 @@ class ClosingSession(SessionBase):
         connection = self._connection
         assert connection is not None and self._stream is not None
         # Echo the peer's code (RFC 6455 5.5.1); a no-op if ours was sent.
-        self._sink.write(connection.frameClose(event.code))
+        self._sink.write(connection.frameClose(echoCloseCode(event.code)))
         self._inputOpen = False
         self._closeHandshakeDone()
 
@@ -66,7 +67,30 @@ class ClosingSession(SessionBase):
             return
         connection = self._connection
         assert connection is not None and self._stream is not None
-        data = connection.frameClose(code, reason)
+        self._writeOurClose(connection.frameClose(code, reason))
+
+    def closeForRestart(self) -> None:
+        """
+        Start the close handshake with 1012 "service restart" (1001 to
+        hybi-07/08, the closing frame to hixie-76): what a draining server
+        (L{txclws.WebSocketFactory.drain}) sends each client, a code that
+        C{close()} does not send.  Nothing once the session is closing or
+        gone.
+
+        @since: 0.2.0
+        """
+        connection = self._connection
+        if connection is None or self._lost:
+            return
+        self._writeOurClose(connection.frameServiceRestart())
+
+    def _writeOurClose(self, data: bytes) -> None:
+        """
+        Write our close frame C{data} (nothing if ours went already), then
+        close the stream if the peer's came first, else wait for it.
+        """
+        connection = self._connection
+        assert connection is not None
         if not data:
             return
         self._sink.write(data)

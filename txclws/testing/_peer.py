@@ -280,5 +280,9 @@ class ClientPeer:
         elif kind == Opcode.CLOSE:
             self._closeReceived = parseClosePayload(payload)
             if self._autoClose and not self._closeSent:
+                # Echo the code as it came (RFC 6455 5.5.1), 1012 included,
+                # as browsers do.
                 code = self._closeReceived[0]
-                self.sendClose(None if code == 1005 else code)
+                self._closeSent = True
+                echo = serializeClosePayload(None if code == 1005 else code)
+                self.sendFrame(Opcode.CLOSE, echo)
