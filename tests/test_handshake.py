@@ -850,3 +850,28 @@ class TestHixie76Request:
         with pytest.raises(HandshakeError) as info:
             checkUpgrade(parseRequestHead(head(*lines)), allowHixie76=True)
         assert info.value.status == 400
+
+
+def test_headerNamesShared() -> None:
+    """
+    Two requests' parsed headers share the strings of their names, as
+    sent and in lower case, rather than a copy each: every open client
+    keeps its headers (C{connectionHeaders}), and the names were about
+    0.7 KiB of each idle connection.  A name outside the table is its own
+    string, and lookups are unchanged.
+    """
+
+    def parsed() -> RequestHeaders:
+        head = (
+            b"GET /r HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+            b"connection: Upgrade\r\nOrigin: http://a\r\nX-Custom: 1"
+        )
+        return parseRequestHead(head).headers
+
+    first, second = parsed(), parsed()
+    for (name, _), (again, _) in zip(first.raw, second.raw, strict=True):
+        assert (name is again) == (name != "X-Custom"), name
+    for key, again in zip(first, second, strict=True):
+        assert (key is again) == (key != "x-custom"), key
+    assert [name for name, _ in first.raw][:3] == ["Host", "Upgrade", "connection"]
+    assert first["CONNECTION"] == "Upgrade" and first["x-custom"] == "1"

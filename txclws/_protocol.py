@@ -78,8 +78,8 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     Every phase before the session is bounded: the TLS handshake and the
     request head by C{handshakeTimeout} (L{FrontDoorState.AWAITING_TLS} is
     aborted, since no answer can reach a peer before TLS is up), and a
-    refusal's close by C{closeTimeout} (a peer that does not read the
-    answer is aborted).
+    refusal's close by C{closeTimeout} and one more reactor turn (a peer
+    that does not read the answer is aborted).
 
     @ivar httpFallback: builds the C{HTTPChannel} that takes over requests
         we do not route, or C{None} (the direct factory: they are refused).
@@ -98,7 +98,6 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     _state = _S.READING_HEAD
     _headReader: RequestHeadReader | None = None
     _handshake: ClientHandshake | None = None
-    _head = b""
     _body = b""
     _http: IProtocol | None = None
     #: The transport's own read size while we raised it for a large frame
@@ -183,7 +182,6 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             head = self._headReader.feed(data)
             if head is None:
                 return
-            self._head = head
             # Read again: a PROXY header (haproxy:) has changed it by now.
             self.host, self.port = peerOf(cast(ITransport, self.transport))
             leftover = self._headReader.leftover
@@ -196,7 +194,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             return
         route = self._route(request.path)
         if route is None and self.httpFallback is not None and not _upgrading(request):
-            self._handToHTTP(data=self._head + b"\r\n\r\n" + leftover)
+            self._handToHTTP(data=head + b"\r\n\r\n" + leftover)
             return
         if route is not None:
             # Serve under the limits and client count of the factory the
@@ -324,7 +322,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
         # A peer that does not read would hold the answer, and the
         # connection, for ever: a bounded grace, then an abort.  Started
         # before the close: connectionLost, which cancels it, may run in it.
-        self._startTimer(self.owner.closeTimeout, self._refusalTimedOut)
+        self._startCloseTimer(self._refusalTimedOut)
         self.transport.loseConnection()
 
     def _handshakeTimedOut(self) -> None:

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_close,tests.test_protocol,tests.test_closing -*-
+# -*- test-case-name: tests.test_closing,tests.test_closeburst,tests.test_close -*-
 """
 The close handshake of a session (RFC 6455 sections 5.5.1 and 7), and its
 timer.
@@ -9,14 +9,18 @@ close timeout or a drop (L{_abort}).
 
 Every closing path arms the one session timer (L{_armCloseTimer}) before it
 closes the stream or its writing half, whichever side started the close:
-C{closeTimeout} after the close began, a connection that is still there is
-aborted, and its stream's real end (C{streamLost}, see
+C{closeTimeout} after the close began, and one more reactor turn for I/O
+(L{_startCloseTimer}), a connection that is still there is aborted, and
+its stream's real end (C{streamLost}, see
 L{txclws._session.session.WebSocketSession.streamLost}) cancels the
-timer.  A close waits for the write buffer to drain, and a peer that does not read
-would otherwise hold its connection, and its slot, for ever.
+timer.  A close waits for the write buffer to drain, and a peer that does
+not read would otherwise hold its connection, and its slot, for ever.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
 
 from twisted.logger import Logger
 
@@ -110,10 +114,35 @@ class ClosingSession(SessionBase):
     def _armCloseTimer(self) -> None:
         """
         Start the close timer, unless it runs already: C{closeTimeout}
-        bounds the whole close, from the first frame of it.
+        (plus one reactor turn, see L{_startCloseTimer}) bounds the whole
+        close, from the first frame of it.
         """
         if self._timer is None and not self._lost:
-            self._startTimer(self.owner.closeTimeout, self._closeTimedOut)
+            self._startCloseTimer(self._closeTimedOut)
+
+    def _startCloseTimer(self, action: Callable[[], None]) -> None:
+        """
+        Make the session's one timer C{closeTimeout}, then one more reactor
+        turn for I/O, then C{action} (an abort), unless the stream's end
+        cancels it first.
+
+        What the close wrote is queued in the transport and goes out on a
+        later turn, once the poller says the socket is writable.  Twisted's
+        reactor runs expired timers before it polls, so after a turn longer
+        than C{closeTimeout} (say, thousands of close frames read at once)
+        the timers armed early in it would expire before their replies had
+        a chance to leave, and abort peers that read.  The timer bounds a
+        peer that does not read, not the server's own slowness: on expiry it
+        waits one turn (C{callLater(0)} from a timer runs after the next
+        poll), in which the queued writes go out and a drained close ends.
+        """
+        self._startTimer(self.owner.closeTimeout, partial(self._lastTurn, action))
+
+    def _lastTurn(self, action: Callable[[], None]) -> None:
+        """
+        C{closeTimeout} is over: C{action} after one more reactor turn.
+        """
+        self._startTimer(0, action)
 
     def _closeHandshakeDone(self) -> None:
         """
