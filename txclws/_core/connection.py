@@ -42,9 +42,14 @@ if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec
 
 
-__all__ = ["ConnectionState", "WebSocketConnection"]
+__all__ = ["PLAIN_FRAMES", "ConnectionState", "WebSocketConnection"]
 
 _S = ConnectionState
+
+#: The L{WebSocketConnection.wireKey} of unmasked, uncompressed RFC 6455
+#: frames (a server's, without permessage-deflate): a one-frame message is
+#: its header followed by its payload as it is.
+PLAIN_FRAMES = "rfc6455"
 
 
 _RSV1 = 0x40
@@ -252,7 +257,7 @@ class WebSocketConnection:
         same bytes, so a broadcast frames it once per distinct key.
         """
         compression = self._compression
-        return "rfc6455" if compression is None else compression.wireKey
+        return PLAIN_FRAMES if compression is None else compression.wireKey
 
     def broadcastFrame(
         self,

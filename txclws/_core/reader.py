@@ -54,6 +54,15 @@ _RSV1 = 0x40
 _VIEW = 4096
 
 
+def _payloadSlice(data: bytes, start: int, stop: int) -> bytes | memoryview:
+    """
+    C{data[start:stop]}, as a view of C{data} if at least L{_VIEW} long.
+    """
+    if stop - start < _VIEW:
+        return data[start:stop]
+    return memoryview(data)[start:stop]
+
+
 class MessageReader(EventReader):
     """
     Assembles the frames of one client's byte stream into events.
@@ -95,10 +104,7 @@ class MessageReader(EventReader):
     _KEY_SIZE = 4
     _MASK_RULE = "client frame is not masked"
     _unmask = staticmethod(applyMask)
-    #: How a piece of a data message that streams in is unmasked: into a
-    #: buffer that need not be C{bytes}, since L{MessageBuffer} copies it
-    #: once more when the message is joined (L{unmaskPiece}).
-    _unmaskData = staticmethod(unmaskPiece)
+    _unmaskData = staticmethod(unmaskPiece)  # a data piece, for MessageBuffer
     #: Small masked frames take the one-check fast path (not for streaming).
     _fastPath = True
 
@@ -169,10 +175,7 @@ class MessageReader(EventReader):
             if remaining >= 0:
                 # The rest of a frame whose payload began in an earlier call.
                 take = min(remaining, end - pos)
-                if take < _VIEW:
-                    self._payloadPiece(data[pos : pos + take])
-                else:
-                    self._payloadPiece(memoryview(data)[pos : pos + take])
+                self._payloadPiece(_payloadSlice(data, pos, pos + take))
                 pos += take
                 self._remaining = remaining - take
                 if take == remaining:
@@ -190,11 +193,7 @@ class MessageReader(EventReader):
                 self._startPartialFrame()
                 continue
             self._remaining = -1
-            if length < _VIEW:
-                payload = self._unmask(data[pos : pos + length], self._mask)
-            else:
-                view = memoryview(data)[pos : pos + length]
-                payload = self._unmask(view, self._mask)
+            payload = self._unmask(_payloadSlice(data, pos, pos + length), self._mask)
             pos += length
             self._wholeFrame(payload, events)
 
