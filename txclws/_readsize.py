@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_protocol -*-
+# -*- test-case-name: tests.test_protocol,tests.test_largemessages -*-
 """
 How much a TCP connection reads per C{recv}: Twisted's transports read
 C{bufferSize} (64 KiB) at a time, a public per-instance attribute of
