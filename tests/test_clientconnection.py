@@ -220,3 +220,19 @@ class TestRoles:
         assert WebSocketConnection(100, 100).frameText("Hello") == bytes.fromhex(
             "810548656c6c6f"
         )
+
+
+def test_largeUnmaskedMessageInPieces() -> None:
+    """
+    A client's whole-message reader joins a 100,000-byte unmasked frame fed
+    in 30,000-byte pieces into exactly its payload, as C{bytes}: its
+    pieces are taken as they are, never XORed.
+    """
+    payload = bytes(range(256)) * 390 + b"end"
+    frame = b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
+    reader = UnmaskedMessageReader(1 << 20, 1 << 20)
+    events = []
+    for i in range(0, len(frame), 30000):
+        events += reader.feed(frame[i : i + 30000])
+    assert events == [BinaryMessage(payload)]
+    assert type(events[0].data) is bytes  # type: ignore[attr-defined]

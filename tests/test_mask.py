@@ -155,3 +155,50 @@ class TestMaskingPaths:
                 result = _mask.applyMask(given, b"\x01\xfe\x80\x7f")
                 assert type(result) is bytes
                 assert result == expected
+
+
+class TestUnmaskPiece:
+    """
+    L{unmaskPiece}, for pieces of a message that is joined later: the
+    same bytes as L{applyMask}; a large piece left in NumPy's buffer (a
+    C{memoryview} of exactly its bytes), a small one, or any without
+    NumPy, as C{bytes}.
+    """
+
+    LENGTHS = [0, 5, _mask.NUMPY_THRESHOLD - 1, _mask.NUMPY_THRESHOLD, 65536 + 3]
+
+    @pytest.mark.parametrize("length", LENGTHS)
+    def test_sameBytesAsApplyMask(self, length: int) -> None:
+        """
+        Whatever its length and input type, the result holds the bytes
+        L{applyMask} gives, in a buffer of exactly that length.
+        """
+        data = (bytes(range(251)) * (length // 251 + 1))[:length]
+        for given in (data, memoryview(data)):
+            result = _mask.unmaskPiece(given, MASK)
+            assert len(result) == length
+            assert bytes(result) == applyMask(data, MASK)
+
+    def test_largePieceNotCopiedToBytes(self) -> None:
+        """
+        With NumPy, a piece at the threshold or over comes back as a
+        C{memoryview} of a buffer of its own (writing to it leaves the
+        input alone), one under it as C{bytes}.
+        """
+        data = bytes(_mask.NUMPY_THRESHOLD)
+        result = _mask.unmaskPiece(data, MASK)
+        assert isinstance(result, memoryview)
+        assert not result.readonly
+        result[0] = 0xFF
+        assert data[0] == 0
+        assert type(_mask.unmaskPiece(data[:-1], MASK)) is bytes
+
+    def test_pureGivesBytes(self, monkeypatch) -> None:
+        """
+        Without NumPy, every piece comes back as C{bytes}.
+        """
+        monkeypatch.setattr(_mask, "_np", None)
+        data = bytes(range(256)) * 64
+        result = _mask.unmaskPiece(data, MASK)
+        assert type(result) is bytes
+        assert result == applyMask(data, MASK)

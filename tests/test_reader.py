@@ -923,3 +923,101 @@ class TestLargeFrameStreamed:
             assert events == [TextMessage(payload.decode("utf-8"))]
         else:
             assert events == [BinaryMessage(payload)]
+
+
+class TestLargeMessageTypes:
+    """
+    However a large message's pieces were held while it arrived (NumPy
+    buffers seen as C{memoryview}s, L{unmaskPiece}), the resource gets a
+    C{bytes} or a C{str}: an event never carries a view.
+    """
+
+    @pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "pure"])
+    @pytest.mark.parametrize(
+        "sizes", [[65536], [5000, 70000], [10, 4096, 4097]], ids=repr
+    )
+    def test_binaryInPiecesIsBytes(
+        self, numpy: bool, sizes: list[int], monkeypatch
+    ) -> None:
+        """
+        A 200,000-byte binary frame fed in pieces of the given sizes, over
+        and over, gives one L{BinaryMessage} whose data is exactly that
+        payload, as C{bytes}.
+        """
+        from txclws._core import mask as _mask
+
+        if not numpy:
+            monkeypatch.setattr(_mask, "_np", None)
+        payload = bytes(range(256)) * 781 + b"tail"
+        frame = clientFrame(BINARY, payload)
+        reader = makeReader()
+        events: list[Event] = []
+        position = index = 0
+        while position < len(frame):
+            size = sizes[index % len(sizes)]
+            events += reader.feed(frame[position : position + size])
+            position += size
+            index += 1
+        assert events == [BinaryMessage(payload)]
+        assert type(events[0].data) is bytes  # type: ignore[attr-defined]
+
+    def test_largeFragmentsAreBytes(self) -> None:
+        """
+        A message of three 10,000-byte fragments, each split across two
+        feeds, is joined into C{bytes}; the frames after it are read.
+        """
+        parts = [bytes([i]) * 10000 for i in range(3)]
+        data = (
+            clientFrame(BINARY, parts[0], fin=False)
+            + clientFrame(CONT, parts[1], fin=False)
+            + clientFrame(CONT, parts[2])
+            + clientFrame(TEXT, b"next")
+        )
+        reader = makeReader()
+        events = feedEach(
+            reader, *(data[i : i + 7001] for i in range(0, len(data), 7001))
+        )
+        assert events == [BinaryMessage(b"".join(parts)), TextMessage("next")]
+        assert type(events[0].data) is bytes  # type: ignore[attr-defined]
+
+    def test_largeWholeFrameFromView(self) -> None:
+        """
+        A 10,000-byte frame that arrives whole, between two others in one
+        feed, is unmasked from a view of the input into C{bytes}.
+        """
+        payload = bytes(range(250)) * 40
+        data = (
+            clientFrame(TEXT, b"a")
+            + clientFrame(BINARY, payload)
+            + clientFrame(TEXT, b"b")
+        )
+        events = makeReader().feed(data)
+        assert events == [TextMessage("a"), BinaryMessage(payload), TextMessage("b")]
+        assert type(events[1].data) is bytes  # type: ignore[attr-defined]
+
+
+class TestAnnouncedLengthNotReserved:
+    """
+    Memory follows the bytes received, never the length a header announces
+    (docs/security.md: a lying peer holds what it sent): a large frame's
+    pieces are unmasked one by one, each into a buffer of its own size.
+    """
+
+    def test_liarHoldsWhatItSent(self) -> None:
+        """
+        A header announcing a 16 MiB binary frame (within the limits)
+        followed by 10 bytes makes the reader allocate well under 1 MiB
+        (measured with C{tracemalloc}, which sees NumPy's buffers too).
+        """
+        import tracemalloc
+
+        reader = makeReader(16 << 20, 16 << 20)
+        header = b"\x82\xff" + (16 << 20).to_bytes(8, "big") + MASK
+        tracemalloc.start()
+        try:
+            assert reader.feed(header + b"0123456789") == []
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert reader.payloadAwaited == (16 << 20) - 10
+        assert peak < 1 << 20

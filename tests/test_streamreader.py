@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -448,3 +449,28 @@ def test_hixie76Framer() -> None:
     """
     framer = Hixie76Connection(100, 100).messageFramer(TEXT)
     assert framer.frame(b"ab") + framer.frame(b"c") + framer.end() == b"\x00abc\xff"
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_largePiecesAreBytes(role: str) -> None:
+    """
+    A streamed 100,000-byte binary frame fed in 30,000-byte feeds comes out
+    as L{MessageData} pieces of C{bytes} (never a view of the input or of
+    an unmasking buffer) that join to the payload, masked (a server's
+    reader) or not (a client's).
+    """
+    payload = bytes(range(256)) * 390 + b"end"
+    if role == "server":
+        r: StreamingMessageReader = StreamingMessageReader(1 << 20, UNLIMITED)
+        frame = clientFrame(BINARY, payload)
+    else:
+        r = UnmaskedStreamingReader(1 << 20, UNLIMITED)
+        frame = clientFrame(BINARY, payload, mask=None)
+    events: list[Event] = []
+    for i in range(0, len(frame), 30000):
+        events += r.feed(frame[i : i + 30000])
+    assert events[0] == MessageStarted(BINARY) and events[-1] == MessageEnded()
+    pieces = [e.data for e in events[1:-1] if isinstance(e, MessageData)]
+    assert len(pieces) == len(events) - 2 >= 3
+    assert all(type(p) is bytes for p in pieces)
+    assert b"".join(pieces) == payload  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_protocol -*-
+# -*- test-case-name: tests.test_protocol,tests.test_largemessages -*-
 """
 How much a TCP connection reads per C{recv}: Twisted's transports read
 C{bufferSize} (64 KiB) at a time, a public per-instance attribute of
@@ -14,11 +14,21 @@ from twisted.internet.abstract import FileDescriptor
 
 from txclws._core.connection import WebSocketConnection
 
-__all__ = ["LARGE_READ", "MAX_READ_SIZE", "chooseReadSize", "resizeReads"]
+__all__ = [
+    "LARGE_READ",
+    "MAX_READ_SIZE",
+    "MAX_SEND_SIZE",
+    "chooseReadSize",
+    "resizeReads",
+]
 
 
 #: The most a connection reads per C{recv} while a large frame streams in.
 MAX_READ_SIZE = 1 << 20
+
+#: What a connection that has received a large frame hands the kernel per
+#: C{send} (Twisted's C{FileDescriptor.SEND_LIMIT}, 128 KiB by default).
+MAX_SEND_SIZE = 1 << 20
 
 #: Reads shorter than this cannot be part of a large frame that needs a
 #: larger read size (the transport reads 64 KiB at a time by default), so
@@ -55,6 +65,13 @@ def resizeReads(
     registered producer: it is raised only while a large frame streams
     in, by at most L{MAX_READ_SIZE}.
 
+    The first time, the transport's C{SEND_LIMIT} (what it hands the
+    kernel per C{send}, 128 KiB) is raised to L{MAX_SEND_SIZE} for good: a
+    peer that sends large messages is likely to be sent large ones (an
+    echo, a reply), each of which would otherwise take one writability
+    wait and reactor turn per 128 KiB.  Nothing is allocated for it: the
+    transport sends a C{memoryview} slice of what it holds.
+
     @param saved: the transport's own read size while it is raised, else 0.
     @return: the new C{saved}.
     """
@@ -64,4 +81,6 @@ def resizeReads(
     size = chooseReadSize(connection.payloadAwaited, default)
     if size != transport.bufferSize:
         transport.bufferSize = size
+        if size > default and transport.SEND_LIMIT < MAX_SEND_SIZE:
+            transport.SEND_LIMIT = MAX_SEND_SIZE
     return default if size > default else 0

@@ -39,6 +39,7 @@ class UnmaskedMessageReader(MessageReader):
     _KEY_SIZE = 0
     _MASK_RULE = "server frame is masked"
     _unmask = staticmethod(_unmasked)
+    _unmaskData = staticmethod(_unmasked)
     # The masked fast path is not for a client: a masked frame must reach
     # _checkHeader, and fail.
     _fastPath = False
@@ -51,3 +52,6 @@ class UnmaskedStreamingReader(StreamingMessageReader, UnmaskedMessageReader):
     """
 
     __slots__ = ()
+
+    # StreamingMessageReader's (masked) comes first in the method order.
+    _unmaskData = staticmethod(_unmasked)

@@ -18,7 +18,7 @@ class IncomingCompression(Protocol):
     (permessage-deflate, RFC 7692), which owns the decompressor state.
     """
 
-    def decompress(self, data: bytes, limit: int) -> bytes:
+    def decompress(self, data: bytes | memoryview, limit: int) -> bytes:
         """
         Inflate the next piece of a compressed message.
 

@@ -43,9 +43,14 @@ if TYPE_CHECKING:
     from txclws._core.deflate import DeflateCodec
 
 
-__all__ = ["ConnectionState", "WebSocketConnection", "isCompressed"]
+__all__ = ["PLAIN_FRAMES", "ConnectionState", "WebSocketConnection", "isCompressed"]
 
 _S = ConnectionState
+
+#: The L{WebSocketConnection.wireKey} of unmasked, uncompressed RFC 6455
+#: frames (a server's, without permessage-deflate): a one-frame message is
+#: its header followed by its payload as it is.
+PLAIN_FRAMES = "rfc6455"
 
 
 _RSV1 = 0x40
@@ -312,7 +317,7 @@ class WebSocketConnection(_OurClose):
         same bytes, so a broadcast frames it once per distinct key.
         """
         compression = self._compression
-        return "rfc6455" if compression is None else compression.wireKey
+        return PLAIN_FRAMES if compression is None else compression.wireKey
 
     def broadcastFrame(
         self,

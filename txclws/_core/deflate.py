@@ -274,7 +274,7 @@ class DeflateCodec:
 
     # -- incoming (txclws._core.reader.IncomingCompression) --------------------
 
-    def decompress(self, data: bytes, limit: int) -> bytes:
+    def decompress(self, data: bytes | memoryview, limit: int) -> bytes:
         """
         Inflate the next piece of a compressed message, producing at most
         C{limit} bytes.
@@ -332,7 +332,7 @@ class DeflateCodec:
         return out
 
 
-def _inflate(inflater: zlib._Decompress, data: bytes, limit: int) -> bytes:
+def _inflate(inflater: zlib._Decompress, data: bytes | memoryview, limit: int) -> bytes:
     """
     Inflate C{data}, producing at most C{limit} bytes.
 

@@ -78,7 +78,9 @@ class EventReader:
 class MessageBuffer:
     """
     The unmasked pieces of a message being assembled, joined once at its
-    end.
+    end.  A piece may be a C{memoryview} of a buffer of its own (a large
+    piece unmasked by NumPy, L{txclws._core.mask.unmaskPiece}): the join is
+    then its one copy into the C{bytes} of the message.
 
     A piece of 4 KiB or more is kept as it is, so a large message costs
     one allocation of its full size, at the end (growing one buffer would
@@ -95,11 +97,11 @@ class MessageBuffer:
     BLOCK = 65536
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | memoryview] = []
         self._small = bytearray()
         self.size = 0
 
-    def append(self, piece: bytes) -> None:
+    def append(self, piece: bytes | memoryview) -> None:
         """
         Add the next piece.
         """

@@ -22,6 +22,7 @@ __all__ = [
     "CloseCode",
     "Opcode",
     "applyMask",
+    "frameHeader",
     "serializeFrame",
     "serializeMessage",
 ]
@@ -88,17 +89,27 @@ def serializeFrame(
     @param mask: a 4-byte masking key (clients only), or C{None}.
     """
     first = (0x80 if fin else 0) | rsv | opcode
-    length = len(payload)
-    maskBit = 0x80 if mask is not None else 0
-    if length < 126:
-        header = bytes((first, maskBit | length))
-    elif length < 0x10000:
-        header = bytes((first, maskBit | 126)) + _U16.pack(length)
-    else:
-        header = bytes((first, maskBit | 127)) + _U64.pack(length)
     if mask is not None:
+        header = frameHeader(first, len(payload), 0x80)
         return header + mask + applyMask(payload, mask)
-    return header + payload
+    return frameHeader(first, len(payload)) + payload
+
+
+def frameHeader(first: int, length: int, maskBit: int = 0) -> bytes:
+    """
+    A frame's header up to its masking key (RFC 6455 section 5.2): the
+    first byte, the MASK bit and the payload length, in the shortest of
+    the 7-, 16- and 64-bit forms.
+
+    @param first: FIN, RSV1-3 and the opcode, in place.
+    @param length: the payload's length.
+    @param maskBit: C{0x80} for a masked frame (the key follows), else 0.
+    """
+    if length < 126:
+        return bytes((first, maskBit | length))
+    if length < 0x10000:
+        return bytes((first, maskBit | 126)) + _U16.pack(length)
+    return bytes((first, maskBit | 127)) + _U64.pack(length)
 
 
 def serializeMessage(

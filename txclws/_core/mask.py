@@ -27,7 +27,13 @@ try:
 except ImportError:  # pragma: no cover - exercised by the fallback tests
     _numpy = None
 
-__all__ = ["NUMPY_THRESHOLD", "applyMask", "rotateMask", "usingNumpy"]
+__all__ = [
+    "NUMPY_THRESHOLD",
+    "applyMask",
+    "rotateMask",
+    "unmaskPiece",
+    "usingNumpy",
+]
 
 #: Payloads at least this long are masked with NumPy when it is available.
 NUMPY_THRESHOLD = 2048
@@ -54,7 +60,8 @@ def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """
     length = len(data)
     if length >= NUMPY_THRESHOLD and _np is not None:
-        return _maskWords(data, mask, length)
+        result: bytes = _maskWords(data, mask, length).tobytes()
+        return result
     if length == 0:
         return b""
     key = (mask * ((length >> 2) + 1))[:length]
@@ -63,11 +70,31 @@ def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     )
 
 
-def _maskWords(data: bytes | bytearray | memoryview, mask: bytes, length: int) -> bytes:
+def unmaskPiece(
+    data: bytes | bytearray | memoryview, mask: bytes
+) -> bytes | memoryview:
+    """
+    (Un)mask like L{applyMask}, for a piece of a message that is copied
+    anyway when the message is joined: a large piece is left in the NumPy
+    buffer it was XORed into, seen through a C{memoryview} of exactly its
+    bytes, rather than copied once more into a C{bytes}.
+
+    @return: the (un)masked bytes, or a read-write C{memoryview} of them
+        that shares nothing with C{data}.
+    """
+    length = len(data)
+    if length >= NUMPY_THRESHOLD and _np is not None:
+        return memoryview(_maskWords(data, mask, length))
+    return applyMask(data, mask)
+
+
+def _maskWords(data: bytes | bytearray | memoryview, mask: bytes, length: int) -> Any:
     """
     NumPy masking: whole 8-byte words at once, then the last few bytes,
     XORed from C{data} straight into one new buffer (no copy of the input
-    first), which is then copied once into the C{bytes} returned.
+    first).
+
+    @return: the new buffer, a NumPy array of C{length} bytes.
     """
     np = _np
     body = (length >> 3) << 3
@@ -86,8 +113,7 @@ def _maskWords(data: bytes | bytearray | memoryview, mask: bytes, length: int) -
             key.view(np.uint8)[: length - body],
             out=out[body:],
         )
-    result: bytes = out.tobytes()
-    return result
+    return out
 
 
 def rotateMask(mask: bytes, offset: int) -> bytes:

@@ -37,7 +37,7 @@ from txclws._core.events import (
     TextMessage,
 )
 from txclws._core.frames import Opcode
-from txclws._core.mask import applyMask, rotateMask
+from txclws._core.mask import applyMask, rotateMask, unmaskPiece
 from txclws._core.utf8 import Utf8Validator
 
 __all__ = ["IncomingCompression", "MessageReader"]
@@ -49,6 +49,18 @@ _CLOSE = int(Opcode.CLOSE)
 _PING = int(Opcode.PING)
 _PONG = int(Opcode.PONG)
 _RSV1 = 0x40
+#: Payload pieces at least this long are sliced from the input as views,
+#: not copied: the unmasking copies them once anyway.
+_VIEW = 4096
+
+
+def _payloadSlice(data: bytes, start: int, stop: int) -> bytes | memoryview:
+    """
+    C{data[start:stop]}, as a view of C{data} if at least L{_VIEW} long.
+    """
+    if stop - start < _VIEW:
+        return data[start:stop]
+    return memoryview(data)[start:stop]
 
 
 class MessageReader(EventReader):
@@ -92,6 +104,7 @@ class MessageReader(EventReader):
     _KEY_SIZE = 4
     _MASK_RULE = "client frame is not masked"
     _unmask = staticmethod(applyMask)
+    _unmaskData = staticmethod(unmaskPiece)  # a data piece, for MessageBuffer
     #: Small masked frames take the one-check fast path (not for streaming).
     _fastPath = True
 
@@ -162,7 +175,7 @@ class MessageReader(EventReader):
             if remaining >= 0:
                 # The rest of a frame whose payload began in an earlier call.
                 take = min(remaining, end - pos)
-                self._payloadPiece(data[pos : pos + take])
+                self._payloadPiece(_payloadSlice(data, pos, pos + take))
                 pos += take
                 self._remaining = remaining - take
                 if take == remaining:
@@ -180,7 +193,7 @@ class MessageReader(EventReader):
                 self._startPartialFrame()
                 continue
             self._remaining = -1
-            payload = self._unmask(data[pos : pos + length], self._mask)
+            payload = self._unmask(_payloadSlice(data, pos, pos + length), self._mask)
             pos += length
             self._wholeFrame(payload, events)
 
@@ -274,18 +287,18 @@ class MessageReader(EventReader):
         if opcode == _TEXT:
             self._utf8 = Utf8Validator()
 
-    def _payloadPiece(self, masked: bytes) -> None:
+    def _payloadPiece(self, masked: bytes | memoryview) -> None:
         """
         Unmask and consume a piece of a payload that streams in.
         """
-        piece = self._unmask(masked, rotateMask(self._mask, self._offset))
-        self._offset += len(piece)
+        key = rotateMask(self._mask, self._offset)
+        self._offset += len(masked)
         if self._opcode >= 8:
-            self._control += piece
+            self._control += self._unmask(masked, key)
         else:
-            self._dataPiece(piece)
+            self._dataPiece(self._unmaskData(masked, key))
 
-    def _dataPiece(self, piece: bytes) -> None:
+    def _dataPiece(self, piece: bytes | memoryview) -> None:
         if self._compressed:
             assert self._compression is not None
             limit = self._maxMessageSize - self._message.size

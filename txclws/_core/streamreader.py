@@ -22,6 +22,7 @@ by the compressed bytes fed (deflate expands at most about 1,032 times).
 from __future__ import annotations
 
 from txclws._core.events import Event, MessageData, MessageEnded, MessageStarted
+from txclws._core.mask import applyMask
 from txclws._core.reader import IncomingCompression, MessageReader
 
 __all__ = ["UNLIMITED", "StreamingMessageReader"]
@@ -42,6 +43,8 @@ class StreamingMessageReader(MessageReader):
     __slots__ = ("_events",)
 
     _fastPath = False  # it makes whole-message events
+    #: A piece is an event's C{bytes} as it is: unmasked into C{bytes}.
+    _unmaskData = staticmethod(applyMask)
 
     def __init__(
         self,
@@ -79,14 +82,15 @@ class StreamingMessageReader(MessageReader):
         if self._fin:
             self._endMessage(events)
 
-    def _dataPiece(self, piece: bytes) -> None:
+    def _dataPiece(self, piece: bytes | memoryview) -> None:
         message = self._message
         if self._compressed:
             assert self._compression is not None
             piece = self._compression.decompress(
                 piece, self._maxMessageSize - message.size
             )
-        self._deliver(piece)
+        # Unmasked into bytes (_unmaskData): bytes() returns it as it is.
+        self._deliver(bytes(piece))
 
     def _deliver(self, piece: bytes) -> None:
         """

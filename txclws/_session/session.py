@@ -35,8 +35,9 @@ from txclws._core.arguments import (
     checkPingPayload,
     checkTextMessage,
 )
+from txclws._core.connection import PLAIN_FRAMES, WebSocketConnection
 from txclws._core.errors import ConnectionClosed
-from txclws._core.frames import CloseCode, Opcode
+from txclws._core.frames import CloseCode, Opcode, frameHeader
 from txclws._resource import IStreamingClient, IWebSocketClient
 from txclws._session.base import SessionOwner
 from txclws._session.dispatch import KEEPALIVE_PAYLOAD
@@ -57,6 +58,36 @@ if TYPE_CHECKING:
 __all__ = ["IFramedWriter", "WebSocketSession"]
 
 _log = Logger()
+
+#: A binary message at least this long is written apart from its header
+#: where it can be (L{writeApart}).
+LARGE_WRITE = 65536
+
+
+def writeApart(
+    sink: object, connection: WebSocketConnection, payload: bytes | memoryview
+) -> bool:
+    """
+    Write a large binary message as one frame (RFC 6455 5.2) given as two
+    pieces, its header and its payload as it is, to a sink that takes a
+    sequence (a Twisted transport's C{writeSequence}), which joins them
+    once: C{header + payload}, joined again with whatever the transport
+    still holds unsent, would copy the payload twice.
+
+    @return: whether it was written; if not (a sink without
+        C{writeSequence}, a masked or compressed frame, a payload that is
+        not C{bytes}, a close sent already) the caller frames it whole.
+    """
+    writeSequence = getattr(sink, "writeSequence", None)
+    if (
+        writeSequence is None
+        or connection.wireKey != PLAIN_FRAMES
+        or type(payload) is not bytes
+        or not connection.canSend
+    ):
+        return False
+    writeSequence((frameHeader(0x80 | Opcode.BINARY, len(payload)), payload))
+    return True
 
 
 class IFramedWriter(Interface):
@@ -238,6 +269,9 @@ class WebSocketSession(WriteFlowSession):
         if self._outgoing is not None:
             self._queueBehindStream(connection, Opcode.BINARY, payload, size)
             return
+        if size is None and len(payload) >= LARGE_WRITE:
+            if writeApart(self._sink, connection, payload):
+                return
         self._sink.write(connection.frameBinary(payload, size))
 
     def ping(self, payload: bytes = b"") -> None:
