@@ -64,6 +64,7 @@ class WebSocketConnection:
         "_compression",
         "_maxFrameSize",
         "_reader",
+        "_wireKey",
         "closeCode",
         "closeReason",
         "state",
@@ -98,6 +99,7 @@ class WebSocketConnection:
             L{txclws._core.close.isValidCloseCode}).
         """
         self._compression = compression
+        self._wireKey = "rfc6455" if compression is None else compression.wireKey
         self.version = version
         self._maxFrameSize = maxFrameSize
         self._reader: EventReader = self.readerClass(
@@ -247,12 +249,8 @@ class WebSocketConnection:
 
     @property
     def wireKey(self) -> object:
-        """
-        Connections whose keys are equal frame a given message into the
-        same bytes, so a broadcast frames it once per distinct key.
-        """
-        compression = self._compression
-        return "rfc6455" if compression is None else compression.wireKey
+        """Equal keys, equal framed bytes: a broadcast frames once per key."""
+        return self._wireKey
 
     def broadcastFrame(
         self,
@@ -270,11 +268,12 @@ class WebSocketConnection:
         """
         if self.state not in MAY_BROADCAST:
             return None
-        key = self.wireKey
-        if key in frames:
+        key = self._wireKey  # per client: a slot, not the property's call
+        try:
             return frames[key]
-        data = frames[key] = self.frameMessage(opcode, payload, frameSize)
-        return data
+        except KeyError:
+            data = frames[key] = self.frameMessage(opcode, payload, frameSize)
+            return data
 
     def frameMessage(
         self, opcode: int, payload: bytes | memoryview, frameSize: int | None = None
