@@ -68,6 +68,10 @@ class ClientConnection(WebSocketConnection):
         """
         super().__init__(maxFrameSize, maxMessageSize, compression, 13)
         self._newMask = newMask
+        # Every frame carries a mask key of its own, so no two client
+        # connections share framed bytes: a key equal only to itself makes
+        # a broadcast frame once per connection.
+        self._wireKey = object()
 
     def frameUtf8(self, payload: bytes, frameSize: int | None = None) -> bytes:
         """
@@ -79,14 +83,6 @@ class ClientConnection(WebSocketConnection):
         """
         self._checkCanSend()
         return self._frameOrRefuse(Opcode.TEXT, payload, frameSize)
-
-    @property
-    def wireKey(self) -> object:
-        """
-        Every frame carries a key of its own, so no two client connections
-        share framed bytes: a broadcast frames once per connection.
-        """
-        return self
 
     def frameMessage(
         self, opcode: int, payload: bytes | memoryview, frameSize: int | None = None

@@ -130,6 +130,7 @@ class WebSocketConnection(_OurClose):
         "_compression",
         "_maxFrameSize",
         "_reader",
+        "_wireKey",
         "closeCode",
         "closeReason",
         "version",
@@ -163,6 +164,7 @@ class WebSocketConnection(_OurClose):
             L{txclws._core.close.isValidCloseCode}).
         """
         self._compression = compression
+        self._wireKey = PLAIN_FRAMES if compression is None else compression.wireKey
         self.version = version
         self._maxFrameSize = maxFrameSize
         self._reader: EventReader = self.readerClass(
@@ -312,12 +314,8 @@ class WebSocketConnection(_OurClose):
 
     @property
     def wireKey(self) -> object:
-        """
-        Connections whose keys are equal frame a given message into the
-        same bytes, so a broadcast frames it once per distinct key.
-        """
-        compression = self._compression
-        return PLAIN_FRAMES if compression is None else compression.wireKey
+        """Equal keys, equal framed bytes: a broadcast frames once per key."""
+        return self._wireKey
 
     def broadcastFrame(
         self,
@@ -335,11 +333,12 @@ class WebSocketConnection(_OurClose):
         """
         if self.state not in MAY_BROADCAST:
             return None
-        key = self.wireKey
-        if key in frames:
+        key = self._wireKey  # per client: a slot, not the property's call
+        try:
             return frames[key]
-        data = frames[key] = self.frameMessage(opcode, payload, frameSize)
-        return data
+        except KeyError:
+            data = frames[key] = self.frameMessage(opcode, payload, frameSize)
+            return data
 
     def frameMessage(
         self, opcode: int, payload: bytes | memoryview, frameSize: int | None = None

@@ -306,7 +306,6 @@ class Hixie76Connection(WebSocketConnection):
 
     __slots__ = ()
 
-    wireKey = "hixie76"
     canPing = False
     #: A message is read whole (L{Hixie76Reader}); a streaming resource is
     #: given it as one piece.
@@ -314,6 +313,7 @@ class Hixie76Connection(WebSocketConnection):
 
     def __init__(self, maxFrameSize: int, maxMessageSize: int) -> None:
         super().__init__(maxFrameSize, maxMessageSize, version=0)
+        self._wireKey = "hixie76"
         # hixie-76 has no frames beyond messages: one limit covers both.
         self._reader = Hixie76Reader(min(maxFrameSize, maxMessageSize))
 

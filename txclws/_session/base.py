@@ -29,11 +29,33 @@ if TYPE_CHECKING:
     from txclws._session.producer import OutgoingQueue
     from txclws._session.stream import IByteStream
 
-__all__ = ["SessionBase", "SessionOwner"]
+__all__ = ["NotingSink", "SessionBase", "SessionOwner"]
 
 
 class _Sink(Protocol):
     def write(self, data: bytes) -> None: ...
+
+
+class NotingSink:
+    """
+    Passes a session's writes on to its sink at once, in order, and notes
+    whether there were any (L{DispatchingSession._receiveNoting}).
+
+    @ivar wrote: whether anything was written through it.
+    """
+
+    __slots__ = ("_sink", "wrote")
+
+    def __init__(self, sink: _Sink) -> None:
+        self._sink = sink
+        self.wrote = False
+
+    def write(self, data: bytes) -> None:
+        """
+        Write C{data} to the sink below.
+        """
+        self.wrote = True
+        self._sink.write(data)
 
 
 class SessionOwner(Protocol):
@@ -68,7 +90,8 @@ class SessionBase:
     @ivar _stream: the L{IByteStream} under the session, once open.
     @ivar _sink: C{_stream.sink}, what the session writes to: for a Twisted
         transport the transport itself, so that writing costs no call of
-        ours on the hot path.
+        ours on the hot path; during a read over TCP, a L{NotingSink} over
+        it (see L{txclws._sendnow}).
     @ivar _connection: the sans-I/O connection, once open.
     @ivar _inputOpen: whether the peer's bytes still go to the core; false
         once its close frame or a failure ended the input, or we dropped it.
