@@ -46,7 +46,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
-from txclws._metrics import ServerMetrics
+from txclws._metrics import MULTIPROC_VARIABLE, ServerMetrics
 
 if TYPE_CHECKING:
     from txclws._factory import WebSocketFactory
@@ -67,9 +67,6 @@ __all__ = [
 ]
 
 _log = Logger(namespace="txclws.tap")
-
-#: The environment variable of C{prometheus-client}'s multiprocess mode.
-MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 #: The value of C{--metrics} given alone: served on the daemon's own site.
 ON_SITE = "site"
