@@ -8,7 +8,9 @@ checked.  The real daemons are in L{tests.test_metrics}.
 from __future__ import annotations
 
 import base64
+import sys
 import threading
+import zlib
 from typing import Any
 
 from prometheus_client import Counter, generate_latest
@@ -18,7 +20,13 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
-from txclws import ResourceRegistry, WebSocketFactory, WebSocketResource, anyOrigin
+from txclws import (
+    PerMessageDeflate,
+    ResourceRegistry,
+    WebSocketFactory,
+    WebSocketResource,
+    anyOrigin,
+)
 from txclws._metrics import ServerMetrics
 from txclws._metricsmeter import Meter
 
@@ -53,16 +61,23 @@ class Echo(WebSocketResource):
         return waiting
 
 
-def serve(metrics: ServerMetrics | None) -> tuple[Any, StringTransport, Echo]:
+def serve(
+    metrics: ServerMetrics | None, extensions: str = ""
+) -> tuple[Any, StringTransport, Echo]:
     """
-    A factory with C{metrics}, one client past its handshake on C{/echo}:
-    its protocol, its transport and the resource.
+    A factory with C{metrics}, one client past its handshake on C{/echo}
+    (offering C{extensions}, if any): its protocol, its transport and the
+    resource.
     """
     echo = Echo()
     registry = ResourceRegistry()
     registry.register("/echo", echo, anyOrigin)
     factory = WebSocketFactory(
-        registry, pingInterval=None, reactor=MemoryReactorClock(), metrics=metrics
+        registry,
+        pingInterval=None,
+        reactor=MemoryReactorClock(),
+        metrics=metrics,
+        deflate=PerMessageDeflate() if extensions else None,
     )
     protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
     transport = StringTransport()
@@ -71,7 +86,9 @@ def serve(metrics: ServerMetrics | None) -> tuple[Any, StringTransport, Echo]:
         (
             "GET /echo HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+            + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
+            + "\r\n"
         ).encode()
     )
     assert transport.value().startswith(b"HTTP/1.1 101 ")
@@ -146,6 +163,11 @@ def test_closeFolds() -> None:
     assert held(metrics.bytesIn) == 2 * 9 + 8
     assert held(metrics.bytesOut) == 2 * 5 + 4
     assert not metrics._dirty
+    [family] = metrics.closesSent.collect()
+    sent = {
+        s.labels["code"]: s.value for s in family.samples if s.name.endswith("_total")
+    }
+    assert sent == {"1000": 1}
 
 
 def test_foldEachTurn() -> None:
@@ -213,6 +235,8 @@ def test_foldInAnotherThread() -> None:
             metrics.flush()
 
     folder = threading.Thread(target=fold, daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: races show
     folder.start()
     try:
         for _ in range(200_000):
@@ -220,6 +244,7 @@ def test_foldInAnotherThread() -> None:
     finally:
         stop.set()
         folder.join(10)
+        sys.setswitchinterval(interval)
     assert not folder.is_alive()
     metrics.flush()
     assert held(metrics.bytesIn) == 200_000
@@ -234,3 +259,23 @@ def test_offLeavesSessionAlone() -> None:
     assert protocol._sink is transport
     protocol, _, _ = serve(ServerMetrics())
     assert isinstance(protocol._sink, Meter)
+
+
+def test_deflateCounts() -> None:
+    """
+    On a permessage-deflate connection (RFC 7692), the wire bytes read and
+    the message bytes after decompression are both counted, exactly.
+    """
+    metrics = ServerMetrics()
+    protocol, transport, _ = serve(metrics, "permessage-deflate")
+    assert b"permessage-deflate" in transport.value()
+    compressor = zlib.compressobj(wbits=-15)
+    text = b"hello " * 20
+    body = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert body.endswith(b"\x00\x00\xff\xff")
+    body = body[:-4]  # RFC 7692 7.2.1: the sync flush's tail is removed
+    wire = bytes((0xC1, 0x80 | len(body))) + MASK + body  # FIN, RSV1, text
+    protocol.dataReceived(wire)
+    assert scraped(metrics, "txclws_messages_received_total") == 1
+    assert scraped(metrics, "txclws_deflate_received_wire_bytes_total") == len(wire)
+    assert scraped(metrics, "txclws_deflate_received_payload_bytes_total") == 120

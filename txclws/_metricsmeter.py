@@ -20,6 +20,7 @@ thread of its own) loses nothing.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,18 @@ __all__ = ["LATENCY_BUCKETS", "Meter", "TimedResource"]
 #: exceed, or in C{+Inf}.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
-#: RFC 6455 5.2 opcodes, in the first byte of a frame we send.
-_TEXT, _BINARY, _CLOSE = 0x1, 0x2, 0x8
+#: The first bucket's bound.
+_FASTEST = LATENCY_BUCKETS[0]
+
+#: By the first byte of a write: 1 if it starts a message, else 0.  RFC
+#: 6455 5.2: a text (0x1) or binary (0x2) opcode, whatever the FIN and RSV
+#: bits; hixie-76: 0x00 (a text frame; 0xFF 0x00 is its close).
+_RFC6455_HEADS = tuple(int((byte & 0x0F) in (0x1, 0x2)) for byte in range(256))
+_HIXIE_HEADS = (1,) + (0,) * 255
+
+#: RFC 6455 5.5: the first byte of a close frame (FIN set: a control frame
+#: is never fragmented).  Never the first byte of a hixie-76 write.
+_CLOSE_HEAD = 0x88
 
 
 class Meter:
@@ -55,7 +66,7 @@ class Meter:
 
     __slots__ = (
         "_folded",
-        "_hixie",
+        "_messageHeads",
         "_metrics",
         "_write",
         "buckets",
@@ -72,7 +83,7 @@ class Meter:
     def __init__(self, metrics: Any, sink: Any, version: int) -> None:
         self._metrics = metrics
         self._write = sink.write
-        self._hixie = version == 0
+        self._messageHeads = _HIXIE_HEADS if version == 0 else _RFC6455_HEADS
         self.dirty = False
         self.messagesIn = self.messagesOut = self.bytesIn = self.bytesOut = 0
         self.deflateWire = self.deflatePayload = 0
@@ -87,15 +98,9 @@ class Meter:
         if data:
             self.bytesOut += len(data)
             first = data[0]
-            if self._hixie:  # hixie-76: 0x00 text ... 0xFF; 0xFF 0x00 close
-                if first == 0x00:
-                    self.messagesOut += 1
-            else:
-                opcode = first & 0x0F
-                if opcode == _TEXT or opcode == _BINARY:
-                    self.messagesOut += 1
-                elif opcode == _CLOSE:
-                    self._closeSent(data)
+            self.messagesOut += self._messageHeads[first]
+            if first == _CLOSE_HEAD:
+                self._closeSent(data)
             if not self.dirty:
                 self.dirtied()
         self._write(data)
@@ -178,64 +183,77 @@ class TimedResource:
     session's L{Meter}; every other attribute is the resource's own.
 
     A callback's latency is the time until it returns, or until its
-    Deferred fires if it returns one.  The meter is marked dirty after the
-    latency is counted (as well as before the call, in case the callback
-    raises): a fold during the callback (the client dropped by it) must
-    not leave the latency unfolded.  C{Deferred} is an ABC (its
-    C{isinstance} runs Python code): C{None}, what most callbacks return,
-    is tested first, as the session does.
+    Deferred fires if it returns one.  The timing callbacks are closures,
+    instance attributes: a class with C{__getattr__} gets none of CPython's
+    attribute specialisation, so they read no attribute of it.
     """
 
     def __init__(
         self, resource: IWebSocketResource, meter: Meter, deflate: bool
     ) -> None:
         self._wrapped = resource
-        self._meter = meter
-        self._deflate = deflate
-        # Looked up once (None if the resource has none: then the session
-        # does not call it either).
-        self._text: Any = getattr(resource, "receivedText", None)
-        self._binary: Any = getattr(resource, "receivedBinary", None)
+        text = getattr(resource, "receivedText", None)
+        if text is not None:
+            self.receivedText = _timed(text, meter, _utf8Size if deflate else None)
+        binary = getattr(resource, "receivedBinary", None)
+        if binary is not None:
+            self.receivedBinary = _timed(binary, meter, len if deflate else None)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._wrapped, name)
 
-    def receivedText(self, client: Any, data: str) -> object:
-        meter = self._meter
+
+def _utf8Size(text: str) -> int:
+    return len(text.encode())
+
+
+def _timed(
+    callback: Callable[[Any, Any], object],
+    meter: Meter,
+    deflateSize: Callable[[Any], int] | None,
+) -> Callable[[Any, Any], object]:
+    """
+    C{callback} (a resource's C{receivedText} or C{receivedBinary}),
+    counted in C{meter}: the message (and its size after decompression, by
+    C{deflateSize}, on a permessage-deflate connection), and the latency.
+
+    The meter is marked dirty once the latency is counted (or the callback
+    raised), not before the call: a fold during the callback (the client
+    dropped by it) must not leave the latency unfolded.  Most callbacks
+    take less than the first bucket's bound: one comparison puts them
+    there.  C{Deferred} is an ABC (its C{isinstance} runs Python code):
+    C{None}, what most callbacks return, is tested first, as the session
+    does.
+    """
+    buckets = meter.buckets
+
+    def timed(client: Any, data: Any) -> object:
         meter.messagesIn += 1
-        if self._deflate:
-            meter.deflatePayload += len(data.encode())
-        if not meter.dirty:
-            meter.dirtied()
+        if deflateSize is not None:
+            meter.deflatePayload += deflateSize(data)
         started = perf_counter()
-        result = self._text(client, data)
+        try:
+            result = callback(client, data)
+        except BaseException:
+            if not meter.dirty:
+                meter.dirtied()
+            raise
         if result is not None and isinstance(result, Deferred):
-            return result.addBoth(self._observed, started)
+            if not meter.dirty:
+                meter.dirtied()
+            return result.addBoth(observed, started)
         seconds = perf_counter() - started
-        meter.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        if seconds <= _FASTEST:
+            buckets[0] += 1
+        else:
+            buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         meter.latencySum += seconds
         if not meter.dirty:
             meter.dirtied()
         return result
 
-    def receivedBinary(self, client: Any, data: bytes) -> object:
-        meter = self._meter
-        meter.messagesIn += 1
-        if self._deflate:
-            meter.deflatePayload += len(data)
-        if not meter.dirty:
-            meter.dirtied()
-        started = perf_counter()
-        result = self._binary(client, data)
-        if result is not None and isinstance(result, Deferred):
-            return result.addBoth(self._observed, started)
-        seconds = perf_counter() - started
-        meter.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        meter.latencySum += seconds
-        if not meter.dirty:
-            meter.dirtied()
+    def observed(result: object, started: float) -> object:
+        meter.observe(perf_counter() - started)
         return result
 
-    def _observed(self, result: object, started: float) -> object:
-        self._meter.observe(perf_counter() - started)
-        return result
+    return timed
