@@ -138,8 +138,10 @@ class MetricsPage(Resource):
 
 class RefreshMetrics(Service):
     """
-    In a worker, refresh the measured gauges every L{REFRESH_INTERVAL}
-    seconds: a scrape reaches one worker, and reads the others' files.
+    In a worker, refresh the measured gauges (and fold the counts, which
+    each reactor turn that counted something also does) every
+    L{REFRESH_INTERVAL} seconds: a scrape reaches one worker, and reads
+    the others' files.
     """
 
     def __init__(self, metrics: ServerMetrics) -> None:
