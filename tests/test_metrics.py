@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection
 
 from tests._daemon import WAIT, Daemon, connect
-from tests.test_workers import TRIES, whoami
+from tests.test_workers import TRIES, reach, whoami
 from txclws import WebSocketFactory
 from txclws._metricsdaemon import ON_SITE, metricsArgument
 
@@ -180,3 +180,69 @@ def test_offByDefault() -> None:
     A factory counts nothing unless given metrics: its C{metrics} is None.
     """
     assert WebSocketFactory(reactor=object()).metrics is None  # type: ignore[arg-type]
+
+
+def test_metricsWhileOpen() -> None:
+    """
+    A scrape taken while a client is still open sees every message it has
+    exchanged so far, with exact byte counts and one callback latency per
+    message (the session's counts are folded before the scrape).
+    """
+    with Daemon(*LOOPBACK, "--metrics", "--resource", ECHO) as daemon:
+        with connect(daemon.url("/echo"), ping_interval=None) as client:
+            for text in ("a", "bb", "ccc", "dddd"):
+                client.send(text)
+                assert client.recv(WAIT) == text
+            samples = scrape(f"http://127.0.0.1:{daemon.port}/metrics")
+            client.send("e")
+            assert client.recv(WAIT) == "e"
+            again = scrape(f"http://127.0.0.1:{daemon.port}/metrics")
+    assert value(samples, "txclws_messages_received_total") == 4
+    assert value(samples, "txclws_messages_sent_total") == 4
+    assert value(samples, "txclws_received_bytes_total") == 4 * 6 + 10
+    assert value(samples, "txclws_sent_bytes_total") == 4 * 2 + 10
+    assert value(samples, "txclws_callback_seconds_count") == 4
+    assert value(again, "txclws_messages_received_total") == 5
+    assert value(again, "txclws_sent_bytes_total") == 5 * 2 + 11
+    assert value(again, "txclws_callback_seconds_count") == 5
+
+
+def test_metricsWhileOpenWorkers() -> None:
+    """
+    With C{--workers 2}, one client held open on each worker, a scrape
+    through either worker sees every message both have exchanged so far:
+    each worker folds its counts into its multiprocess files at the end
+    of the reactor turn that counted them.  Several scrapes (each may
+    reach either worker) all see the same exact totals.
+    """
+    with Daemon(
+        *LOOPBACK,
+        "--metrics",
+        "--workers",
+        "2",
+        "--resource",
+        "/whoami=tests.scaling_resources.WhoAmI",
+    ) as daemon:
+        daemon.waitForLog(r"worker \d+ ready", count=2)
+        pids = {
+            int(p) for p in re.findall(r"started worker \d+ pid=(\d+)", daemon.log())
+        }
+        held = reach(daemon, pids)
+        try:
+            first, second = held.values()
+            for client, count in ((first, 3), (second, 4)):
+                for index in range(count):
+                    client.send(str(index))
+                    assert client.recv(WAIT) == str(index)
+            scrapes = [
+                scrape(f"http://127.0.0.1:{daemon.port}/metrics") for _ in range(4)
+            ]
+        finally:
+            for client in held.values():
+                client.close()
+    for samples in scrapes:
+        opened = value(samples, "txclws_handshakes_total", status="101")
+        assert opened >= 2
+        assert value(samples, "txclws_messages_received_total") == 7
+        assert value(samples, "txclws_messages_sent_total") == opened + 7
+        assert value(samples, "txclws_callback_seconds_count") == 7

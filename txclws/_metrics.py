@@ -9,43 +9,49 @@ message: the factory and the session test C{metrics is not None} at the
 client's open, its close and a refusal, and nowhere else.  On, each session
 is I{metered} when it opens (L{ServerMetrics.meter}): its sink, its
 resource and its input are wrapped in counting objects, so that the
-unmetered hot path stays as it is.
+unmetered hot path stays as it is.  They count per message in plain ints
+(L{txclws._metricsmeter.Meter}), folded into the Prometheus metrics by
+L{ServerMetrics.flush}: when the registry is collected (a scrape, by any
+exposer), at each client's close, and at L{ServerMetrics.refresh}.
 
 With C{twistd clws --workers N}, each worker counts in
 C{prometheus-client}'s multiprocess mode (a C{PROMETHEUS_MULTIPROC_DIR}
 the parent creates and removes, L{txclws._metricsdaemon}), and a scrape
-aggregates every worker's files.
+aggregates every worker's files: a scrape reaches one worker, which cannot
+fold the others' counts, so there each worker also folds at the end of
+every reactor turn in which it counted something (one fold per turn,
+however many messages).
 
 @since: 0.2.0
 """
 
 from __future__ import annotations
 
-import time
+import os
+from collections import deque
+from threading import Lock
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from twisted.internet.defer import Deferred
+from prometheus_client.metrics_core import Metric
 
 from txclws._core.connection import isCompressed
+from txclws._metricsmeter import LATENCY_BUCKETS, Meter, TimedResource
 
 if TYPE_CHECKING:
     from txclws._core.accept import Accepted
     from txclws._resource import IWebSocketResource
     from txclws._session.session import WebSocketSession
 
-__all__ = ["DROP_CAUSES", "ServerMetrics"]
+__all__ = ["DROP_CAUSES", "MULTIPROC_VARIABLE", "ServerMetrics"]
 
 #: The causes L{ServerMetrics.dropped} counts: a slow client closed 1008,
 #: an idle one closed 1001, one that did not answer a keepalive ping
 #: dropped, one gone while its reading was paused.
 DROP_CAUSES = ("slow", "idle", "keepalive", "gone")
 
-#: Seconds: the callback latency histogram's buckets.
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-
-#: RFC 6455 5.2 opcodes, in the first byte of a frame we send.
-_TEXT, _BINARY, _CLOSE = 0x1, 0x2, 0x8
+#: The environment variable of C{prometheus-client}'s multiprocess mode.
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ServerMetrics:
@@ -56,13 +62,31 @@ class ServerMetrics:
 
     @ivar registry: where the metrics are registered: a new
         C{CollectorRegistry} unless one is given (so that two servers in a
-        process, and tests, do not collide).
+        process, and tests, do not collide).  Its first collector folds
+        the sessions' counts (L{flush}), so that any exposer of it sees
+        them.
+    @ivar foldEachTurn: also fold at the end of each reactor turn in which
+        something was counted: by default, in C{prometheus-client}'s
+        multiprocess mode (C{PROMETHEUS_MULTIPROC_DIR} set), where a scrape
+        of another process reads this one's files.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        foldEachTurn: bool | None = None,
+    ) -> None:
         self.registry = registry = (
             registry if registry is not None else CollectorRegistry(auto_describe=True)
         )
+        if foldEachTurn is None:
+            foldEachTurn = bool(os.environ.get(MULTIPROC_VARIABLE))
+        self.foldEachTurn = foldEachTurn
+        self._dirty: deque[Meter] = deque()
+        self._folding = Lock()
+        self._foldScheduled = False
+        self._reactor: Any = None
+        registry.register(_Fold(self))
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(name, doc, labels, registry=registry)
@@ -106,7 +130,7 @@ class ServerMetrics:
         self.latency = Histogram(
             "txclws_callback_seconds",
             "Seconds a resource's message callback took (until its Deferred fired)",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.writeBuffer = Gauge(
@@ -136,9 +160,11 @@ class ServerMetrics:
 
     def refresh(self) -> None:
         """
-        Bring the gauges that are measured, not counted, up to date: called
-        before a scrape (and periodically by a worker).
+        Fold the sessions' counts, and bring the gauges that are measured,
+        not counted, up to date: called before a scrape (and periodically
+        by a worker).
         """
+        self.flush()
         self.writeBuffer.set(sum(c.bufferedAmount for c in list(self._clients)))
 
     def refused(self, status: int) -> None:
@@ -160,6 +186,7 @@ class ServerMetrics:
         """
         self._gauge(client).dec()
         self.closesReceived.labels(str(client.closeCode or 1006)).inc()
+        self.flush()
 
     def dropped(self, cause: str) -> None:
         """
@@ -180,99 +207,67 @@ class ServerMetrics:
         """
         Count C{session}'s traffic from now on: its writes (through a
         counting sink), its messages (through a timing resource) and the
-        bytes it reads.  Only metered sessions pay for counting.
+        bytes it reads, all in one L{Meter}.  Only metered sessions pay for
+        counting.
         """
+        self._reactor = session.owner.reactor
         deflate = isCompressed(accepted.connection)
-        session._sink = _CountingSink(session._sink, self, session.websocketVersion)
+        session._sink = meter = Meter(self, session._sink, session.websocketVersion)
         assert session._resource is not None
-        session._resource = _TimedResource(  # type: ignore[assignment]
-            session._resource, self, deflate
+        session._resource = TimedResource(  # type: ignore[assignment]
+            session._resource, meter, deflate
         )
         receive = session._receive
-        bytesIn = self.bytesIn.inc
-        deflateWire = self.deflateWire.inc
+        received = meter.received
 
         def countedReceive(data: bytes) -> None:
-            bytesIn(len(data))
-            if deflate:
-                deflateWire(len(data))
+            received(len(data), deflate)
             receive(data)
 
         session._receive = countedReceive  # type: ignore[method-assign]
 
+    def dirtied(self, meter: Meter) -> None:
+        """
+        C{meter} counted something for the first time since it was last
+        folded: fold it at the next L{flush} (and, if L{foldEachTurn}, at
+        the end of this reactor turn).
+        """
+        self._dirty.append(meter)
+        if self.foldEachTurn and not self._foldScheduled:
+            self._foldScheduled = True
+            self._reactor.callLater(0, self.flush)
 
-class _CountingSink:
+    def flush(self) -> None:
+        """
+        Fold every dirty meter's counts into the metrics: after it, the
+        metrics hold every message, byte and latency counted so far.
+        """
+        with self._folding:
+            self._foldScheduled = False
+            dirty = self._dirty
+            for _ in range(len(dirty)):
+                dirty.popleft().fold()
+
+
+class _Fold:
     """
-    A session's sink that counts what is written: bytes, messages (a write
-    is one message or one control frame: the first frame's opcode says
-    which), and the codes of close frames.
+    The registry's first collector: it collects nothing, but folds the
+    sessions' counts (L{ServerMetrics.flush}) before the metrics after it
+    are collected.
     """
 
-    __slots__ = ("_metrics", "_sink", "_version")
-
-    def __init__(self, sink: Any, metrics: ServerMetrics, version: int) -> None:
-        self._sink = sink
+    def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
-        self._version = version
 
-    def write(self, data: bytes) -> None:
-        metrics = self._metrics
-        if data:
-            metrics.bytesOut.inc(len(data))
-            self._classify(data)
-        self._sink.write(data)
+    def describe(self) -> list[Metric]:
+        """
+        No metric of its own.
+        """
+        return []
 
-    def _classify(self, data: bytes) -> None:
-        metrics = self._metrics
-        if self._version == 0:  # hixie-76: 0x00 text ... 0xFF; 0xFF 0x00 close
-            if data[0] == 0x00:
-                metrics.messagesOut.inc()
-            return
-        opcode = data[0] & 0x0F
-        if opcode in (_TEXT, _BINARY):
-            metrics.messagesOut.inc()
-        elif opcode == _CLOSE:
-            # RFC 6455 5.5.1: a server's close frame is unmasked; its code,
-            # if any, is the payload's first two bytes (short length form).
-            code = int.from_bytes(data[2:4], "big") if len(data) >= 4 else 1005
-            metrics.closesSent.labels(str(code)).inc()
-
-
-class _TimedResource:
-    """
-    A session's resource, counting and timing its message callbacks; every
-    other attribute is the resource's own.
-    """
-
-    def __init__(
-        self, resource: IWebSocketResource, metrics: ServerMetrics, deflate: bool
-    ) -> None:
-        self._wrapped = resource
-        self._metrics = metrics
-        self._deflate = deflate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._wrapped, name)
-
-    def receivedText(self, client: Any, data: str) -> object:
-        return self._timed(self._wrapped.receivedText, client, data)
-
-    def receivedBinary(self, client: Any, data: bytes) -> object:
-        return self._timed(self._wrapped.receivedBinary, client, data)
-
-    def _timed(self, callback: Any, client: Any, data: str | bytes) -> object:
-        metrics = self._metrics
-        metrics.messagesIn.inc()
-        if self._deflate:
-            size = len(data.encode()) if isinstance(data, str) else len(data)
-            metrics.deflatePayload.inc(size)
-        started = time.perf_counter()
-        result = callback(client, data)
-        if isinstance(result, Deferred):
-            return result.addBoth(self._observed, started)
-        metrics.latency.observe(time.perf_counter() - started)
-        return result
-
-    def _observed(self, result: object, started: float) -> object:
-        self._metrics.latency.observe(time.perf_counter() - started)
-        return result
+    def collect(self) -> list[Metric]:
+        """
+        Fold.
+        """
+        self._metrics.flush()
+        return []

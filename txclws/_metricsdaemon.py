@@ -46,7 +46,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
-from txclws._metrics import ServerMetrics
+from txclws._metrics import MULTIPROC_VARIABLE, ServerMetrics
 
 if TYPE_CHECKING:
     from txclws._factory import WebSocketFactory
@@ -67,9 +67,6 @@ __all__ = [
 ]
 
 _log = Logger(namespace="txclws.tap")
-
-#: The environment variable of C{prometheus-client}'s multiprocess mode.
-MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 #: The value of C{--metrics} given alone: served on the daemon's own site.
 ON_SITE = "site"
@@ -141,8 +138,10 @@ class MetricsPage(Resource):
 
 class RefreshMetrics(Service):
     """
-    In a worker, refresh the measured gauges every L{REFRESH_INTERVAL}
-    seconds: a scrape reaches one worker, and reads the others' files.
+    In a worker, refresh the measured gauges (and fold the counts, which
+    each reactor turn that counted something also does) every
+    L{REFRESH_INTERVAL} seconds: a scrape reaches one worker, and reads
+    the others' files.
     """
 
     def __init__(self, metrics: ServerMetrics) -> None:
