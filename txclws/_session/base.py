@@ -13,7 +13,7 @@ client API, write-side flow, keepalive).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -29,13 +29,7 @@ if TYPE_CHECKING:
     from txclws._session.producer import OutgoingQueue
     from txclws._session.stream import IByteStream
 
-__all__ = [
-    "NotingSequenceSink",
-    "NotingSink",
-    "SessionBase",
-    "SessionOwner",
-    "notingSink",
-]
+__all__ = ["NotingSink", "SessionBase", "SessionOwner"]
 
 
 class _Sink(Protocol):
@@ -62,34 +56,6 @@ class NotingSink:
         """
         self.wrote = True
         self._sink.write(data)
-
-
-class NotingSequenceSink(NotingSink):
-    """
-    A L{NotingSink} over a sink that also takes a sequence (a Twisted
-    transport's C{writeSequence}), which it passes on too: a large binary
-    message written during a read then still goes out as its header and
-    payload apart (L{txclws._session.session.writeApart}).
-    """
-
-    __slots__ = ()
-
-    def writeSequence(self, data: Sequence[bytes]) -> None:
-        """
-        Write the pieces of C{data} to the sink below, in order.
-        """
-        self.wrote = True
-        self._sink.writeSequence(data)  # type: ignore[attr-defined]
-
-
-def notingSink(sink: _Sink) -> NotingSink:
-    """
-    The L{NotingSink} for C{sink}: one that passes on C{writeSequence} too
-    when C{sink} has it.
-    """
-    if hasattr(sink, "writeSequence"):
-        return NotingSequenceSink(sink)
-    return NotingSink(sink)
 
 
 class SessionOwner(Protocol):

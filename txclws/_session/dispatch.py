@@ -42,7 +42,7 @@ from txclws._core.events import (
 )
 from txclws._core.frames import CloseCode
 from txclws._resource import REJECT
-from txclws._session.base import notingSink
+from txclws._session.base import NotingSink
 from txclws._session.closing import ClosingSession
 
 __all__ = ["KEEPALIVE_PAYLOAD", "DispatchingSession"]
@@ -115,7 +115,7 @@ class DispatchingSession(ClosingSession):
         replies in that read's turn (L{txclws._sendnow}).
         """
         sink = self._sink
-        noting = self._sink = notingSink(sink)
+        noting = self._sink = NotingSink(sink)
         try:
             self._receive(data)
         finally:
