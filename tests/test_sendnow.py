@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 from twisted.internet import tcp
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python.failure import Failure
 
 from tests._rawsocket import SAMPLE_ACCEPT, clientFrame, closePayload, upgradeRequest
 from txclws import ResourceRegistry, WebSocketFactory, WebSocketResource, anyOrigin
@@ -88,7 +86,6 @@ def openServer(server: socket.socket) -> tuple[Any, PairedTransport]:
     factory = WebSocketFactory(registry, reactor=clock, pingInterval=None)
     protocol = factory.buildProtocol(PEER)
     transport = PairedTransport(server, clock)
-    transport.protocol = protocol
     protocol.makeConnection(transport)
     protocol.dataReceived(upgradeRequest("/r"))
     transport.doWrite()
@@ -185,24 +182,3 @@ def test_notingSink() -> None:
     sink.write(b"b")
     assert below.written == [b"a", b"b"]
     assert sink.wrote
-
-
-def test_closedLeftAlone(pair: tuple[socket.socket, socket.socket]) -> None:
-    """
-    A transport that closed during the read (a half-closed one closes at
-    once when told to) is not written to: its socket is gone.
-    """
-    server, client = pair
-    protocol, transport = openServer(server)
-    readable(client)
-
-    def closeNow(data: bytes) -> None:
-        protocol._sink.write(data)
-        transport.connectionLost(Failure(ConnectionDone()))
-
-    errors: list[Failure] = []
-    protocol._receive = closeNow
-    protocol._serverError = errors.append
-    protocol.dataReceived(clientFrame(0x1, b"x"))
-    assert not transport.connected
-    assert errors == []

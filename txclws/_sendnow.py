@@ -23,13 +23,11 @@ def sendNow(transport: Connection) -> None:
     """
     Send what C{transport} buffered, now rather than on the next turn; not
     while it is disconnecting: its C{doWrite} would then close it, which
-    only the reactor may act on (it is told by C{doWrite}'s return value);
-    nor once it is closed (a half-closed transport closes at once when
-    told to close).
+    only the reactor may act on (it is told by C{doWrite}'s return value).
 
     A failed send is left to the reactor too: C{doWrite} keeps the
     transport registered for writing, and the reactor's own next
     C{doWrite} meets the same error and closes the connection.
     """
-    if transport.connected and not transport.disconnecting:
+    if not transport.disconnecting:
         transport.doWrite()

@@ -90,8 +90,7 @@ class SessionBase:
     @ivar _stream: the L{IByteStream} under the session, once open.
     @ivar _sink: C{_stream.sink}, what the session writes to: for a Twisted
         transport the transport itself, so that writing costs no call of
-        ours on the hot path; during a read over TCP, a L{NotingSink} over
-        it (see L{txclws._sendnow}).
+        ours on the hot path.
     @ivar _connection: the sans-I/O connection, once open.
     @ivar _inputOpen: whether the peer's bytes still go to the core; false
         once its close frame or a failure ended the input, or we dropped it.
