@@ -22,7 +22,6 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
-from twisted.internet.tcp import Connection
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -46,7 +45,6 @@ from txclws._core.request import (
 from txclws._frontdoor import FrontDoorOwner, FrontDoorState, Route
 from txclws._readsize import LARGE_READ, resizeReads
 from txclws._resource import IWebSocketResource
-from txclws._sendnow import sendNow
 from txclws._session.session import WebSocketSession
 from txclws._session.stream import TransportStream, abortTransport, peerOf
 
@@ -143,12 +141,7 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             state = self._state
             if state is _S.OPEN:
                 if self._inputOpen:  # receiveData, inlined: the hot path
-                    transport = self.transport
-                    if isinstance(transport, Connection):  # TCP, UNIX
-                        if self._receiveNoting(data):
-                            sendNow(transport)
-                    else:
-                        self._receive(data)
+                    self._receive(data)
                     if self._defaultReadSize or len(data) >= LARGE_READ:
                         # Read the rest of a large frame at once.
                         self._defaultReadSize = resizeReads(

@@ -29,33 +29,11 @@ if TYPE_CHECKING:
     from txclws._session.producer import OutgoingQueue
     from txclws._session.stream import IByteStream
 
-__all__ = ["NotingSink", "SessionBase", "SessionOwner"]
+__all__ = ["SessionBase", "SessionOwner"]
 
 
 class _Sink(Protocol):
     def write(self, data: bytes) -> None: ...
-
-
-class NotingSink:
-    """
-    Passes a session's writes on to its sink at once, in order, and notes
-    whether there were any (L{DispatchingSession._receiveNoting}).
-
-    @ivar wrote: whether anything was written through it.
-    """
-
-    __slots__ = ("_sink", "wrote")
-
-    def __init__(self, sink: _Sink) -> None:
-        self._sink = sink
-        self.wrote = False
-
-    def write(self, data: bytes) -> None:
-        """
-        Write C{data} to the sink below.
-        """
-        self.wrote = True
-        self._sink.write(data)
 
 
 class SessionOwner(Protocol):
