@@ -222,3 +222,30 @@ async def test_largeEchoesOverTCP(echoServer: Any) -> None:
         )
     assert [len(e) for e in echoed] == [len(p) for p in payloads]
     assert echoed == payloads
+
+
+def test_apartDuringARead() -> None:
+    """
+    During a read over TCP the session's writes go through a noting sink
+    (L{txclws._session.base.notingSink}, so that the read's replies can be
+    sent in its turn): over a sink with C{writeSequence} it passes that on,
+    so a large binary echo written from a callback still goes out as its
+    header and payload apart; over a sink without it, it has none, and the
+    message is framed whole.
+    """
+    from txclws._session.base import notingSink
+
+    sink = _Sink()
+    noting = notingSink(sink)
+    payload = b"\x01" * 70000
+    assert writeApart(noting, WebSocketConnection(1 << 20, 1 << 20), payload)
+    assert noting.wrote
+    [pieces] = sink.sequences
+    assert pieces[1] is payload
+
+    class PlainSink:
+        def write(self, data: bytes) -> None:
+            pass
+
+    plain = notingSink(PlainSink())
+    assert not writeApart(plain, WebSocketConnection(1 << 20, 1 << 20), payload)

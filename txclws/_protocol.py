@@ -22,6 +22,7 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.tcp import Connection
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -45,6 +46,7 @@ from txclws._core.request import (
 from txclws._frontdoor import FrontDoorOwner, FrontDoorState, Route
 from txclws._readsize import LARGE_READ, resizeReads
 from txclws._resource import IWebSocketResource
+from txclws._sendnow import turnEndSender
 from txclws._session.session import WebSocketSession
 from txclws._session.stream import TransportStream, abortTransport, peerOf
 
@@ -141,7 +143,12 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
             state = self._state
             if state is _S.OPEN:
                 if self._inputOpen:  # receiveData, inlined: the hot path
-                    self._receive(data)
+                    transport = self.transport
+                    if isinstance(transport, Connection):  # TCP, UNIX
+                        if self._receiveNoting(data):
+                            turnEndSender(self.owner.reactor).add(transport)
+                    else:
+                        self._receive(data)
                     if self._defaultReadSize or len(data) >= LARGE_READ:
                         # Read the rest of a large frame at once.
                         self._defaultReadSize = resizeReads(

@@ -13,7 +13,7 @@ client API, write-side flow, keepalive).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -29,11 +29,67 @@ if TYPE_CHECKING:
     from txclws._session.producer import OutgoingQueue
     from txclws._session.stream import IByteStream
 
-__all__ = ["SessionBase", "SessionOwner"]
+__all__ = [
+    "NotingSequenceSink",
+    "NotingSink",
+    "SessionBase",
+    "SessionOwner",
+    "notingSink",
+]
 
 
 class _Sink(Protocol):
     def write(self, data: bytes) -> None: ...
+
+
+class NotingSink:
+    """
+    Passes a session's writes on to its sink at once, in order, and notes
+    whether there were any (L{DispatchingSession._receiveNoting}).
+
+    @ivar wrote: whether anything was written through it.
+    """
+
+    __slots__ = ("_sink", "wrote")
+
+    def __init__(self, sink: _Sink) -> None:
+        self._sink = sink
+        self.wrote = False
+
+    def write(self, data: bytes) -> None:
+        """
+        Write C{data} to the sink below.
+        """
+        self.wrote = True
+        self._sink.write(data)
+
+
+class NotingSequenceSink(NotingSink):
+    """
+    A L{NotingSink} over a sink that also takes a sequence (a Twisted
+    transport's C{writeSequence}), which it passes on too: a large binary
+    message written during a read then still goes out as its header and
+    payload apart (L{txclws._session.session.writeApart}).
+    """
+
+    __slots__ = ()
+
+    def writeSequence(self, data: Sequence[bytes]) -> None:
+        """
+        Write the pieces of C{data} to the sink below, in order.
+        """
+        self.wrote = True
+        self._sink.writeSequence(data)  # type: ignore[attr-defined]
+
+
+def notingSink(sink: _Sink) -> NotingSink:
+    """
+    The L{NotingSink} for C{sink}: one that passes on C{writeSequence} too
+    when C{sink} has it.
+    """
+    if hasattr(sink, "writeSequence"):
+        return NotingSequenceSink(sink)
+    return NotingSink(sink)
 
 
 class SessionOwner(Protocol):
@@ -68,7 +124,8 @@ class SessionBase:
     @ivar _stream: the L{IByteStream} under the session, once open.
     @ivar _sink: C{_stream.sink}, what the session writes to: for a Twisted
         transport the transport itself, so that writing costs no call of
-        ours on the hot path.
+        ours on the hot path; during a read over TCP, a L{NotingSink} over
+        it (see L{txclws._sendnow}).
     @ivar _connection: the sans-I/O connection, once open.
     @ivar _inputOpen: whether the peer's bytes still go to the core; false
         once its close frame or a failure ended the input, or we dropped it.

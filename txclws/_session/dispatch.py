@@ -42,6 +42,7 @@ from txclws._core.events import (
 )
 from txclws._core.frames import CloseCode
 from txclws._resource import REJECT
+from txclws._session.base import notingSink
 from txclws._session.closing import ClosingSession
 
 __all__ = ["KEEPALIVE_PAYLOAD", "DispatchingSession"]
@@ -106,6 +107,20 @@ class DispatchingSession(ClosingSession):
         ):
             self._pausedForCallback = True
             self._updateReading()
+
+    def _receiveNoting(self, data: bytes) -> bool:
+        """
+        L{_receive}, and whether the session wrote anything meanwhile (its
+        writes pass on at once, in order): so a transport can send a read's
+        replies in that read's turn (L{txclws._sendnow}).
+        """
+        sink = self._sink
+        noting = self._sink = notingSink(sink)
+        try:
+            self._receive(data)
+        finally:
+            self._sink = sink
+        return noting.wrote
 
     def _enqueue(self, event: Event) -> None:
         """
