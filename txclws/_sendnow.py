@@ -11,7 +11,7 @@ instead notes each TCP or UNIX transport a read wrote to
 (L{TurnEndSender.add}) and, once per turn, in a delayed call of no delay
 (which the reactor runs before it next polls), sends what each of them
 holds with the transport's own C{doWrite}
-(L{twisted.internet.interfaces.IWriteDescriptor}, a public method): the
+(C{twisted.internet.interfaces.IWriteDescriptor}, a public method): the
 answer leaves without the second turn.
 
 Why not at once, in the read: replying to each read as it comes leaves a

@@ -5,9 +5,9 @@ serves the listening socket systemd passed this process, in one process or
 in every worker of C{--workers N}.
 
 The socket is found through Twisted's own C{systemd:} endpoint parser
-(L{twisted.python.systemd.ListenFDs}), which reads C{LISTEN_FDS},
+(C{twisted.python.systemd.ListenFDs}), which reads C{LISTEN_FDS},
 C{LISTEN_PID} and C{LISTEN_FDNAMES} once, when
-L{twisted.internet.endpoints} is first imported, takes them only if
+C{twisted.internet.endpoints} is first imported, takes them only if
 C{LISTEN_PID} is this process's pid, and removes C{LISTEN_FDS} and
 C{LISTEN_PID} from the environment.  Twisted (26.10) also needs
 C{LISTEN_FDNAMES}, one name per socket, which systemd sets since version
