@@ -30,9 +30,18 @@ onGlibc = pytest.mark.skipif(
 def test_thresholdsForOneMiB() -> None:
     """
     For 1 MiB messages the mmap threshold is two buffers and 64 KiB above
-    them, the trim threshold twice that.
+    them, the trim threshold its floor of 16 MiB (twice the mmap threshold
+    is less).
     """
-    assert thresholdsFor(MiB) == (2 * MiB + 65536, 4 * MiB + 131072)
+    assert thresholdsFor(MiB) == (2 * MiB + 65536, 16 * MiB)
+
+
+def test_trimThresholdTwiceAboveFloor() -> None:
+    """
+    Once twice the mmap threshold is over 16 MiB, the trim threshold is
+    twice the mmap threshold.
+    """
+    assert thresholdsFor(8 * MiB) == (16 * MiB + 65536, 32 * MiB + 131072)
 
 
 def test_thresholdsCapped() -> None:
@@ -48,10 +57,11 @@ def test_thresholdsCapped() -> None:
 
 def test_thresholdsSmallMessages() -> None:
     """
-    A zero (or negative) limit still leaves room for one frame's buffer.
+    A zero (or negative) limit still leaves room for one frame's buffer,
+    and the trim threshold its floor.
     """
-    assert thresholdsFor(0) == (65536, 131072)
-    assert thresholdsFor(-5) == (65536, 131072)
+    assert thresholdsFor(0) == (65536, 16 * MiB)
+    assert thresholdsFor(-5) == (65536, 16 * MiB)
 
 
 @onGlibc
@@ -65,7 +75,7 @@ def test_setsOnGlibc() -> None:
     version = libc.gnu_get_libc_version().decode()
     tuning = tuneAllocatorForMessages(MiB)
     assert tuning == AllocatorTuning(
-        True, 2 * MiB + 65536, 4 * MiB + 131072, f"glibc {version}"
+        True, 2 * MiB + 65536, 16 * MiB, f"glibc {version}"
     )
 
 

@@ -370,10 +370,10 @@ def test_allocatorTunedByDefault() -> None:
     """
     By default the daemon tunes glibc's malloc for its
     C{--max-message-size} (mmap threshold 2 x size + 64 KiB, trim threshold
-    twice that) and logs what it set; it still echoes a message of that
-    size.
+    twice that, here over its 16 MiB floor) and logs what it set; it still
+    echoes a message of that size.
     """
-    size = 4 << 20
+    size = 6 << 20
     sizes = ("--max-message-size", str(size), "--max-frame-size", str(size))
     with Daemon("--port", LOCAL, *sizes) as daemon:
         (line,) = daemon.waitForLog(r"malloc tuned for ")

@@ -40,6 +40,11 @@ MAX_MMAP_THRESHOLD = 32 << 20
 #: the joined reply's slack, an allocator's rounding.
 _SLACK = 64 << 10
 
+#: The least trim threshold set: the free heap top kept must hold the
+#: buffers of several large messages in flight at once (W2's 8 messages of
+#: 1 MiB, about 10 MiB, still faulted at 4 MiB and no longer at 16 MiB).
+MIN_TRIM_THRESHOLD = 16 << 20
+
 
 @dataclass(frozen=True)
 class AllocatorTuning:
@@ -77,13 +82,14 @@ def thresholdsFor(maxMessageSize: int | None) -> tuple[int, int]:
     The mmap and trim thresholds for messages of up to C{maxMessageSize}
     bytes (C{None}: no limit): the mmap threshold just above two message
     buffers (2 x C{maxMessageSize} + 64 KiB, at most L{MAX_MMAP_THRESHOLD}),
-    the trim threshold twice that.
+    the trim threshold twice that but at least L{MIN_TRIM_THRESHOLD}
+    (so between 16 and 64 MiB).
     """
     if maxMessageSize is None:
         mmap = MAX_MMAP_THRESHOLD
     else:
         mmap = min(2 * max(maxMessageSize, 0) + _SLACK, MAX_MMAP_THRESHOLD)
-    return mmap, 2 * mmap
+    return mmap, max(2 * mmap, MIN_TRIM_THRESHOLD)
 
 
 def tuneAllocatorForMessages(maxMessageSize: int | None) -> AllocatorTuning:
@@ -97,13 +103,14 @@ def tuneAllocatorForMessages(maxMessageSize: int | None) -> AllocatorTuning:
     glibc's own raising of the thresholds.  Elsewhere than on glibc (musl,
     macOS, Windows) it does nothing.
 
-    The memory it costs: a freed block under the mmap threshold stays in
-    the heap for the next allocation instead of going back to the kernel,
-    and up to the trim threshold of free memory at the heap's top is kept
-    (2.06 MiB and 4.13 MiB for the default 1 MiB C{maxMessageSize}); the
-    heap grows to the most the process ever had allocated at once, and
-    free space below its top is only given back when C{malloc} consolidates
-    it.
+    The memory it costs: a freed block under the mmap threshold (2.06 MiB
+    for the default 1 MiB C{maxMessageSize}) stays in the heap for the
+    next allocation instead of going back to the kernel, and up to the
+    trim threshold (16 MiB there) of free memory at the heap's top is kept
+    mapped; free space lower in the heap, between blocks still in use,
+    stays mapped as it does with any threshold.  The heap grows to the
+    most the process had allocated at once, and shrinks only to within the
+    trim threshold of what it still uses.
 
     @param maxMessageSize: the largest message the process reads or
         writes (L{txclws.WebSocketFactory}'s C{maxMessageSize}), or

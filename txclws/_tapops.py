@@ -115,8 +115,9 @@ class OpsOptions(usage.Options):
             None,
             "Leave glibc's malloc thresholds as they are (by default they are "
             "raised so that buffers of up to --max-message-size are reused "
-            "from the heap: less CPU for large messages, up to 4 x "
-            "--max-message-size + 128 KiB of freed memory kept, at most 64 MiB)",
+            "from the heap: less CPU for large messages, for up to 16 MiB, or "
+            "4 x --max-message-size if more (at most 64 MiB), of freed memory "
+            "kept)",
         ],
     ]
 
