@@ -129,7 +129,7 @@ def test_detectionNeedsBothFunctions(monkeypatch: pytest.MonkeyPatch) -> None:
     class Musl:
         mallopt = object()
 
-    monkeypatch.setattr(_allocator.ctypes, "CDLL", lambda name: Musl())
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Musl())
     assert _allocator._glibc() is None
 
 
@@ -154,3 +154,17 @@ def test_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tuneAllocatorForMessages(MiB) == AllocatorTuning(
         False, None, None, f"glibc 2.99: M_MMAP_THRESHOLD {2 * MiB + 65536} refused"
     )
+
+
+def test_noCDLLOfNone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Where C{ctypes.CDLL(None)} cannot open the process itself (Windows
+    raises C{TypeError}, a static build C{OSError}), there is no glibc.
+    """
+    for error in (TypeError, OSError):
+
+        def refuse(name: object, error: type[Exception] = error) -> object:
+            raise error(name)
+
+        monkeypatch.setattr(ctypes, "CDLL", refuse)
+        assert _allocator._glibc() is None

@@ -70,7 +70,7 @@ def _glibc() -> Any | None:
     """
     try:
         libc = ctypes.CDLL(None)
-    except OSError:
+    except (OSError, TypeError):  # TypeError: Windows has no CDLL(None)
         return None
     if not (hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version")):
         return None
@@ -133,4 +133,7 @@ def tuneAllocatorForMessages(maxMessageSize: int | None) -> AllocatorTuning:
         return AllocatorTuning(
             False, mmap, None, f"glibc {version}: M_TRIM_THRESHOLD {trim} refused"
         )
+    _log.debug(
+        "mallopt: mmap threshold {mmap}, trim threshold {trim}", mmap=mmap, trim=trim
+    )
     return AllocatorTuning(True, mmap, trim, f"glibc {version}")
