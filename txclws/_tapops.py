@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_proxyaddress -*-
+# -*- test-case-name: tests.test_proxyaddress,tests.test_daemon -*-
 """
 The production options of C{twistd clws} (issue 17): trusted proxies and
 rate limits, in a base class of L{txclws.tap.Options}, turned into
