@@ -84,6 +84,13 @@ SERVERS = [
         default=False,
     ),
     Server(
+        "txclws-notune",
+        "txclws_server.py",
+        ("txclws-no-tune-allocator",),
+        ("--no-tune-allocator",),
+        default=False,
+    ),
+    Server(
         "txclws-stdssl",
         "txclws_server.py",
         ("stdssl",),
@@ -675,6 +682,7 @@ def workloadEcho(
             "p50_us": done["lat_p50_us"],
             "p99_us": done["lat_p99_us"],
             "messages": messages,
+            "rss_after_kib": phases.parts[0].rss,
         }
         noteLoad(outcome, phases.parts[0], label)
         return outcome
@@ -891,6 +899,7 @@ ROWS = [
     Row("W1", "cpu_us_per_msg", "W1 server CPU", "us/msg", "lower", 1),
     Row("W2", "mb_per_s", "W2 echo 4 conns x 2 x 1 MiB", "MB/s", "higher", 0),
     Row("W2", "cpu_ms_per_mib", "W2 server CPU", "ms/MiB", "lower", 2),
+    Row("W2", "rss_after_kib", "W2 server RSS after the run", "KiB", "lower", 0),
     Row("W1tls", "msg_per_s", "W1tls wss echo 50 x 10 x 32 B", "msg/s", "higher", 0),
     Row("W1tls", "cpu_us_per_msg", "W1tls server CPU", "us/msg", "lower", 1),
     Row("W2tls", "mb_per_s", "W2tls wss echo 4 x 2 x 1 MiB", "MB/s", "higher", 0),

@@ -364,3 +364,48 @@ def test_stopsCleanly() -> None:
         daemon.process.wait(WAIT)
         daemon.waitForLog("Server Shut Down")
         assert "Traceback" not in daemon.log()
+
+
+def test_allocatorTunedByDefault() -> None:
+    """
+    By default the daemon tunes glibc's malloc for its
+    C{--max-message-size} (mmap threshold 2 x size + 64 KiB, trim threshold
+    twice that, here over its 16 MiB floor) and logs what it set; it still
+    echoes a message of that size.
+    """
+    size = 6 << 20
+    sizes = ("--max-message-size", str(size), "--max-frame-size", str(size))
+    with Daemon("--port", LOCAL, *sizes) as daemon:
+        (line,) = daemon.waitForLog(r"malloc tuned for ")
+        mmap = 2 * size + 65536
+        assert f"mmap threshold {mmap}, trim threshold {2 * mmap} (glibc " in line
+        with connect(daemon.url("/echo"), max_size=None) as client:
+            client.send(b"x" * size)
+            assert client.recv(WAIT) == b"x" * size
+
+
+def test_noTuneAllocator() -> None:
+    """
+    C{--no-tune-allocator}: the daemon leaves malloc as it is, and says
+    nothing about it.
+    """
+    with Daemon("--port", LOCAL, "--no-tune-allocator") as daemon:
+        with connect(daemon.url("/echo")) as client:
+            client.send("still echoes")
+            assert client.recv(WAIT) == "still echoes"
+        assert "malloc tuned" not in daemon.log()
+
+
+def test_workersTuneAllocator() -> None:
+    """
+    With C{--workers 2} each worker (which serves the clients) tunes its
+    own malloc, and C{--no-tune-allocator} reaches the workers too.
+    """
+    pool = ("--port", LOCAL, "--workers", "2", "--close-timeout", "3")
+    with Daemon(*pool) as daemon:
+        daemon.waitForLog(r"worker \d+ ready", count=2)
+        lines = daemon.waitForLog(r"worker \d+ pid=\d+: .*malloc tuned for ", count=2)
+        assert len({line.split(" pid=")[0] for line in lines}) == 2
+    with Daemon(*pool, "--no-tune-allocator") as daemon:
+        daemon.waitForLog(r"worker \d+ ready", count=2)
+        assert "malloc tuned" not in daemon.log()

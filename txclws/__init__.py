@@ -7,6 +7,7 @@ it at a path with an origin policy, and serve it with L{runServer} or a
 L{WebSocketFactory} on any Twisted endpoint.
 """
 
+from txclws._allocator import AllocatorTuning, tuneAllocatorForMessages
 from txclws._broadcast import writeToClientsBinary, writeToClientsText
 from txclws._client.connect import connectWebSocket, connectWebSocketEndpoint
 from txclws._client.protocol import WebSocketClientProtocol
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_BACKLOG",
     "REJECT",
+    "AllocatorTuning",
     "CloseCode",
     "ConnectionClosed",
     "DeflateOffer",
@@ -96,6 +98,7 @@ __all__ = [
     "positionKey",
     "registerGlobalResource",
     "runServer",
+    "tuneAllocatorForMessages",
     "writeToClientsBinary",
     "writeToClientsText",
 ]

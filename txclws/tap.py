@@ -43,7 +43,7 @@ from txclws._ports import unixPathOf
 from txclws._rolling import IgnoreHangup, retireTimeout
 from txclws._systemd import serverEndpoint
 from txclws._tapbuild import makeFactory, makeRoot
-from txclws._tapops import OpsOptions
+from txclws._tapops import OpsOptions, tuneAllocator
 from txclws._tapservices import DaemonService, GoingAway, PortEndpoint, StopAfterClients
 from txclws._tapvalues import (
     HTTP2_FLAGS,
@@ -371,6 +371,7 @@ def makeService(
         return service
     if endpoints is None:  # one process: no rolling restart (txclws._rolling)
         Service.setServiceParent(IgnoreHangup(), service)
+    tuneAllocator(config)  # each serving process: one, or every worker
     factory = makeFactory(config)
     hub = config["hub"] if config["hub"] is not None else LocalHub()
     root, paths = makeRoot(config["resources"], config["originCheck"], factory, hub)

@@ -43,6 +43,11 @@ def parseArgs(description: str) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--pure", action="store_true", help="(txclws) no NumPy")
     parser.add_argument(
+        "--no-tune-allocator",
+        action="store_true",
+        help="(txclws) leave glibc's malloc thresholds as they are",
+    )
+    parser.add_argument(
         "--deflate",
         action="store_true",
         help="negotiate permessage-deflate with the library's defaults",

@@ -2,7 +2,9 @@
 Benchmark server: txclws.  See _common.py for what it serves.  With
 C{--pure}, txclws's optional NumPy masking is turned off; with
 C{--stdssl}, TLS is served by txclws' C{stdssl:} endpoint instead of
-Twisted's C{ssl:}.
+Twisted's C{ssl:}.  Like C{twistd clws}, it tunes glibc's malloc for its
+largest message (L{txclws.tuneAllocatorForMessages}) unless given
+C{--no-tune-allocator}.
 """
 
 from __future__ import annotations
@@ -77,10 +79,25 @@ def chooseMasking(pure):
     print(f"txclws masking: {'numpy' if using else 'pure Python'}", file=sys.stderr)
 
 
+def tuneAllocator(off):
+    """
+    Tune glibc's malloc for MAX_SIZE messages as the daemon does by
+    default, unless C{off} (or this txclws has no such function); say what.
+    """
+    import txclws
+
+    tune = getattr(txclws, "tuneAllocatorForMessages", None)
+    if off or tune is None:
+        print("txclws allocator: untouched", file=sys.stderr)
+        return
+    print(f"txclws allocator: {tune(MAX_SIZE)}", file=sys.stderr)
+
+
 def main():
     args = parseArgs(__doc__.strip().splitlines()[0])
     raiseFileLimit()
     chooseMasking(args.pure)
+    tuneAllocator(args.no_tune_allocator)
     logWarnings()
     registry = ResourceRegistry()
     registry.register("/echo", EchoResource(), anyOrigin)
