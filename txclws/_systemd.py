@@ -33,11 +33,10 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.internet import fdesc, tcp, unix
+from twisted.internet import fdesc
 from twisted.internet.defer import Deferred, execute
 from twisted.internet.endpoints import _SystemdParser, serverFromString
 from twisted.internet.interfaces import (
@@ -45,8 +44,9 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IStreamServerEndpoint,
 )
-from twisted.python.failure import Failure
 from zope.interface import implementer
+
+from txclws._adopt import adoptListeningSocket
 
 __all__ = [
     "LISTEN_VARIABLES",
@@ -206,23 +206,6 @@ def withoutListenVariables(environment: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environment.items() if k not in LISTEN_VARIABLES}
 
 
-class _InheritedUNIXPort(unix.Port):
-    """
-    A unix port on a socket that systemd owns: stopping it closes this
-    process's descriptor, and leaves the socket listening and its file
-    where it is, with its mode.
-    """
-
-    # unix.Port shuts down even an adopted socket: for a listening socket
-    # that stops it listening for systemd (and any worker) too.
-    _shouldShutdown = False
-
-    def connectionLost(self, reason: Failure) -> None:
-        # unix.Port.connectionLost unlinks the path: systemd's socket file,
-        # which the next start of the service is passed again.
-        tcp.Port.connectionLost(self, reason)
-
-
 @implementer(IStreamServerEndpoint)
 class InheritedEndpoint:
     """
@@ -244,23 +227,7 @@ class InheritedEndpoint:
 
     def _adopt(self, factory: IProtocolFactory) -> IListeningPort:
         fdesc.setNonBlocking(self.fileno)
-        sock = socket.socket(fileno=self.fileno)
-        family, name = sock.family, sock.getsockname()
-        sock.detach()
-        port: IListeningPort
-        if family == socket.AF_UNIX:
-            adopted = _InheritedUNIXPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]  # mypy#16651
-                self.reactor, self.fileno, factory
-            )
-            # startListening chmods a path to the port's mode: keep its own.
-            if isinstance(name, str) and name and not name.startswith("\0"):
-                adopted.mode = stat.S_IMODE(os.stat(name).st_mode)
-            adopted.startListening()
-            port = adopted
-        else:
-            port = self.reactor.adoptStreamPort(self.fileno, family, factory)
-        os.close(self.fileno)
-        return port
+        return adoptListeningSocket(self.reactor, self.fileno, factory)
 
 
 def serverEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:

@@ -14,7 +14,7 @@ stops too when the pipe ends, whichever way the parent went.
 A systemd: port's socket (one, shared) is adopted as systemd's
 (L{InheritedEndpoint}); the worker's environment has no C{LISTEN_FDS}.
 A unix: socket's path belongs to the parent: a worker's port never
-unlinks it when it stops (L{_SharedUNIXPort}), so the other workers, and
+unlinks it when it stops (L{txclws._adopt.KeptUNIXPort}), so the other workers, and
 this one's replacement, keep serving on it.
 
 @since: 0.2.0
@@ -25,12 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from twisted.internet import fdesc, tcp, unix
+from twisted.internet import fdesc
 from twisted.internet.defer import Deferred, execute
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -50,6 +49,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txclws._adopt import adoptListeningSocket
 from txclws._ports import ListenSpec, listenSpec
 from txclws._rolling import callOnSignal, drainWorker
 from txclws._systemd import InheritedEndpoint, isSystemd
@@ -59,25 +59,6 @@ from txclws.tap import Options, makeService
 __all__ = ["AdoptedEndpoint", "adoptedEndpoints", "formatLine", "main"]
 
 _log = Logger()
-
-
-class _SharedUNIXPort(unix.Port):
-    """
-    A unix: port on a listening socket that the parent owns and other
-    workers share: stopping it closes this worker's descriptor and leaves
-    the path where it is.
-    """
-
-    # tcp.Port does not shut down a socket it adopted, but unix.Port does
-    # (it never clears this): shutdown() of a listening socket stops it
-    # listening for every process sharing it, not just this one.
-    _shouldShutdown = False
-
-    def connectionLost(self, reason: Failure) -> None:
-        # unix.Port.connectionLost unlinks the socket's path, which the
-        # other workers still serve on and which a replacement worker will
-        # adopt: skip it.  The parent removes the path, once, at the end.
-        tcp.Port.connectionLost(self, reason)
 
 
 @implementer(IStreamServerEndpoint)
@@ -101,31 +82,9 @@ class AdoptedEndpoint:
         return execute(self._adopt, factory)
 
     def _adopt(self, factory: IProtocolFactory) -> IListeningPort:
-        port: IListeningPort
-        if self.spec.kind == "unix":
-            # What reactor.adoptStreamPort does for AF_UNIX, with our port.
-            shared = _SharedUNIXPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]  # mypy#16651
-                self.reactor, self.fileno, factory
-            )
-            # startListening chmods the path to the port's mode, even on an
-            # adopted socket: keep the one the parent set (mode=).
-            shared.mode = self.spec.mode
-            shared.startListening()
-            port = shared
-        else:
-            port = self.reactor.adoptStreamPort(
-                self.fileno, _family(self.fileno), factory
-            )
-        os.close(self.fileno)  # the port holds its own duplicate
-        return port
-
-
-def _family(fileno: int) -> int:
-    sock = socket.socket(fileno=fileno)
-    try:
-        return int(sock.family)
-    finally:
-        sock.detach()
+        # A unix: socket keeps the mode the parent set (mode=).
+        mode = self.spec.mode if self.spec.kind == "unix" else None
+        return adoptListeningSocket(self.reactor, self.fileno, factory, mode)
 
 
 def adoptedEndpoints(
