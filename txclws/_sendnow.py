@@ -24,8 +24,6 @@ turn go out together, as the reactor would have sent them.
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary, ref
-
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.tcp import Connection
 
@@ -53,13 +51,14 @@ class TurnEndSender:
     The transports this turn's reads wrote to, sent (L{sendNow}) in one
     delayed call of no delay: after every read of the turn, before the
     reactor polls again.
+
+    @ivar reactor: the reactor whose turns it follows.
     """
 
-    __slots__ = ("_call", "_pending", "_reactor")
+    __slots__ = ("_call", "_pending", "reactor")
 
     def __init__(self, reactor: IReactorTime) -> None:
-        # Weak: a sender is kept per reactor, and must not keep it alive.
-        self._reactor = ref(reactor)
+        self.reactor = reactor
         self._pending: set[Connection] = set()
         self._call: IDelayedCall | None = None
 
@@ -69,10 +68,7 @@ class TurnEndSender:
         """
         self._pending.add(transport)
         if self._call is None:
-            reactor = self._reactor()
-            if reactor is None:  # pragma: no cover - its reactor is gone
-                return
-            self._call = reactor.callLater(0, self._sendAll)
+            self._call = self.reactor.callLater(0, self._sendAll)
 
     def _sendAll(self) -> None:
         pending = self._pending
@@ -82,14 +78,18 @@ class TurnEndSender:
             sendNow(transport)
 
 
-_senders: WeakKeyDictionary[IReactorTime, TurnEndSender] = WeakKeyDictionary()
+_current: TurnEndSender | None = None
 
 
 def turnEndSender(reactor: IReactorTime) -> TurnEndSender:
     """
-    The L{TurnEndSender} of C{reactor}, one per reactor.
+    The L{TurnEndSender} of C{reactor}: the one of the reactor last asked
+    for (a process runs one reactor; tests may make many, each of which
+    gets a sender of its own once asked, and an earlier sender still
+    sends what it was given), found with one identity check per read.
     """
-    sender = _senders.get(reactor)
-    if sender is None:
-        sender = _senders[reactor] = TurnEndSender(reactor)
+    global _current
+    sender = _current
+    if sender is None or sender.reactor is not reactor:
+        sender = _current = TurnEndSender(reactor)
     return sender
