@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests._daemon import Daemon, connect, runTwistd
 from tests._rawsocket import RawClient, upgradeRequest
 from tests.test_tls import makeCertificate
+from tests.test_workers import startPool
 from txclws._rolling import READY_TIMEOUT, SETTLE, RollingRestart, retireTimeout
 from txclws._workerprocess import WorkerProcess, howEnded
 
@@ -43,26 +44,11 @@ SCENARIO = 60.0
 
 
 def _pool(*ports: str, extra: tuple[str, ...] = ()) -> Daemon:
-    arguments = [a for port in ports for a in ("--port", port)]
-    daemon = Daemon(
-        *arguments,
-        *extra,
-        "--workers",
-        "2",
-        "--resource",
-        "/whoami=tests.scaling_resources.WhoAmI",
-        "--close-timeout",
-        "2",
-        "--drain-spread",
-        "0.5",
-        expectPorts=sum(not port.startswith("unix:") for port in ports),
-    )
-    try:
-        daemon.waitForLog(r"worker \d+ ready", count=2)
-    except BaseException:
-        daemon.stop()
-        raise
-    return daemon
+    """
+    L{startPool} with a short close timeout and drain spread, so that a
+    restart's drains end quickly.
+    """
+    return startPool(*ports, extra=(*extra, "--drain-spread", "0.5"), closeTimeout="2")
 
 
 #: Opens a connection to C{/whoami} (on one port).

@@ -34,20 +34,24 @@ LOCAL = "tcp:0:interface=127.0.0.1"
 TRIES = 200
 
 
-def startPool(*ports: str) -> Daemon:
+def startPool(
+    *ports: str, extra: tuple[str, ...] = (), closeTimeout: str = "3"
+) -> Daemon:
     """
-    A daemon with two workers serving C{/whoami} on C{ports}, once both
-    workers are ready.
+    A daemon with two workers serving C{/whoami} on C{ports} (with the
+    options C{extra}), once both workers are ready.
     """
     arguments = [a for port in ports for a in ("--port", port)]
     daemon = Daemon(
         *arguments,
+        *extra,
         "--workers",
         "2",
         "--resource",
         "/whoami=tests.scaling_resources.WhoAmI",
         "--close-timeout",
-        "3",
+        closeTimeout,
+        expectPorts=sum(not port.startswith("unix:") for port in ports),
     )
     try:
         daemon.waitForLog(r"worker \d+ ready", count=2)
