@@ -96,6 +96,10 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
     #: HTTP/2 is not served on that transport; C{None}: never.
     http2Takeover: Callable[[ITransport], IProtocol | None] | None = None
     routeLookup: Callable[[str], Route | None] | None = None
+    #: C{dataReceived} takes a C{bytearray} as well as C{bytes}: the
+    #: stdssl: layer (L{txclws._tls}) then hands over a large read's
+    #: plaintext as the buffer it was decrypted into, not copied again.
+    takesBytearray = True
 
     _state = _S.READING_HEAD
     _headReader: RequestHeadReader | None = None
@@ -154,20 +158,29 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
                         self._defaultReadSize = resizeReads(
                             self.transport, self._connection, self._defaultReadSize
                         )
-            elif state is _S.READING_HEAD:
-                self._receiveHead(data)
-            elif state is _S.AWAITING_TLS:
-                # Application data: TLS is up (a wrapper that does not call
-                # handshakeCompleted says so this way).
-                self._state = _S.READING_HEAD
-                self._receiveHead(data)
-            elif state is _S.AWAITING_BODY:
-                self._receiveBody(data)
-            elif state is _S.HANDED_TO_HTTP:
-                assert self._http is not None
-                self._http.dataReceived(data)
+            else:
+                self._receiveOther(state, bytes(data))
         except Exception:
             self._serverError(Failure())
+
+    def _receiveOther(self, state: _S, data: bytes) -> None:
+        """
+        Before the session, or once HTTP has it: C{data} is C{bytes} here
+        (a C{bytearray} from the TLS layer, L{takesBytearray}, is copied:
+        the head and twisted.web's protocols read bytes).
+        """
+        if state is _S.READING_HEAD:
+            self._receiveHead(data)
+        elif state is _S.AWAITING_TLS:
+            # Application data: TLS is up (a wrapper that does not call
+            # handshakeCompleted says so this way).
+            self._state = _S.READING_HEAD
+            self._receiveHead(data)
+        elif state is _S.AWAITING_BODY:
+            self._receiveBody(data)
+        elif state is _S.HANDED_TO_HTTP:
+            assert self._http is not None
+            self._http.dataReceived(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """

@@ -33,12 +33,6 @@ class TransportFacade:
     def _shutdown(self) -> None:
         raise NotImplementedError()
 
-    def writeSequence(self, data: Any) -> None:
-        """
-        Write C{data}'s pieces as one.
-        """
-        self.write(b"".join(data))
-
     def abortConnection(self) -> None:
         """
         Close TCP at once, with no C{close_notify}.

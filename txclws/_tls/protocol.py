@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import ssl
 import typing
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from twisted.internet.interfaces import (
     IHandshakeListener,
@@ -39,7 +40,8 @@ from zope.interface import directlyProvides, implementer, providedBy
 
 from txclws._tls.clienthello import NO_APPLICATION_PROTOCOL_ALERT, ALPNCheck
 from txclws._tls.facade import TransportFacade
-from txclws._tls.slices import RECORD, SLICE, adaptReads, seal
+from txclws._tls.plaintext import PlaintextBuffer, readRecords
+from txclws._tls.slices import SLICE, adaptReads, seal
 
 
 class TLSSettings(typing.Protocol):
@@ -61,9 +63,6 @@ __all__ = ["StdlibTLSProtocol"]
 
 _log = Logger()
 
-#: Writes made while handling one read are joined up to this many bytes.
-_BATCH = 1 << 16
-
 
 @implementer(ISSLTransport, INegotiated)
 class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
@@ -84,7 +83,7 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
     _reason: Failure | None = None
     _defaultRead = 0
     #: The writes made while the application handles received data.
-    _batch: list[bytes] | None = None
+    _batch: list[bytes | memoryview] | None = None
 
     def makeConnection(self, transport: ITransport) -> None:
         """
@@ -95,9 +94,12 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         self._tls = self.factory.context.wrap_bio(
             self._incoming, self._outgoing, server_side=self.factory.serverSide
         )
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | memoryview] = []
         alpn = self.factory.alpn
         self._alpnCheck = ALPNCheck(alpn) if alpn else None
+        self._takesBytearray = (
+            getattr(self.wrappedProtocol, "takesBytearray", False) is True
+        )
         # What the transport below provides (ITCPTransport, IPushProducer,
         # ...), and TLS.
         directlyProvides(self, *providedBy(transport))
@@ -126,8 +128,8 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         if IHandshakeListener.providedBy(self.wrappedProtocol):
             self.wrappedProtocol.handshakeCompleted()
         pending, self._pending = self._pending, []
-        for data in pending:
-            self._encrypt(data)
+        if pending:
+            self._encryptAll(pending)
         if self.disconnecting and not self._pending:
             self._shutdown()
 
@@ -137,12 +139,6 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         """
         if self._outgoing.pending:
             self._lower.write(self._outgoing.read())
-
-    def _encrypt(self, data: bytes) -> None:
-        """
-        Encrypt C{data} and send it as one piece.
-        """
-        self._encryptAll([data])
 
     def _fail(self, reason: Failure) -> None:
         """
@@ -205,90 +201,98 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
                 return
             data = b""  # in the BIO already
         self._defaultRead = adaptReads(self._lower, len(data), self._defaultRead)
+        if len(data) + incoming.pending > SLICE:
+            self._decryptLarge(data)
+            return
         pieces: list[bytes] = []
+        try:
+            incoming.write(data)
+            closed = readRecords(self._tls, incoming, pieces)
+        except ssl.SSLError as error:
+            self._deliver(b"".join(pieces))
+            self._endTLS(error)
+            return
+        self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        self._afterRead(closed)
+
+    def _afterRead(self, closed: bool) -> None:
+        """
+        After delivering a read: on the peer's C{close_notify}, answer
+        with ours and close TCP; else send what reading made TLS say (a
+        key update, RFC 8446 4.6.3).
+        """
+        if closed:
+            self._shutdown()
+        else:
+            self._flush()
+
+    def _endTLS(self, error: ssl.SSLError) -> None:
+        """
+        Reading raised C{error}: the peer's C{close_notify} (as an
+        C{SSLZeroReturnError}), or a TLS failure.
+        """
+        if isinstance(error, ssl.SSLZeroReturnError):
+            self._shutdown()
+        else:
+            self._fail(Failure(error))
+
+    def _decryptLarge(self, data: bytes) -> None:
+        """
+        Decrypt a large read (more than a slice, with what the incoming
+        BIO held) straight into one buffer (L{PlaintextBuffer}), fed to
+        the BIO a slice at a time (it keeps the largest size it held),
+        and deliver it.
+        """
+        incoming = self._incoming
+        plaintext = PlaintextBuffer(len(data) + incoming.pending)
+        view = memoryview(data)
         closed = False
         try:
-            # A slice at a time into the BIO (which keeps the largest size
-            # it held), and its whole records out.
-            if len(data) <= SLICE:
-                incoming.write(data)
-                closed = self._decrypt(pieces)
-            else:
-                view = memoryview(data)
-                for start in range(0, len(data), SLICE):
-                    incoming.write(view[start : start + SLICE])
-                    if self._decrypt(pieces):
-                        closed = True
-                        break
-        except ssl.SSLZeroReturnError:
-            closed = True
-        except ssl.SSLError:
-            self._deliver(pieces)
-            self._fail(Failure())
+            for start in range(0, len(data), SLICE):
+                incoming.write(view[start : start + SLICE])
+                if plaintext.readFrom(self._tls, incoming):
+                    closed = True
+                    break
+        except ssl.SSLError as error:
+            self._deliver(plaintext.take(self._takesBytearray))
+            self._endTLS(error)
             return
-        if closed:
-            # The peer's close_notify: answer with ours, then close TCP.
-            self._deliver(pieces)
-            self._shutdown()
-            return
-        self._deliver(pieces)
-        # Reading can make TLS answer (a key update, RFC 8446 4.6.3).
-        self._flush()
+        self._deliver(plaintext.take(self._takesBytearray))
+        self._afterRead(closed)
 
-    def _decrypt(self, pieces: list[bytes]) -> bool:
+    def _deliver(self, data: bytes | bytearray) -> None:
         """
-        Read the whole records in the incoming BIO into C{pieces} (no
-        exception per read: plaintext is never longer than its record).
-
-        @return: whether the peer's C{close_notify} came (Python's
-            C{SSLObject.read} returns C{b""} for it).
-        @raise ssl.SSLError: as C{SSLObject.read}.
+        Give the application what was decrypted; what it writes meanwhile
+        is encrypted and sent together afterwards (small replies share
+        records and a single write to TCP).
         """
-        incoming, read = self._incoming, self._tls.read
-        try:
-            while incoming.pending:
-                piece = read(min(incoming.pending, RECORD))
-                if not piece:
-                    return True
-                pieces.append(piece)
-        except ssl.SSLWantReadError:
-            pass  # the rest of a record is still to come
-        return False
-
-    def _deliver(self, pieces: list[bytes]) -> None:
-        """
-        Give the application what was decrypted, as one C{bytes}; what it
-        writes meanwhile is encrypted and sent together afterwards (small
-        replies share records and a single write to TCP).
-        """
-        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if not data:
             return
-        batch: list[bytes] = []
+        batch: list[bytes | memoryview] = []
         self._batch = batch
         try:
-            self.wrappedProtocol.dataReceived(data)
+            # A bytearray only to a protocol that takes one (takesBytearray).
+            self.wrappedProtocol.dataReceived(cast(bytes, data))
         finally:
             self._batch = None
             if batch and not self._aborted:
                 self._encryptAll(batch)
 
-    def _encryptAll(self, batch: list[bytes]) -> None:
+    def _encryptAll(self, batch: list[bytes | memoryview]) -> None:
         """
-        Encrypt C{batch}'s writes, small ones joined, and send them as one.
+        Encrypt C{batch}'s writes (small ones share records) and send the
+        records together.
         """
-        if len(batch) > 1 and sum(map(len, batch)) <= _BATCH:
-            batch = [b"".join(batch)]
-        out: list[bytes] = []
         try:
-            for data in batch:
-                seal(self._tls, self._outgoing, data, out)
+            out = seal(self._tls, self._outgoing, batch)
         except ssl.SSLError:
             self._fail(Failure())
             return
-        if out:
-            # One bytes: TCP sends it without joining pieces again.
-            self._lower.write(out[0] if len(out) == 1 else b"".join(out))
+        if len(out) == 1:
+            self._lower.write(out[0])
+        elif out:
+            # Joined once, by TCP (with what it still holds unsent).
+            self._lower.writeSequence(out)
 
     def _checkALPN(self, data: bytes) -> bool:
         """
@@ -330,9 +334,23 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
         if self._batch is not None:
             self._batch.append(data)
         elif self._handshakeDone:
-            self._encrypt(data)
+            self._encryptAll([data])
         else:
             self._pending.append(data)
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        """
+        Write C{data}'s pieces, in order, as L{write} does, without
+        joining them first: a large one is encrypted where it is.
+        """
+        if self._aborted or self._shutdownSent:
+            return
+        if self._batch is not None:
+            self._batch.extend(data)
+        elif self._handshakeDone:
+            self._encryptAll(list(data))
+        else:
+            self._pending.extend(data)
 
     def loseConnection(self) -> None:
         """
