@@ -155,7 +155,9 @@ def test_recordCompletedByShortRead(connected: Connected) -> None:
     assert b"".join(connected.app.received) == b"x" * RECORD
 
 
-@pytest.mark.parametrize(("app", "kind"), [(Recorder, bytes), (BufferRecorder, bytearray)])
+@pytest.mark.parametrize(
+    ("app", "kind"), [(Recorder, bytes), (BufferRecorder, bytearray)]
+)
 def test_largeReadOneBuffer(
     certificate: tuple[Path, Path], app: type[Recorder], kind: type
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.abstract import FileDescriptor
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from txclws._core.connection import WebSocketConnection
 
@@ -58,12 +59,16 @@ def resizeReads(
     Raise C{transport}'s C{bufferSize} to the rest of a large frame that
     C{connection} is receiving (L{WebSocketConnection.payloadAwaited}), or
     put it back once the frame is in.  Other transports than Twisted's
-    C{FileDescriptor}s (TLS, whose wrapper reads its own way) are left
-    alone.
+    C{FileDescriptor}s and its TLS are left alone (txclws' own TLS,
+    L{txclws._tls}, resizes its own reads).
 
     C{bufferSize} is also the write buffer's high-water mark for a
     registered producer: it is raised only while a large frame streams
     in, by at most L{MAX_READ_SIZE}.
+
+    Under Twisted's TLS (C{ssl:}, a C{TLSMemoryBIOProtocol}), the TCP
+    transport below it (its C{transport}) is resized: what it reads is the
+    frame's records, a little more than the frame.
 
     The first time, the transport's C{SEND_LIMIT} (what it hands the
     kernel per C{send}, 128 KiB) is raised to L{MAX_SEND_SIZE} for good: a
@@ -75,7 +80,12 @@ def resizeReads(
     @param saved: the transport's own read size while it is raised, else 0.
     @return: the new C{saved}.
     """
-    if connection is None or not isinstance(transport, FileDescriptor):
+    if connection is None:
+        return saved
+    if isinstance(transport, TLSMemoryBIOProtocol):
+        # Twisted's TLS (ssl:): the TCP transport below it reads and sends.
+        transport = transport.transport
+    if not isinstance(transport, FileDescriptor):
         return saved
     default = saved or transport.bufferSize
     size = chooseReadSize(connection.payloadAwaited, default)
