@@ -159,28 +159,22 @@ class WebSocketServerProtocol(Protocol, WebSocketSession):
                             self.transport, self._connection, self._defaultReadSize
                         )
             else:
-                self._receiveOther(state, bytes(data))
+                # bytes for the head reader and twisted.web (takesBytearray).
+                data = bytes(data)
+                if state is _S.READING_HEAD:
+                    self._receiveHead(data)
+                elif state is _S.AWAITING_TLS:
+                    # Application data: TLS is up (a wrapper that does not
+                    # call handshakeCompleted says so this way).
+                    self._state = _S.READING_HEAD
+                    self._receiveHead(data)
+                elif state is _S.AWAITING_BODY:
+                    self._receiveBody(data)
+                elif state is _S.HANDED_TO_HTTP:
+                    assert self._http is not None
+                    self._http.dataReceived(data)
         except Exception:
             self._serverError(Failure())
-
-    def _receiveOther(self, state: _S, data: bytes) -> None:
-        """
-        Before the session, or once HTTP has it: C{data} is C{bytes} here
-        (a C{bytearray} from the TLS layer, L{takesBytearray}, is copied:
-        the head and twisted.web's protocols read bytes).
-        """
-        if state is _S.READING_HEAD:
-            self._receiveHead(data)
-        elif state is _S.AWAITING_TLS:
-            # Application data: TLS is up (a wrapper that does not call
-            # handshakeCompleted says so this way).
-            self._state = _S.READING_HEAD
-            self._receiveHead(data)
-        elif state is _S.AWAITING_BODY:
-            self._receiveBody(data)
-        elif state is _S.HANDED_TO_HTTP:
-            assert self._http is not None
-            self._http.dataReceived(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """

@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.test_stdlibtls_reads -*-
 """
-Reading plaintext out of an C{ssl.SSLObject} whole: L{readRecords} into
-pieces (a small read), L{PlaintextBuffer} into one buffer (a large one, so
-that its records are never joined).
+Reading plaintext out of an C{ssl.SSLObject} whole (L{decrypt}): a small
+read's records into pieces (L{readRecords}), a large one's straight into
+one buffer (L{PlaintextBuffer}), so that its records are never joined.
 
 Both read until neither the incoming BIO nor the C{SSLObject} holds
 anything: a record whose last bytes arrive in a later TCP read is
@@ -14,9 +14,11 @@ which no more input may ever come to flush.
 from __future__ import annotations
 
 import ssl
-from typing import cast
+from typing import NamedTuple, cast
 
-__all__ = ["RECORD", "PlaintextBuffer", "readRecords"]
+from txclws._tls.slices import SLICE
+
+__all__ = ["RECORD", "Decrypted", "PlaintextBuffer", "decrypt", "readRecords"]
 
 #: Plaintext bytes asked for per C{SSLObject.read}: one TLS record carries
 #: at most 2**14 (RFC 8446 5.1), and each read returns at most one record.
@@ -107,3 +109,55 @@ class PlaintextBuffer:
         if self._overflow:
             buffer += b"".join(self._overflow)
         return buffer if asBytearray else bytes(buffer)
+
+
+class Decrypted(NamedTuple):
+    """
+    What one TCP read decrypted to.
+
+    @ivar plaintext: the application data, in order.
+    @ivar closed: the peer's C{close_notify} came after it.
+    @ivar error: the TLS failure that came after it, or C{None}.
+    """
+
+    plaintext: bytes | bytearray
+    closed: bool
+    error: ssl.SSLError | None
+
+
+def decrypt(
+    tls: ssl.SSLObject, incoming: ssl.MemoryBIO, data: bytes, asBytearray: bool
+) -> Decrypted:
+    """
+    Feed C{data}, a TCP read, to C{incoming} and read out the plaintext
+    of every whole record: a large read (more than a slice, with what the
+    BIO held) a slice at a time (the BIO keeps the largest size it held)
+    into one L{PlaintextBuffer}, given as a C{bytearray} if C{asBytearray}.
+    """
+    if len(data) + incoming.pending <= SLICE:
+        pieces: list[bytes] = []
+        closed, error = False, None
+        try:
+            incoming.write(data)
+            closed = readRecords(tls, incoming, pieces)
+        except ssl.SSLZeroReturnError:
+            closed = True
+        except ssl.SSLError as failure:
+            error = failure
+        return Decrypted(
+            pieces[0] if len(pieces) == 1 else b"".join(pieces), closed, error
+        )
+    plaintext = PlaintextBuffer(len(data) + incoming.pending)
+    view = memoryview(data)
+    closed, error = False, None
+    try:
+        for start in range(0, len(data), SLICE):
+            incoming.write(view[start : start + SLICE])
+            if plaintext.readFrom(tls, incoming):
+                closed = True
+                break
+    except ssl.SSLZeroReturnError:
+        closed = True
+    except ssl.SSLError as failure:
+        error = failure
+    return Decrypted(plaintext.take(asBytearray), closed, error)

@@ -40,8 +40,8 @@ from zope.interface import directlyProvides, implementer, providedBy
 
 from txclws._tls.clienthello import NO_APPLICATION_PROTOCOL_ALERT, ALPNCheck
 from txclws._tls.facade import TransportFacade
-from txclws._tls.plaintext import PlaintextBuffer, readRecords
-from txclws._tls.slices import SLICE, adaptReads, seal
+from txclws._tls.plaintext import decrypt
+from txclws._tls.slices import adaptReads, seal
 
 
 class TLSSettings(typing.Protocol):
@@ -201,64 +201,16 @@ class StdlibTLSProtocol(TransportFacade, ProtocolWrapper):
                 return
             data = b""  # in the BIO already
         self._defaultRead = adaptReads(self._lower, len(data), self._defaultRead)
-        if len(data) + incoming.pending > SLICE:
-            self._decryptLarge(data)
-            return
-        pieces: list[bytes] = []
-        try:
-            incoming.write(data)
-            closed = readRecords(self._tls, incoming, pieces)
-        except ssl.SSLError as error:
-            self._deliver(b"".join(pieces))
-            self._endTLS(error)
-            return
-        self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces))
-        self._afterRead(closed)
-
-    def _afterRead(self, closed: bool) -> None:
-        """
-        After delivering a read: on the peer's C{close_notify}, answer
-        with ours and close TCP; else send what reading made TLS say (a
-        key update, RFC 8446 4.6.3).
-        """
-        if closed:
+        decrypted = decrypt(self._tls, incoming, data, self._takesBytearray)
+        self._deliver(decrypted.plaintext)
+        if decrypted.error is not None:
+            self._fail(Failure(decrypted.error))
+        elif decrypted.closed:
+            # The peer's close_notify: answer with ours, then close TCP.
             self._shutdown()
         else:
+            # Reading can make TLS answer (a key update, RFC 8446 4.6.3).
             self._flush()
-
-    def _endTLS(self, error: ssl.SSLError) -> None:
-        """
-        Reading raised C{error}: the peer's C{close_notify} (as an
-        C{SSLZeroReturnError}), or a TLS failure.
-        """
-        if isinstance(error, ssl.SSLZeroReturnError):
-            self._shutdown()
-        else:
-            self._fail(Failure(error))
-
-    def _decryptLarge(self, data: bytes) -> None:
-        """
-        Decrypt a large read (more than a slice, with what the incoming
-        BIO held) straight into one buffer (L{PlaintextBuffer}), fed to
-        the BIO a slice at a time (it keeps the largest size it held),
-        and deliver it.
-        """
-        incoming = self._incoming
-        plaintext = PlaintextBuffer(len(data) + incoming.pending)
-        view = memoryview(data)
-        closed = False
-        try:
-            for start in range(0, len(data), SLICE):
-                incoming.write(view[start : start + SLICE])
-                if plaintext.readFrom(self._tls, incoming):
-                    closed = True
-                    break
-        except ssl.SSLError as error:
-            self._deliver(plaintext.take(self._takesBytearray))
-            self._endTLS(error)
-            return
-        self._deliver(plaintext.take(self._takesBytearray))
-        self._afterRead(closed)
 
     def _deliver(self, data: bytes | bytearray) -> None:
         """
