@@ -294,16 +294,13 @@ class PeerCertificate(Protocol):
 async def serve(chain: Chain) -> Any:
     """
     A function that listens on a C{stdssl:} description's endpoint (or an
-    C{ssl.SSLContext}) with L{PeerCertificate}, and returns its port;
-    afterwards they all stop listening.
+    endpoint) with L{PeerCertificate}, and returns its port; afterwards
+    they all stop listening.
     """
     ports: list[Any] = []
 
-    async def listen(how: str | ssl.SSLContext) -> int:
-        if isinstance(how, str):
-            endpoint = serverFromString(reactor, how)
-        else:
-            endpoint = StdlibSSLServerEndpoint(reactor, 0, how, interface="127.0.0.1")
+    async def listen(how: str | StdlibSSLServerEndpoint) -> int:
+        endpoint = serverFromString(reactor, how) if isinstance(how, str) else how
         ports.append(await endpoint.listen(Factory.forProtocol(PeerCertificate)))
         return int(ports[-1].getHost().port)
 
@@ -484,13 +481,15 @@ async def test_sslmethod(chain: Chain, serve: Any) -> None:
 async def test_peerCertificate(chain: Chain, serve: Any) -> None:
     """
     C{getPeerCertificate()} is pyOpenSSL's C{X509}, as on C{ssl:}: with a
-    context that asks for a client certificate, the client's, with its
-    subject; C{None} from a client that sent none.
+    context that asks for a client certificate (the endpoint's, set before
+    it listens), the client's, with its subject; C{None} from a client
+    that sent none.
     """
-    context = serverContext(str(chain.leaf), str(chain.leafKey))
-    context.verify_mode = ssl.CERT_OPTIONAL
-    context.load_verify_locations(cafile=str(chain.root))
-    port = await serve(context)
+    endpoint = serverFromString(reactor, description(chain))
+    assert isinstance(endpoint, StdlibSSLServerEndpoint)
+    endpoint.context.verify_mode = ssl.CERT_OPTIONAL
+    endpoint.context.load_verify_locations(cafile=str(chain.root))
+    port = await serve(endpoint)
     # What the server is given is checked here, not the server's chain.
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client.check_hostname = False
