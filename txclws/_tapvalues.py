@@ -46,8 +46,8 @@ HTTP2_FLAGS = [
     [
         "no-http2",
         None,
-        "Do not offer HTTP/2 (ALPN h2) on ssl: ports; by default it is "
-        "offered when the h2 library is installed (txclws[http2]), and "
+        "Do not offer HTTP/2 (ALPN h2) on ssl: and stdssl: ports; by default "
+        "it is offered when the h2 library is installed (txclws[http2]), and "
         "browsers then open WebSockets on the page's connection (RFC 8441)",
     ],
     [
