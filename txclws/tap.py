@@ -273,9 +273,8 @@ WebSocket path is answered 426 Upgrade Required."""
         """
         A port number, or a Twisted server endpoint description such as
         tcp:12345:interface=127.0.0.1,
-        ssl:8443:privateKey=key.pem:certKey=cert.pem,
-        stdssl:8443:privateKey=key.pem:certKey=cert.pem (the same, on the
-        standard library's ssl), unix:/run/clws.sock or
+        ssl:8443:privateKey=key.pem:certKey=cert.pem (or stdssl:, the
+        same on the standard library's ssl), unix:/run/clws.sock or
         systemd:domain=INET:index=0 (a socket systemd passed); repeat to
         listen on several [default: 12345].
         """
