@@ -118,22 +118,26 @@ async def _connector(opener: Opener, tally: _Tally, stop: asyncio.Event) -> None
 
 def _openers(daemon: Daemon, cert: Path, path: Path) -> dict[str, Opener]:
     """
-    How to open a connection on each of the daemon's ports: tcp, ssl, unix.
+    How to open a connection on each of the daemon's ports: tcp, ssl,
+    stdssl, unix.
     """
     options: dict[str, Any] = {"proxy": None, "compression": None, "open_timeout": 10}
     context = ssl.create_default_context(cafile=str(cert))
-    tcp, tls = daemon.ports
+    tcp, tls, stdtls = daemon.ports
     return {
         "tcp": lambda: asyncConnect(f"ws://127.0.0.1:{tcp}/whoami", **options),
         "ssl": lambda: asyncConnect(
             f"wss://localhost:{tls}/whoami", ssl=context, **options
+        ),
+        "stdssl": lambda: asyncConnect(
+            f"wss://localhost:{stdtls}/whoami", ssl=context, **options
         ),
         "unix": lambda: unixConnect(str(path), "ws://localhost/whoami", **options),
     }
 
 
 #: How many of the L{CLIENTS} are on each port.
-SHARE = {"tcp": 80, "ssl": 10, "unix": 10}
+SHARE = {"tcp": 70, "ssl": 10, "stdssl": 10, "unix": 10}
 
 
 async def _scenario(daemon: Daemon, openers: dict[str, Opener], tally: _Tally) -> float:
@@ -146,7 +150,7 @@ async def _scenario(daemon: Daemon, openers: dict[str, Opener], tally: _Tally) -
     await asyncio.sleep(1.0)  # all connected and echoing
     connectors = [
         asyncio.create_task(_connector(openers[kind], tally, stop))
-        for kind in ("tcp", "unix")
+        for kind in ("tcp", "stdssl", "unix")
     ]
     started = time.monotonic()
     os.kill(daemon.process.pid, signal.SIGHUP)
@@ -161,8 +165,8 @@ async def _scenario(daemon: Daemon, openers: dict[str, Opener], tally: _Tally) -
 
 def test_rollingRestartKeepsServing(tmp_path: Path) -> None:
     """
-    SIGHUP with 100 echo clients connected (on tcp:, ssl: and unix:
-    ports): both workers are replaced (new pids, one at a time), every
+    SIGHUP with 100 echo clients connected (on tcp:, ssl:, stdssl: and
+    unix: ports): both workers are replaced (new pids, one at a time), every
     client either keeps echoing or gets 1012 and reconnects, and every
     connection attempted during the restart succeeds.
     """
@@ -171,6 +175,7 @@ def test_rollingRestartKeepsServing(tmp_path: Path) -> None:
     daemon = _pool(
         LOCAL,
         f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+        f"stdssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
         f"unix:{path}",
     )
     try:

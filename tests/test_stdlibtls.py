@@ -21,7 +21,6 @@ from twisted.internet.interfaces import IHandshakeListener, INegotiated, ISSLTra
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
-from twisted.python import usage
 from zope.interface import implementer
 
 from tests._daemon import WAIT, Daemon, connect
@@ -390,13 +389,13 @@ async def test_peerCloseNotifyAnswered(
     assert result == "close_notify, then TCP closed"
 
 
-def test_workersRefuseStdssl(certificate: tuple[Path, Path]) -> None:
+def test_workersTakeStdssl(certificate: tuple[Path, Path]) -> None:
     """
-    C{--workers} cannot share a C{stdssl:} port (its parent hands workers
-    Twisted's TLS only): the daemon refuses the combination at start,
-    naming the port; one process serves it.
+    C{--workers} shares a C{stdssl:} port as it does an C{ssl:} one (each
+    worker wraps its socket in L{StdlibTLSFactory}: served in
+    L{tests.test_stdsslworkers}): the daemon's check of the ports takes
+    it, with two processes as with one.
     """
     port = stdsslString(certificate)
-    with pytest.raises(usage.UsageError, match="--workers serves"):
-        checkPorts([port], 511, 2)
-    assert checkPorts([port], 511, 1) == [f"{port}:backlog=511"]
+    for workers in (1, 2):
+        assert checkPorts([port], 511, workers) == [f"{port}:backlog=511"]

@@ -79,15 +79,18 @@ def whoami(url: str, **options: object) -> tuple[int, ClientConnection]:
     return int(client.recv(WAIT)), client
 
 
-def reach(daemon: Daemon, pids: set[int]) -> dict[int, ClientConnection]:
+def reach(
+    daemon: Daemon, pids: set[int], scheme: str = "ws", **options: object
+) -> dict[int, ClientConnection]:
     """
-    Open connections until each of C{pids} serves one; keep one per pid.
+    Open connections (to the first port, by C{scheme}, with the client's
+    C{options}) until each of C{pids} serves one; keep one per pid.
 
     @raise AssertionError: a pid was not reached in L{TRIES} connections.
     """
     held: dict[int, ClientConnection] = {}
     for _ in range(TRIES):
-        pid, client = whoami(daemon.url("/whoami"))
+        pid, client = whoami(daemon.url("/whoami", scheme), **options)
         if pid in held or pid not in pids:
             client.close()
         else:
@@ -254,7 +257,9 @@ def test_workersOption() -> None:
     with pytest.raises(usage.UsageError):
         parse("--workers", "0")
     parse("--port", "haproxy:tcp:0")  # fine in one process
-    with pytest.raises(usage.UsageError, match="tcp:, tcp6:, ssl:, unix: and sys"):
+    with pytest.raises(
+        usage.UsageError, match="tcp:, tcp6:, ssl:, stdssl:, unix: and sys"
+    ):
         parse("--workers", "2", "--port", "haproxy:tcp:0")
     with pytest.raises(usage.UsageError, match="terminal"):
         parse("--workers", "2", "--debug-resource-errors")

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ports -*-
+# -*- test-case-name: tests.test_ports,tests.test_stdsslworkers -*-
 """
 What a C{twistd clws --port} listens on, read before anything listens, and
 who owns a C{unix:} socket's path.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import ssl
 import stat
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +37,11 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from txclws._systemd import inheritedDescriptor, isSystemd
+from txclws._tls.endpoint import StdlibSSLServerEndpoint
+from txclws._tls.factory import StdlibTLSFactory
 
 __all__ = [
+    "WORKER_KINDS",
     "CannotListen",
     "ListenSpec",
     "checkPort",
@@ -57,6 +61,9 @@ MAX_BACKLOG = 2**31 - 1
 #: Linux, NUL included).
 MAX_UNIX_PATH = 107
 
+#: The endpoint kinds C{--workers} serves, for messages.
+WORKER_KINDS = "tcp:, tcp6:, ssl:, stdssl:, unix: and systemd:"
+
 #: Seconds the probe of L{claimUnixPath} waits for a listener to answer.
 PROBE_TIMEOUT = 2.0
 
@@ -73,14 +80,15 @@ class ListenSpec:
     """
     Where a C{--port} listens, as its endpoint would.
 
-    @ivar kind: C{"tcp"} (also tcp6:), C{"ssl"}, C{"unix"}, or
-        C{"systemd"} (a socket systemd passed, already listening).
-    @ivar address: the interface (C{""}: all) for tcp and ssl, the path
-        for unix; for systemd, the socket's address or path.
+    @ivar kind: C{"tcp"} (also tcp6:), C{"ssl"}, C{"stdssl"}, C{"unix"},
+        or C{"systemd"} (a socket systemd passed, already listening).
+    @ivar address: the interface (C{""}: all) for tcp, ssl and stdssl, the
+        path for unix; for systemd, the socket's address or path.
     @ivar port: the TCP port number (0 for any); 0 for unix.
     @ivar backlog: the listen backlog (0 for systemd: systemd's).
     @ivar mode: the file mode of a unix socket.
     @ivar contextFactory: the TLS context factory of an ssl: port.
+    @ivar sslContext: the C{ssl.SSLContext} of a stdssl: port.
     @ivar descriptor: the file descriptor of a systemd socket.
     """
 
@@ -91,13 +99,15 @@ class ListenSpec:
     mode: int = 0o666
     contextFactory: Any = None
     descriptor: int | None = None
+    sslContext: ssl.SSLContext | None = None
 
 
 class _ListenRecorder:
     """
     A stand-in reactor with only the C{listen*} methods of
     C{IReactorTCP}, C{IReactorSSL} and C{IReactorUNIX}: each records where
-    it was asked to listen, as a L{ListenSpec}, and listens nowhere.
+    it was asked to listen, as a L{ListenSpec}, and listens nowhere.  A
+    TCP port whose factory is a L{StdlibTLSFactory} is a stdssl: one.
 
     @ivar spec: the last call recorded, or C{None}.
     """
@@ -108,7 +118,12 @@ class _ListenRecorder:
     def listenTCP(
         self, port: int, factory: object, backlog: int = 50, interface: str = ""
     ) -> None:
-        self.spec = ListenSpec("tcp", interface, port, backlog)
+        if isinstance(factory, StdlibTLSFactory):
+            self.spec = ListenSpec(
+                "stdssl", interface, port, backlog, sslContext=factory.context
+            )
+        else:
+            self.spec = ListenSpec("tcp", interface, port, backlog)
 
     def listenSSL(
         self,
@@ -140,17 +155,18 @@ _READABLE = (
     TCP6ServerEndpoint,
     SSL4ServerEndpoint,
     UNIXServerEndpoint,
+    StdlibSSLServerEndpoint,
 )
 
 
 def readPort(description: str) -> ListenSpec | None:
     """
-    Parse C{description} as C{twistd} will (an ssl: one loads its key and
-    certificate), and read where it listens.
+    Parse C{description} as C{twistd} will (an ssl: or stdssl: one loads
+    its key and certificates), and read where it listens.
 
     @return: where it listens, or C{None} for an endpoint kind other than
-        tcp:, tcp6:, ssl:, unix: and systemd:, which cannot be read before
-        it listens.
+        tcp:, tcp6:, ssl:, stdssl:, unix: and systemd:, which cannot be
+        read before it listens.
     @raise Exception: whatever the endpoint's parser raises for a
         description it cannot use (L{NoInheritedSocket} for a systemd: one
         that names no socket this process was passed).
@@ -160,8 +176,7 @@ def readPort(description: str) -> ListenSpec | None:
     recorder = _ListenRecorder()
     endpoint = serverFromString(recorder, description)
     if isinstance(endpoint, _READABLE):
-        # A union of Twisted classes: mypy names no function to exclude.
-        endpoint.listen(Factory())  # type: ignore[no-untyped-call]
+        endpoint.listen(Factory())
     return recorder.spec
 
 
@@ -179,17 +194,14 @@ def _inheritedSpec(fileno: int) -> ListenSpec:
 
 def listenSpec(description: str) -> ListenSpec:
     """
-    Where C{description}, a tcp:, tcp6:, ssl:, unix: or systemd: endpoint,
-    listens.
+    Where C{description}, a tcp:, tcp6:, ssl:, stdssl:, unix: or systemd:
+    endpoint, listens.
 
     @raise ValueError: another kind of endpoint.
     """
     spec = readPort(description)
     if spec is None:
-        raise ValueError(
-            f"{description!r}: --workers serves tcp:, tcp6:, ssl:, unix: and "
-            "systemd: ports only"
-        )
+        raise ValueError(f"{description!r}: --workers serves {WORKER_KINDS} ports only")
     return spec
 
 

@@ -11,9 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.abstract import FileDescriptor
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from txclws._core.connection import WebSocketConnection
+
+#: Twisted's TLS wrapper (C{ssl:}), if its TLS library is installed (txclws
+#: imports without it).
+_TWISTED_TLS: tuple[type, ...]
+try:
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
+except ImportError:
+    _TWISTED_TLS = ()
+else:
+    _TWISTED_TLS = (TLSMemoryBIOProtocol,)
 
 __all__ = [
     "LARGE_READ",
@@ -82,9 +91,9 @@ def resizeReads(
     """
     if connection is None:
         return saved
-    if isinstance(transport, TLSMemoryBIOProtocol):
+    if isinstance(transport, _TWISTED_TLS):
         # Twisted's TLS (ssl:): the TCP transport below it reads and sends.
-        transport = transport.transport
+        transport = getattr(transport, "transport", None)
     if not isinstance(transport, FileDescriptor):
         return saved
     default = saved or transport.bufferSize

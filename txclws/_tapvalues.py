@@ -22,7 +22,7 @@ from twisted.python.reflect import namedAny
 
 from txclws._core.origin import OriginCheck, anyOrigin, originExact, originPrefix
 from txclws._hub import IHub, LocalHub
-from txclws._ports import MAX_BACKLOG, ListenSpec, checkPort, readPort
+from txclws._ports import MAX_BACKLOG, WORKER_KINDS, ListenSpec, checkPort, readPort
 from txclws._resource import IWebSocketResource
 from txclws._systemd import isSystemd
 
@@ -46,8 +46,8 @@ HTTP2_FLAGS = [
     [
         "no-http2",
         None,
-        "Do not offer HTTP/2 (ALPN h2) on ssl: ports; by default it is "
-        "offered when the h2 library is installed (txclws[http2]), and "
+        "Do not offer HTTP/2 (ALPN h2) on ssl: and stdssl: ports; by default "
+        "it is offered when the h2 library is installed (txclws[http2]), and "
         "browsers then open WebSockets on the page's connection (RFC 8441)",
     ],
     [
@@ -200,8 +200,7 @@ def checkPorts(
         spec = _readPort(argument, description)
         if spec is None and workers > 1:
             raise usage.UsageError(
-                f"--port {argument!r}: --workers serves tcp:, tcp6:, ssl:, "
-                "unix: and systemd: ports only"
+                f"--port {argument!r}: --workers serves {WORKER_KINDS} ports only"
             )
         if spec is not None:
             try:

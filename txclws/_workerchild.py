@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.test_workers,tests.test_stdsslworkers -*-
 """
 One worker of C{twistd clws --workers N}: the C{clws} service on the
 listening sockets inherited from the parent (L{txclws._workers}).
@@ -53,6 +53,7 @@ from txclws._adopt import adoptListeningSocket
 from txclws._ports import ListenSpec, listenSpec
 from txclws._rolling import callOnSignal, drainWorker
 from txclws._systemd import InheritedEndpoint, isSystemd
+from txclws._tls.factory import StdlibTLSFactory
 from txclws._workers import FIRST_FD
 from txclws.tap import Options, makeService
 
@@ -65,7 +66,9 @@ _log = Logger()
 class AdoptedEndpoint:
     """
     An endpoint that "listens" by adopting a listening socket inherited
-    from the parent, wrapped in TLS for an ssl: port.
+    from the parent, wrapped in TLS for an ssl: port (Twisted's
+    C{TLSMemoryBIOFactory}) and a stdssl: one (L{StdlibTLSFactory}), with
+    the context this worker built from the port's description.
     """
 
     def __init__(self, reactor: Any, fileno: int, spec: ListenSpec) -> None:
@@ -79,6 +82,8 @@ class AdoptedEndpoint:
         """
         if self.spec.contextFactory is not None:
             factory = TLSMemoryBIOFactory(self.spec.contextFactory, False, factory)
+        elif self.spec.sslContext is not None:
+            factory = StdlibTLSFactory(self.spec.sslContext, factory)
         return execute(self._adopt, factory)
 
     def _adopt(self, factory: IProtocolFactory) -> IListeningPort:

@@ -12,7 +12,7 @@ each worker's log lines into its own log, restarts a worker that dies
 (logging how it died), and on shutdown asks every worker to stop
 (C{SIGTERM}: each closes its clients with 1001) and waits for them.
 
-On Linux, a tcp: or ssl: port is N listening sockets bound to the same
+On Linux, a tcp:, ssl: or stdssl: port is N listening sockets bound to the same
 address with C{SO_REUSEPORT}, one per worker, all opened by the parent;
 the kernel spreads incoming connections over them by a hash of their
 addresses.  Why not one socket that every worker accepts from: with one,
@@ -32,10 +32,11 @@ socket file removed, as with one process), the workers never unlink it
 and the parent removes it once, when the last worker has stopped.
 A systemd: port is the one socket systemd passed the parent
 (L{txclws._systemd}), shared by all the workers; its path, if any, is
-systemd's.  tcp:, tcp6:, ssl:, unix: and systemd: ports are supported;
-for ssl: the TLS context is built by each worker from the same
-description.  Other endpoint types (onion:, ...) are refused with
-C{--workers}.
+systemd's.  tcp:, tcp6:, ssl:, stdssl:, unix: and systemd: ports are
+supported; for ssl: and stdssl: the TLS context is built by each worker
+from the same description (the parent builds one too, only to check the
+description before it binds).  Other endpoint types (onion:, ...) are
+refused with C{--workers}.
 
 @since: 0.1.0
 """
@@ -90,7 +91,8 @@ def bindSockets(
 ) -> list[socket.socket]:
     """
     Open, bind and listen on the sockets of one port: one per worker
-    (C{SO_REUSEPORT}) for tcp and ssl ports on Linux, else one for all.
+    (C{SO_REUSEPORT}) for tcp, ssl and stdssl ports on Linux, else one for
+    all.
 
     @param option: the option naming the port, for error messages.
     @return: the sockets, listening and non-blocking.

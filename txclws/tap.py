@@ -153,14 +153,14 @@ WebSocket path is answered 426 Upgrade Required."""
             "Worker processes serving the ports (use about one per core): the "
             "parent opens the ports and restarts a worker that dies; 1 (the "
             "default) serves in this process.  Ports must be tcp:, tcp6:, "
-            "ssl: or unix:",
+            "ssl:, stdssl:, unix: or systemd:",
             positiveInt,
         ),
         parameter(
             "backlog",
             DEFAULT_BACKLOG,
-            "Listen backlog of a port given as a number, and of tcp:, tcp6: "
-            "and ssl: ports that do not set backlog= themselves",
+            "Listen backlog of a port given as a number, and of tcp:, tcp6:, "
+            "ssl: and stdssl: ports that do not set backlog= themselves",
             backlog,
         ),
         parameter(
@@ -273,9 +273,10 @@ WebSocket path is answered 426 Upgrade Required."""
         """
         A port number, or a Twisted server endpoint description such as
         tcp:12345:interface=127.0.0.1,
-        ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/clws.sock
-        or systemd:domain=INET:index=0 (a socket systemd passed); repeat
-        to listen on several [default: 12345].
+        ssl:8443:privateKey=key.pem:certKey=cert.pem (or stdssl:, the
+        same on the standard library's ssl), unix:/run/clws.sock or
+        systemd:domain=INET:index=0 (a socket systemd passed); repeat to
+        listen on several [default: 12345].
         """
         self._portArguments.append(port)
 

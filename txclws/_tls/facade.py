@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stdlibtls -*-
+# -*- test-case-name: tests.test_stdlibtls,tests.test_stdsslworkers -*-
 """
 The transport methods of L{txclws._tls.protocol.StdlibTLSProtocol} that
 only relay or report: producers, abort, the peer's certificate, ALPN.
@@ -7,7 +7,10 @@ only relay or report: producers, abort, the peer's certificate, ALPN.
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from OpenSSL.crypto import X509
 
 __all__ = ["TransportFacade"]
 
@@ -62,12 +65,19 @@ class TransportFacade:
         if self.disconnecting and self._handshakeDone:
             self._shutdown()
 
-    def getPeerCertificate(self) -> bytes | None:
+    def getPeerCertificate(self) -> X509 | None:
         """
-        The peer's certificate, DER-encoded (the standard library's form,
-        not pyOpenSSL's C{X509}), or C{None}.
+        The peer's certificate as C{ssl:} gives it (C{ISSLTransport}): a
+        pyOpenSSL C{X509} (pyOpenSSL, the extra C{txclws[tls]}, is imported
+        only here), or C{None} if the peer sent none (a server's context
+        asks a client for one only if its C{verify_mode} says so).
         """
-        return self._tls.getpeercert(binary_form=True)
+        der = self._tls.getpeercert(binary_form=True)
+        if der is None:
+            return None
+        from OpenSSL.crypto import FILETYPE_ASN1, load_certificate
+
+        return load_certificate(FILETYPE_ASN1, der)
 
     @property
     def negotiatedProtocol(self) -> bytes | None:
