@@ -1,16 +1,18 @@
-# -*- test-case-name: tests.test_stdlibtls -*-
+# -*- test-case-name: tests.test_stdlibtls,tests.test_stdlibtls_reads -*-
 """
 TLS on the standard library's C{ssl.SSLObject} over memory BIOs
 (C{ssl.MemoryBIO}), as a Twisted protocol wrapper: L{StdlibTLSProtocol}
 sits between a TCP transport and the application's protocol, which sees
 it as its transport (C{ISSLTransport}, C{INegotiated}).
 
-Why not Twisted's own C{TLSMemoryBIOProtocol}: it goes through pyOpenSSL
-and encrypts in 16 KiB slices, each read back from the BIO on its own and
-written to TCP on its own, and it decrypts 32 KiB per call; a 1 MiB
-message costs several whole copies more than here, where a write is
-encrypted at once and handed to TCP as one C{bytes}, and what one TCP
-read decrypts to is delivered at once.
+Why not Twisted's own C{TLSMemoryBIOProtocol}: it goes through pyOpenSSL,
+copies each write before slicing it, reads each 16 KiB record back from
+the BIO as a write to TCP of its own, and hands the application 32 KiB
+per call; a 1 MiB message costs several whole copies more than here,
+where a write's pieces are encrypted where they are, in full records
+(L{txclws._tls.slices.seal}), and given to TCP together, and what one
+TCP read decrypts to is delivered at once, a large read as the one
+buffer it was decrypted into (L{txclws._tls.plaintext.decrypt}).
 
 The TLS rules kept (RFC 8446): application data only once the handshake
 has completed (writes before then wait); C{close_notify} (6.1) sent by

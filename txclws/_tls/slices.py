@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stdlibtls -*-
+# -*- test-case-name: tests.test_stdlibtls,tests.test_stdlibtls_reads -*-
 """
 How much L{txclws._tls.protocol.StdlibTLSProtocol} moves at a time: TCP
 reads that grow while data streams in, and encryption a slice at a time
