@@ -25,6 +25,7 @@ from twisted.web.static import Data
 from zope.interface.verify import verifyObject
 
 from tests.conftest import WAIT, RecordingResource
+from tests.test_protocol import SocketTransport
 from tests.test_tls import makeCertificate
 from txclws import (
     DeflateOffer,
@@ -39,6 +40,7 @@ from txclws import (
 from txclws._client.owner import ClientOwner
 from txclws._core.clienthandshake import ClientOpening, ClientSettings, WebSocketURL
 from txclws._core.handshake import acceptKey
+from txclws._readsize import MAX_READ_SIZE, MAX_SEND_SIZE
 from txclws._session.dispatch import KEEPALIVE_PAYLOAD
 
 
@@ -455,11 +457,14 @@ ACCEPTED = (
 
 
 def memoryClient(
-    resource: Any, clock: MemoryReactorClock, pingInterval: float | None = None
+    resource: Any,
+    clock: MemoryReactorClock,
+    pingInterval: float | None = None,
+    transport: StringTransport | None = None,
 ) -> tuple[WebSocketClientProtocol, StringTransport, Deferred[Any]]:
     """
-    A client protocol on a L{StringTransport}, every mask key zero (so our
-    frames read as their payload), its handshake sent.
+    A client protocol on a L{StringTransport} (or C{transport}), every mask
+    key zero (so our frames read as their payload), its handshake sent.
     """
     opening = ClientOpening(
         WebSocketURL.parse("ws://h/x"), ClientSettings(), KEY, lambda: bytes(4)
@@ -467,7 +472,8 @@ def memoryClient(
     done: Deferred[Any] = Deferred()
     owner = ClientOwner(clock, closeTimeout=5, pingInterval=pingInterval)
     protocol = WebSocketClientProtocol(opening, resource, owner, done)
-    transport = StringTransport()
+    if transport is None:
+        transport = StringTransport()
     protocol.makeConnection(transport)
     assert transport.value().startswith(b"GET /x HTTP/1.1\r\n")
     transport.clear()
@@ -578,6 +584,31 @@ class TestClientRules:
         assert transport.disconnecting or transport.disconnected
         protocol.connectionLost()
         assert clock.getDelayedCalls() == []
+
+    def test_largeFrameResizesReads(self, mine: RecordingResource) -> None:
+        """
+        Over a TCP transport, the client reads the rest of a large frame at
+        once and sends up to L{MAX_SEND_SIZE} at a time from then on, as
+        the server's front door does; once the frame is in, the read size
+        is back and the message is delivered whole.
+        """
+        clock = MemoryReactorClock()
+        protocol, transport, _done = memoryClient(
+            mine, clock, transport=SocketTransport()
+        )
+        protocol.dataReceived(ACCEPTED)
+        assert isinstance(transport, SocketTransport)
+        default = transport.bufferSize
+        payload = bytes(range(256)) * 8192  # 2 MiB
+        frame = b"\x82\x7f" + len(payload).to_bytes(8, "big") + payload
+        protocol.dataReceived(frame[:default])
+        assert (transport.bufferSize, transport.SEND_LIMIT) == (
+            MAX_READ_SIZE,
+            MAX_SEND_SIZE,
+        )
+        protocol.dataReceived(frame[default:])
+        assert transport.bufferSize == default
+        assert mine.named("receivedBinary") == [payload]
 
     def test_cancel(self, mine: RecordingResource) -> None:
         """

@@ -28,6 +28,7 @@ from txclws._core.clienthandshake import ClientOpening, Opened
 from txclws._core.clientproxy import ProxyTunnel
 from txclws._core.errors import HandshakeFailed
 from txclws._core.request import RequestHeaders
+from txclws._readsize import LARGE_READ, resizeReads
 from txclws._resource import IWebSocketResource
 from txclws._session.session import WebSocketSession
 from txclws._session.stream import TransportStream, abortTransport, peerOf
@@ -72,6 +73,9 @@ class WebSocketClientProtocol(Protocol, WebSocketSession):
     owner: ClientOwner
     responseHeaders: RequestHeaders = RequestHeaders(())
     _state = _S.HANDSHAKING
+    #: The transport's own read size while we raised it for a large frame
+    #: (L{txclws._readsize.resizeReads}), else 0.
+    _defaultReadSize = 0
 
     def __init__(
         self,
@@ -126,6 +130,12 @@ class WebSocketClientProtocol(Protocol, WebSocketSession):
             if state is _S.OPEN:
                 if self._inputOpen:
                     self._receive(data)
+                    if self._defaultReadSize or len(data) >= LARGE_READ:
+                        # Read the rest of a large frame at once, as the
+                        # server's front door does.
+                        self._defaultReadSize = resizeReads(
+                            self.transport, self._connection, self._defaultReadSize
+                        )
             elif state is _S.HANDSHAKING:
                 self._receiveHandshake(data)
             elif state is _S.TUNNELLING:
