@@ -54,6 +54,7 @@ class Daemon:
         launcher: Sequence[str] = (),
         passFds: Sequence[int] = (),
         twistd: bool = True,
+        pythonPath: Sequence[str] = (),
     ) -> None:
         """
         Start C{twistd -n clws CLWSARGS} and wait until it listens.
@@ -64,11 +65,12 @@ class Daemon:
         @param passFds: file descriptors the process inherits.
         @param twistd: add twistd's command line after C{launcher} (else
             the launcher's arguments include it).
+        @param pythonPath: directories put first on the daemon's path.
         @raise AssertionError: it exited or did not listen in time.
         """
         self.directory = tempfile.TemporaryDirectory(prefix="clws-daemon-")
         self.logPath = Path(self.directory.name, "twistd.log")
-        env = _environment()
+        env = _environment(pythonPath)
         command = [*TWISTD, "-n", "--pidfile=", "clws", *clwsArgs]
         self.command = [*launcher, *(command if twistd else ())]
         with open(self.logPath, "wb") as log:
@@ -194,12 +196,13 @@ def connect(uri: str, **options: Any) -> ClientConnection:
     return wsConnect(uri, **options)
 
 
-def _environment() -> dict[str, str]:
+def _environment(first: Sequence[str] = ()) -> dict[str, str]:
     """
-    This environment, with the source tree first on the daemon's path.
+    This environment, with C{first} and then the source tree first on the
+    daemon's path.
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), env.get("PYTHONPATH")])
+        filter(None, [*first, str(ROOT), env.get("PYTHONPATH")])
     )
     return env

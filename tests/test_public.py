@@ -46,15 +46,16 @@ def test_hubUnavailableIsAWebSocketError() -> None:
 
 def test_importsWithoutTLSLibraries() -> None:
     """
-    C{import txclws}, its web integration and the daemon's plugin work on
-    a plain C{pip install .}, with no pyOpenSSL (the C{tls} extra): the
-    README's first command runs the daemon on such an install.  Checked
+    C{import txclws}, its web integration, the daemon's plugins (C{clws},
+    C{stdssl:}) and its worker processes work on a plain C{pip install .},
+    with no pyOpenSSL (the C{tls} extra): the README's first command runs
+    the daemon on such an install.  Checked
     in a fresh interpreter where C{OpenSSL} cannot be imported.
     """
     script = (
         "import sys; sys.modules['OpenSSL'] = None\n"
-        "import txclws, txclws.web, txclws.tap\n"
-        "from twisted.plugins import txclws_plugin\n"
+        "import txclws, txclws.web, txclws.tap, txclws._workerchild\n"
+        "from twisted.plugins import txclws_plugin, txclws_stdssl\n"
         "txclws.tap.makeService(txclws.tap.Options())\n"
         "print('ok')\n"
     )

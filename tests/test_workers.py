@@ -470,3 +470,35 @@ def test_unixMode(tmp_path: Path, workers: int) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == mode
         finally:
             daemon.stop()
+
+
+def test_workersWithoutTLSLibraries(tmp_path: Path) -> None:
+    """
+    On a plain C{pip install .} (no pyOpenSSL, the C{tls} extra), C{--workers}
+    serves: the workers imported Twisted's TLS wrapper at start, failed,
+    and were restarted for ever.  Checked with C{OpenSSL} made unimportable
+    for the daemon and its workers; both workers answer.
+    """
+    blocked = tmp_path / "OpenSSL"
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text(
+        "raise ImportError('pyOpenSSL is not installed (blocked by the test)')\n"
+    )
+    daemon = Daemon(
+        "--port",
+        "tcp:0:interface=127.0.0.1",
+        "--workers",
+        "2",
+        "--resource",
+        "/whoami=tests.scaling_resources.WhoAmI",
+        pythonPath=[str(tmp_path)],
+    )
+    try:
+        daemon.waitForLog(r"worker \d+ ready", count=2)
+        held = reach(daemon, set(workerPids(daemon).values()))
+        for client in held.values():
+            client.close()
+        assert "ModuleNotFoundError" not in daemon.log()
+        assert "died" not in daemon.log()
+    finally:
+        daemon.stop()

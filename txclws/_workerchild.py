@@ -45,7 +45,6 @@ from twisted.logger import (
     eventAsText,
     globalLogBeginner,
 )
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -81,6 +80,10 @@ class AdoptedEndpoint:
         Serve C{factory} on the inherited socket.
         """
         if self.spec.contextFactory is not None:
+            # Imported here: it needs pyOpenSSL, which a worker serving no
+            # ssl: port may not have (a plain pip install .).
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+
             factory = TLSMemoryBIOFactory(self.spec.contextFactory, False, factory)
         elif self.spec.sslContext is not None:
             factory = StdlibTLSFactory(self.spec.sslContext, factory)
