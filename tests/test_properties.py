@@ -134,6 +134,51 @@ class TestReaderProperties:
         assert feedChunks(reader, chunked(stream, cuts)) == expected
         assert reader._pending == b""
 
+    @FAST
+    @given(fragmentedStream(), st.lists(st.integers(0, 10_000), max_size=30))
+    def test_bytearrayChunks(
+        self, streamAndEvents: tuple[bytes, list[Event]], cuts: list[int]
+    ) -> None:
+        """
+        The same stream fed as C{bytearray}s (what the C{stdssl:} layer
+        hands the front door for a large read) gives the same events, each
+        payload a C{bytes} or C{str} of its own, never a C{bytearray}.
+        """
+        stream, expected = streamAndEvents
+        reader = MessageReader(LIMIT, LIMIT)
+        chunks = [bytearray(chunk) for chunk in chunked(stream, cuts)]
+        events = feedChunks(reader, chunks)  # type: ignore[arg-type]
+        assert events == expected
+        for event in events:
+            data = getattr(event, "data", getattr(event, "payload", b""))
+            assert type(data) in (bytes, str), event
+
+    @settings(FAST, max_examples=40)
+    @given(
+        st.binary(min_size=0, max_size=3),
+        st.integers(1000, 70_000),
+        masks,
+        st.lists(st.integers(0, 80_000), max_size=6),
+    )
+    def test_largeBytearrayChunks(
+        self, seed: bytes, size: int, mask: bytes, cuts: list[int]
+    ) -> None:
+        """
+        A large binary message (the NumPy unmasking sizes) fed as
+        C{bytearray} chunks, then the buffers overwritten, is the message,
+        as C{bytes}: nothing the reader keeps refers to a chunk it was fed.
+        """
+        payload = (seed + bytes(range(256))) * (size // 256 + 1)
+        payload = payload[:size]
+        reader = MessageReader(LIMIT, LIMIT)
+        events: list[Event] = []
+        for chunk in chunked(clientFrame(BINARY, payload, mask=mask), cuts):
+            buffer = bytearray(chunk)
+            events += reader.feed(buffer)  # type: ignore[arg-type]
+            buffer[:] = bytes(len(buffer))
+        assert events == [BinaryMessage(payload)]
+        assert type(events[0].data) is bytes  # type: ignore[attr-defined]
+
     @settings(FAST, max_examples=60)
     @given(fragmentedStream())
     def test_byteByByte(self, streamAndEvents: tuple[bytes, list[Event]]) -> None:
