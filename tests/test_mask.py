@@ -202,3 +202,33 @@ class TestUnmaskPiece:
         result = _mask.unmaskPiece(data, MASK)
         assert type(result) is bytes
         assert result == applyMask(data, MASK)
+
+
+class TestMaskedFrame:
+    """
+    L{txclws._core.mask.maskedFrame}: a frame's head followed by its
+    masked payload, as one C{bytes}, the same with NumPy (the payload
+    XORed into the frame's buffer after the head, its words unaligned) and
+    without, for every length around the threshold and every head size
+    RFC 6455 5.2 gives (2, 4 or 10 bytes, plus the 4-byte key).
+    """
+
+    LENGTHS = TestMaskingPaths.LENGTHS
+
+    @pytest.mark.parametrize("headSize", [6, 8, 14])
+    def test_headThenMaskedPayload(self, headSize: int, monkeypatch) -> None:
+        """
+        Equal to the head joined to L{applyMask}'s bytes, with NumPy and
+        without, for bytes, bytearray and memoryview payloads.
+        """
+        head = bytes(range(0x80, 0x80 + headSize))
+        for numpy in (True, False):
+            if not numpy:
+                monkeypatch.setattr(_mask, "_np", None)
+            for length in self.LENGTHS:
+                data = (bytes(range(251)) * (length // 251 + 1))[:length]
+                expected = head + TestMaskingPaths.reference(data, MASK)
+                for given in (data, bytearray(data), memoryview(data)):
+                    frame = _mask.maskedFrame(head, given, MASK)
+                    assert type(frame) is bytes
+                    assert frame == expected

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from struct import Struct
 
-from txclws._core.mask import applyMask
+from txclws._core.mask import applyMask, maskedFrame
 
 __all__ = [
     "CloseCode",
@@ -90,8 +90,7 @@ def serializeFrame(
     """
     first = (0x80 if fin else 0) | rsv | opcode
     if mask is not None:
-        header = frameHeader(first, len(payload), 0x80)
-        return header + mask + applyMask(payload, mask)
+        return maskedFrame(frameHeader(first, len(payload), 0x80) + mask, payload, mask)
     return frameHeader(first, len(payload)) + payload
 
 

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - exercised by the fallback tests
 __all__ = [
     "NUMPY_THRESHOLD",
     "applyMask",
+    "maskedFrame",
     "rotateMask",
     "unmaskPiece",
     "usingNumpy",
@@ -70,6 +71,27 @@ def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     )
 
 
+def maskedFrame(
+    head: bytes, payload: bytes | bytearray | memoryview, mask: bytes
+) -> bytes:
+    """
+    C{head} (a frame's header and masking key) followed by C{payload}
+    masked with C{mask} (RFC 6455 5.3), as one C{bytes}: with NumPy, a
+    large payload is XORed straight into the frame's buffer, after the
+    head, so that the frame is copied once, into its C{bytes}, and not
+    once more to join it to its header.
+    """
+    length = len(payload)
+    if length >= NUMPY_THRESHOLD and _np is not None:
+        size = len(head)
+        out = _np.empty(size + length, dtype=_np.uint8)
+        out[:size] = _np.frombuffer(head, dtype=_np.uint8)
+        _maskWords(payload, mask, length, out[size:])
+        frame: bytes = out.tobytes()
+        return frame
+    return head + applyMask(payload, mask)
+
+
 def unmaskPiece(
     data: bytes | bytearray | memoryview, mask: bytes
 ) -> bytes | memoryview:
@@ -88,17 +110,21 @@ def unmaskPiece(
     return applyMask(data, mask)
 
 
-def _maskWords(data: bytes | bytearray | memoryview, mask: bytes, length: int) -> Any:
+def _maskWords(
+    data: bytes | bytearray | memoryview, mask: bytes, length: int, out: Any = None
+) -> Any:
     """
     NumPy masking: whole 8-byte words at once, then the last few bytes,
-    XORed from C{data} straight into one new buffer (no copy of the input
-    first).
+    XORed from C{data} straight into one buffer (no copy of the input
+    first): C{out}, a NumPy array of C{length} bytes (its words need not
+    be aligned), or a new one.
 
-    @return: the new buffer, a NumPy array of C{length} bytes.
+    @return: the buffer.
     """
     np = _np
     body = (length >> 3) << 3
-    out = np.empty(length, dtype=np.uint8)
+    if out is None:
+        out = np.empty(length, dtype=np.uint8)
     # The key doubled is one 64-bit word, in the same byte order as the
     # payload's words, whatever the machine's endianness.
     key = np.frombuffer(mask * 2, dtype=np.uint64)
