@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection
 
 from tests._daemon import WAIT, Daemon, connect
-from tests.test_workers import TRIES, reach, whoami
+from tests.test_workers import TRIES, reach, startPool, whoami, workerPids
 from txclws import WebSocketFactory
 from txclws._metricsdaemon import ON_SITE, metricsArgument
 
@@ -124,18 +124,8 @@ def test_metricsWorkersAggregated() -> None:
     client held on each worker, each sent its worker's pid, counts as two
     open connections and as many handshakes and messages as were made.
     """
-    with Daemon(
-        *LOOPBACK,
-        "--metrics",
-        "--workers",
-        "2",
-        "--resource",
-        "/whoami=tests.scaling_resources.WhoAmI",
-    ) as daemon:
-        daemon.waitForLog(r"worker \d+ ready", count=2)
-        pids = {
-            int(p) for p in re.findall(r"started worker \d+ pid=(\d+)", daemon.log())
-        }
+    with startPool(LOOPBACK[1], extra=("--metrics",)) as daemon:
+        pids = set(workerPids(daemon).values())
         held: dict[int, ClientConnection] = {}
         opened = 0
         try:
@@ -215,18 +205,8 @@ def test_metricsWhileOpenWorkers() -> None:
     of the reactor turn that counted them.  Several scrapes (each may
     reach either worker) all see the same exact totals.
     """
-    with Daemon(
-        *LOOPBACK,
-        "--metrics",
-        "--workers",
-        "2",
-        "--resource",
-        "/whoami=tests.scaling_resources.WhoAmI",
-    ) as daemon:
-        daemon.waitForLog(r"worker \d+ ready", count=2)
-        pids = {
-            int(p) for p in re.findall(r"started worker \d+ pid=(\d+)", daemon.log())
-        }
+    with startPool(LOOPBACK[1], extra=("--metrics",)) as daemon:
+        pids = set(workerPids(daemon).values())
         held = reach(daemon, pids)
         try:
             first, second = held.values()

@@ -35,11 +35,15 @@ TRIES = 200
 
 
 def startPool(
-    *ports: str, extra: tuple[str, ...] = (), closeTimeout: str = "3"
+    *ports: str,
+    extra: tuple[str, ...] = (),
+    closeTimeout: str = "3",
+    pythonPath: tuple[str, ...] = (),
 ) -> Daemon:
     """
     A daemon with two workers serving C{/whoami} on C{ports} (with the
-    options C{extra}), once both workers are ready.
+    options C{extra}, and C{pythonPath} first on its module path), once
+    both workers are ready.
     """
     arguments = [a for port in ports for a in ("--port", port)]
     daemon = Daemon(
@@ -52,6 +56,7 @@ def startPool(
         "--close-timeout",
         closeTimeout,
         expectPorts=sum(not port.startswith("unix:") for port in ports),
+        pythonPath=pythonPath,
     )
     try:
         daemon.waitForLog(r"worker \d+ ready", count=2)
@@ -484,17 +489,8 @@ def test_workersWithoutTLSLibraries(tmp_path: Path) -> None:
     (blocked / "__init__.py").write_text(
         "raise ImportError('pyOpenSSL is not installed (blocked by the test)')\n"
     )
-    daemon = Daemon(
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--workers",
-        "2",
-        "--resource",
-        "/whoami=tests.scaling_resources.WhoAmI",
-        pythonPath=[str(tmp_path)],
-    )
+    daemon = startPool("tcp:0:interface=127.0.0.1", pythonPath=(str(tmp_path),))
     try:
-        daemon.waitForLog(r"worker \d+ ready", count=2)
         held = reach(daemon, set(workerPids(daemon).values()))
         for client in held.values():
             client.close()
